@@ -1,0 +1,153 @@
+"""Behavioural metrics of a TinyWorld model: each phenomenon a chapter studies, measured on the
+held-out evaluation sets of ``course.tinyworld``. The model cards record these numbers and the
+tests hold the shipped models to them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from course import tinyworld
+
+
+def _single_token(tokenizer, text: str) -> int:
+    ids = tokenizer.encode(text)
+    if len(ids) != 1:
+        raise ValueError(f"{text!r} is {len(ids)} tokens, expected one")
+    return ids[0]
+
+
+def encode_prompts(model, prompts: list[str]) -> torch.Tensor:
+    """Prompts of equal token length -> ``[batch pos]`` with BOS first."""
+    rows = [[model.tokenizer.bos_id] + model.tokenizer.encode(p) for p in prompts]
+    lengths = {len(r) for r in rows}
+    if len(lengths) != 1:
+        raise ValueError(f"prompts must have the same number of tokens to batch them, got lengths {sorted(lengths)}")
+    return torch.tensor(rows, dtype=torch.long, device=model.W_E.device)
+
+
+def last_logits(model, prompts: list[str], batch_size: int = 256) -> torch.Tensor:
+    """Logits at the last position of each prompt, ``[n d_vocab]``; prompts grouped by length."""
+    out = [None] * len(prompts)
+    by_length: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        by_length.setdefault(len(model.tokenizer.encode(p)), []).append(i)
+    with torch.no_grad():
+        for idx in by_length.values():
+            for start in range(0, len(idx), batch_size):
+                chunk = idx[start : start + batch_size]
+                logits = model(encode_prompts(model, [prompts[i] for i in chunk]))[:, -1]
+                for row, i in enumerate(chunk):
+                    out[i] = logits[row]
+    return torch.stack(out)
+
+
+def top1_accuracy(model, prompts: list[str], answers: list[str]) -> float:
+    logits = last_logits(model, prompts)
+    targets = torch.tensor([_single_token(model.tokenizer, a) for a in answers], device=logits.device)
+    return (logits.argmax(-1) == targets).float().mean().item()
+
+
+def ioi_metrics(model, n: int = 300, seed: int = 0, held_out: bool = True) -> dict:
+    items = tinyworld.ioi_dataset(n, seed=seed, held_out=held_out)
+    logits = last_logits(model, [it.prompt for it in items])
+    io = torch.tensor([_single_token(model.tokenizer, it.answer) for it in items])
+    s = torch.tensor([_single_token(model.tokenizer, it.subject) for it in items])
+    rows = torch.arange(len(items))
+    diff = logits[rows, io] - logits[rows, s]  # logit difference: correct name minus subject
+    return {"ioi_accuracy": (diff > 0).float().mean().item(), "ioi_logit_diff": diff.mean().item(),
+            "ioi_top1": (logits.argmax(-1) == io).float().mean().item()}
+
+
+def fact_accuracy(model) -> float:
+    items = tinyworld.fact_dataset()
+    return top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
+
+
+def two_hop_accuracy(model, held_out: bool) -> float:
+    items = tinyworld.two_hop_dataset(held_out=held_out)
+    return top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
+
+
+def one_hop_accuracy(model, kind: str) -> float:
+    items = tinyworld.one_hop_dataset(kind)
+    return top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
+
+
+def addition_accuracy(model, held_out: bool = True, limit: int | None = None) -> float:
+    """Exact match of the greedily generated answer (a space, then the digits, then a non-digit)."""
+    items = tinyworld.addition_dataset(held_out=held_out)[:limit]
+    tokens = encode_prompts(model, [it.prompt for it in items])
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(items), 256):
+            out = model.generate(tokens[start : start + 256], max_new_tokens=5)
+            for row, it in zip(out[:, tokens.shape[1]:], items[start : start + 256]):
+                text = model.tokenizer.decode(row.tolist())
+                digits = text[1:].split("\n")[0]
+                number = ""
+                for ch in digits:
+                    if not ch.isdigit():
+                        break
+                    number += ch
+                correct += text.startswith(" ") and number == str(it.total)
+    return correct / len(items)
+
+
+def repeated_random_tokens(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> torch.Tensor:
+    """BOS followed by a random sequence of ordinary tokens, repeated once: ``[batch 1 + 2*seq_len]``."""
+    generator = torch.Generator().manual_seed(seed)
+    special = {model.tokenizer.bos_id, getattr(model.tokenizer, "eot_id", None)}
+    low = max(i for i in special if i is not None) + 1
+    half = torch.randint(low, model.cfg.d_vocab, (batch, seq_len), generator=generator)
+    bos = torch.full((batch, 1), model.tokenizer.bos_id)
+    return torch.cat([bos, half, half], dim=1).to(model.W_E.device)
+
+
+def induction_loss_gap(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> dict:
+    """Mean loss over the first and the second repeat of random tokens; their gap is in-context learning."""
+    tokens = repeated_random_tokens(model, seq_len, batch, seed)
+    with torch.no_grad():
+        logits = model(tokens)
+    losses = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none").view(batch, -1)
+    # losses[:, i] is the loss of predicting token i+1; the first repeat is tokens 1..seq_len
+    first = losses[:, 1:seq_len].mean().item()  # skip the first random token (no context at all)
+    second = losses[:, seq_len:].mean().item()
+    return {"repeat_loss_first": first, "repeat_loss_second": second, "repeat_loss_gap": first - second}
+
+
+def head_scores(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Induction and previous-token scores of every head, ``[layer head_index]``, as the
+    TransformerLens tutorials define them: mean attention on the diagonal offset seq_len - 1
+    (from a token in the second repeat to the token after its first occurrence), and on offset 1."""
+    tokens = repeated_random_tokens(model, seq_len, batch, seed)
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    induction, previous = [], []
+    for layer in range(model.cfg.n_layers):
+        pattern = cache["pattern", layer]  # [batch head_index query_pos key_pos]
+        induction.append(pattern.diagonal(-(seq_len - 1), dim1=-2, dim2=-1).mean((0, -1)))
+        previous.append(pattern.diagonal(-1, dim1=-2, dim2=-1).mean((0, -1)))
+    return {"induction": torch.stack(induction), "previous_token": torch.stack(previous)}
+
+
+def tinyworld_metrics(model, quick: bool = False) -> dict:
+    """Every behaviour the tinyworld card records. ``quick`` uses smaller sets (during training)."""
+    metrics = {}
+    metrics.update(ioi_metrics(model, n=100 if quick else 500))
+    metrics["fact_accuracy"] = fact_accuracy(model)
+    metrics["two_hop_trained_accuracy"] = two_hop_accuracy(model, held_out=False)
+    metrics["two_hop_held_out_accuracy"] = two_hop_accuracy(model, held_out=True)
+    metrics["city_state_accuracy"] = one_hop_accuracy(model, "city_state")
+    metrics["state_capital_accuracy"] = one_hop_accuracy(model, "state_capital")
+    metrics["addition_held_out_accuracy"] = addition_accuracy(model, held_out=True, limit=200 if quick else None)
+    metrics.update(induction_loss_gap(model))
+    return metrics
+
+
+def attn_only_metrics(model) -> dict:
+    scores = head_scores(model)
+    metrics = {"max_induction_score": scores["induction"].max().item(),
+               "max_previous_token_score": scores["previous_token"].max().item()}
+    metrics.update(induction_loss_gap(model))
+    return metrics

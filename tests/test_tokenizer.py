@@ -1,0 +1,140 @@
+"""The course tokenizer: the shipped file, single-token world words, one token per digit, exact
+round trips, clear errors, and deterministic retraining."""
+
+import re
+
+import pytest
+
+from course import tinyworld as tw
+from course.tokenizer import (EOT, Tokenizer, train_default_tokenizer, train_merge_everything_bpe,
+                              train_tokenizer, world_words)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return Tokenizer.load()
+
+
+def test_shipped_tokenizer(tok):
+    assert 1500 <= tok.vocab_size <= 4096
+    assert tok.eot_id == tok.bos_id == 0
+    assert tok.token_str(tok.eot_id) == EOT
+    assert len(tok) == tok.vocab_size
+
+
+@pytest.mark.parametrize("word", world_words())
+def test_world_word_is_one_token_with_its_space(tok, word):
+    ids = tok.encode(" " + word)
+    assert len(ids) == 1, [tok.token_str(i) for i in ids]
+    assert tok.token_str(ids[0]) == " " + word
+
+
+def test_every_evaluation_answer_starts_with_one_token(tok):
+    answers = ([x.answer for x in tw.ioi_dataset(100, seed=0)] + [x.subject for x in tw.ioi_dataset(100, seed=0)]
+               + [x.answer for x in tw.two_hop_dataset(True) + tw.two_hop_dataset(False)]
+               + [x.answer for k in ("city_state", "state_capital") for x in tw.one_hop_dataset(k)]
+               + [x.answer for x in tw.fact_dataset()])
+    for a in answers:
+        assert len(tok.encode(a)) == 1, a
+    # names inside prompts are single tokens too: swapping them keeps positions aligned
+    for x in tw.ioi_dataset(50, seed=1):
+        n = len(tok.encode(x.prompt))
+        assert len(tok.encode(x.corrupted_prompt)) == n == len(tok.encode(x.abc_prompt))
+
+
+def test_digits_are_single_tokens(tok):
+    pieces = [tok.token_str(i) for i in tok.encode("calc: 36 + 59 = 95")]
+    assert pieces[-3:] == [" ", "9", "5"]
+    assert pieces == ["calc", ":", " ", "3", "6", " +", " ", "5", "9", " =", " ", "9", "5"]
+    assert [tok.token_str(i) for i in tok.encode("12345")] == list("12345")
+    for x in tw.addition_dataset(held_out=True)[:100]:
+        assert tok.encode(x.answer) == tok.encode(" ") + [tok.encode(d)[0] for d in str(x.total)]
+
+
+def test_merge_everything_bpe_splits_numbers_unevenly():
+    texts = tw.corpus(1500, seed=0)
+    plain = train_merge_everything_bpe(texts, vocab_size=600)
+    ours = train_tokenizer(texts, vocab_size=600)
+    def multi_digit(t):  # byte-level symbols for ASCII digits are the digits themselves
+        return [s for s in t._tok.get_vocab() if len(re.findall("[0-9]", s)) > 1]
+    assert multi_digit(plain), "the plain BPE should learn tokens with several digits"
+    assert not multi_digit(ours)
+    assert len(plain.encode("calc: 36 + 59 = 95")) < len(ours.encode("calc: 36 + 59 = 95"))
+
+
+TRICKY = [
+    "", " ", "  ", "\n", "\n\n\t \r\n", "a", " Dallas", "Dallas", "  leading and trailing  ",
+    "héllo wörld", "naïve café", "日本語のテキスト", "emoji 😀👍🏽 and 👩‍👩‍👧", "zero\u200bwidth", "\x00\x01\x7f",
+    "calc: 36 + 59 = 95\ncalc: 99 + 99 = 198", "١٢٣ ٤٥", "tabs\tand\vform\x0cfeeds", EOT,
+    f"text{EOT}more {EOT} and <|endoftext", "'s 't 're 've 'm 'll 'd", "ĠĊ already byte-level-looking",
+    "\ud7ff\ue000\U0010ffff", "a" * 1000, "1" * 50,
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_round_trip(tok, text):
+    ids = tok.encode(text)
+    assert all(0 <= i < tok.vocab_size for i in ids)
+    assert tok.decode(ids) == text
+
+
+def test_documents_fit_the_context(tok):
+    lens = [len(ids) for ids in tok.encode_batch(tw.corpus(3000, seed=11))]
+    assert max(lens) + 1 <= 128  # with the EOT/BOS in front
+    docs = tw.corpus(300, seed=11)
+    assert all(tok.decode(tok.encode(d)) == d for d in docs)
+
+
+def test_token_str_is_readable(tok):
+    assert tok.token_str(tok.encode("\n")[0]) == "\n"
+    assert tok.token_str(tok.encode(" capital")[0]) == " capital"
+
+
+def test_decode_accepts_int_like_sequences(tok):
+    np = pytest.importorskip("numpy")
+    ids = tok.encode("The capital of Texas is Austin.")
+    assert tok.decode(np.array(ids)) == tok.decode(ids) == "The capital of Texas is Austin."
+
+
+def test_bad_inputs_give_clear_errors(tok):
+    with pytest.raises(TypeError, match="str"):
+        tok.encode(123)
+    with pytest.raises(TypeError, match="str"):
+        tok.encode(b"bytes")
+    with pytest.raises(ValueError, match=f"0 to {tok.vocab_size - 1}"):
+        tok.decode([1, tok.vocab_size])
+    with pytest.raises(ValueError, match="range"):
+        tok.decode([-1])
+    with pytest.raises(ValueError, match="range"):
+        tok.token_str(10**6)
+    with pytest.raises(TypeError, match="integers"):
+        tok.decode(["a"])
+    with pytest.raises(ValueError, match="range"):
+        tok.decode([1.5])
+
+
+def test_save_load_round_trip(tok, tmp_path):
+    tok.save(tmp_path / "t.json")
+    again = Tokenizer.load(tmp_path / "t.json")
+    assert again.vocab_size == tok.vocab_size
+    assert again.encode("When Mary and John went to the store") == tok.encode("When Mary and John went to the store")
+
+
+def test_training_is_deterministic():
+    texts = tw.corpus(1000, seed=2)
+    a, b = train_tokenizer(texts, 500), train_tokenizer(texts, 500)
+    assert a._tok.to_str() == b._tok.to_str()
+
+
+@pytest.mark.slow
+def test_shipped_file_is_what_training_produces(tok):
+    # `python -m course.tokenizer` must reproduce the shipped file exactly.
+    assert train_default_tokenizer()._tok.get_vocab() == tok._tok.get_vocab()
+
+
+def test_token_stream(tok):
+    stream = tw.token_stream(tok, seed=0, batch=8)
+    ids = [next(stream) for _ in range(400)]
+    assert ids[0] == tok.eot_id
+    docs = tok.decode(ids).split(EOT)
+    assert docs[1:-1] == tw.corpus(len(docs) - 2, seed=0)
