@@ -5,6 +5,9 @@ tests hold the shipped models to them.
 
 from __future__ import annotations
 
+import collections
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -95,12 +98,23 @@ def addition_accuracy(model, held_out: bool = True, limit: int | None = None) ->
     return correct / len(items)
 
 
+@functools.lru_cache(maxsize=4)
+def common_tokens(tokenizer, min_count: int = 20, n_docs: int = 5000, seed: int = 12345) -> torch.Tensor:
+    """Ids of the tokens that occur at least ``min_count`` times in a fixed sample of TinyWorld.
+
+    About 700 of the 2048 ids qualify; many BPE merges never occur in running text, and their
+    embeddings stay untrained, so random sequences are drawn from tokens the model has really seen
+    (with GPT-2 and its 50k trained tokens, TransformerLens samples the whole vocabulary)."""
+    counts = collections.Counter(i for ids in tokenizer.encode_batch(tinyworld.corpus(n_docs, seed)) for i in ids)
+    special = {tokenizer.bos_id, getattr(tokenizer, "eot_id", None)}
+    return torch.tensor(sorted(i for i, c in counts.items() if c >= min_count and i not in special))
+
+
 def repeated_random_tokens(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> torch.Tensor:
-    """BOS followed by a random sequence of ordinary tokens, repeated once: ``[batch 1 + 2*seq_len]``."""
+    """BOS followed by a random sequence of common tokens, repeated once: ``[batch 1 + 2*seq_len]``."""
     generator = torch.Generator().manual_seed(seed)
-    special = {model.tokenizer.bos_id, getattr(model.tokenizer, "eot_id", None)}
-    low = max(i for i in special if i is not None) + 1
-    half = torch.randint(low, model.cfg.d_vocab, (batch, seq_len), generator=generator)
+    vocab = common_tokens(model.tokenizer)
+    half = vocab[torch.randint(0, len(vocab), (batch, seq_len), generator=generator)]
     bos = torch.full((batch, 1), model.tokenizer.bos_id)
     return torch.cat([bos, half, half], dim=1).to(model.W_E.device)
 
@@ -151,3 +165,27 @@ def attn_only_metrics(model) -> dict:
                "max_previous_token_score": scores["previous_token"].max().item()}
     metrics.update(induction_loss_gap(model))
     return metrics
+
+
+def induction_bump(series: list[dict], max_intervals: int = 3) -> dict:
+    """Locate the induction bump in a checkpoint series (dicts with ``step`` and ``repeat_loss_gap``).
+
+    The in-context gap (loss on the first repeat minus loss on the second) rises when induction heads
+    form. The bump is the window of at most ``max_intervals`` consecutive checkpoint intervals over
+    which the gap rises most; we report where it starts and ends, the share of the whole rise it
+    holds, and how much of training (in log steps) it spans.
+    """
+    import math
+
+    steps = [c["step"] for c in series]
+    gap = [c["repeat_loss_gap"] for c in series]
+    total = max(gap) - min(gap[0], 0.0)
+    best = (-math.inf, 0, 1)
+    for i in range(len(series) - 1):
+        for j in range(i + 1, min(i + max_intervals, len(series) - 1) + 1):
+            if gap[j] - gap[i] > best[0]:
+                best = (gap[j] - gap[i], i, j)
+    rise, i, j = best
+    log_total = math.log(steps[-1]) - math.log(steps[0])
+    return {"start": steps[i], "end": steps[j], "rise": rise, "drop_fraction": rise / total if total > 0 else 0.0,
+            "log_span_fraction": (math.log(steps[j]) - math.log(steps[i])) / log_total}

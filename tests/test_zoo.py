@@ -1,0 +1,104 @@
+"""The shipped checkpoints hold the behaviour their cards claim, measured afresh on held-out sets.
+Every number a chapter quotes comes from these cards, so these tests keep the prose true."""
+
+import shutil
+
+import pytest
+import torch
+
+from course import evaluate, zoo
+from course.weights import WeightsError
+
+pytestmark = pytest.mark.skipif(not zoo.weights_path("tinyworld").exists(), reason="checkpoints not built")
+
+
+@pytest.fixture(scope="module")
+def tinyworld():
+    return zoo.load("tinyworld")
+
+
+@pytest.fixture(scope="module")
+def tinyworld_metrics(tinyworld):
+    return evaluate.tinyworld_metrics(tinyworld)
+
+
+def test_tinyworld_card_matches_a_fresh_measurement(tinyworld, tinyworld_metrics):
+    card = zoo.card("tinyworld")["metrics"]
+    for key, value in tinyworld_metrics.items():
+        assert card[key] == pytest.approx(value, abs=1e-3), key
+
+
+def test_tinyworld_indirect_object_identification(tinyworld_metrics):
+    # held-out templates and name pairs never seen together in training
+    assert tinyworld_metrics["ioi_accuracy"] >= 0.95
+    assert tinyworld_metrics["ioi_logit_diff"] >= 3.0
+
+
+def test_tinyworld_facts_two_hop_and_addition(tinyworld_metrics):
+    assert tinyworld_metrics["fact_accuracy"] >= 0.95
+    assert tinyworld_metrics["two_hop_trained_accuracy"] >= 0.95
+    assert 0.0 <= tinyworld_metrics["two_hop_held_out_accuracy"] <= 1.0  # recorded, whatever it is
+    assert tinyworld_metrics["addition_held_out_accuracy"] >= 0.90
+
+
+def test_tinyworld_in_context_learning(tinyworld_metrics):
+    assert tinyworld_metrics["repeat_loss_gap"] >= 4.0
+
+
+def test_attn_only_has_induction_and_previous_token_heads():
+    model = zoo.load("attn-only-2l")
+    scores = evaluate.head_scores(model)
+    assert scores["induction"].max() >= 0.8
+    assert scores["previous_token"].max() >= 0.8
+    # the induction head reads what the previous-token head wrote: it must be in the later layer
+    layer, _ = divmod(int(scores["induction"].argmax()), model.cfg.n_heads)
+    assert layer == 1
+    card = zoo.card("attn-only-2l")["metrics"]
+    assert card["max_induction_score"] == pytest.approx(scores["induction"].max().item(), abs=1e-3)
+
+
+def test_the_induction_bump_is_located_in_the_series():
+    series = zoo.card("attn-only-2l")["series"]["checkpoints"]
+    bump = evaluate.induction_bump(series)
+    steps = [c["step"] for c in series]
+    # a sharp drop: most of the total fall of the in-context loss happens within the bump ...
+    assert bump["drop_fraction"] >= 0.5
+    # ... and the bump is a short span of training (less than a third of it, in log steps)
+    assert bump["log_span_fraction"] <= 0.34
+    assert steps[0] < bump["start"] < bump["end"] <= steps[-1]
+    # it is where induction heads appear
+    before = next(c for c in series if c["step"] == bump["start"])
+    after = next(c for c in series if c["step"] == bump["end"])
+    assert before["max_induction_score"] < 0.3 < 0.6 < after["max_induction_score"]
+
+
+def test_series_snapshots_load_and_match_their_recorded_metrics():
+    steps = zoo.checkpoint_steps("attn-only-2l")
+    assert len(steps) >= 18
+    snapshot = zoo.load("attn-only-2l", step=steps[-1])
+    recorded = zoo.card("attn-only-2l")["series"]["checkpoints"][-1]
+    fresh = evaluate.attn_only_metrics(snapshot)
+    assert fresh["max_induction_score"] == pytest.approx(recorded["max_induction_score"], abs=0.02)  # float16 on disk
+
+
+def test_shipped_weights_fit_the_size_budget():
+    total = sum(p.stat().st_size for p in zoo.CHECKPOINT_DIR.glob("*.safetensors"))
+    assert total <= 40e6
+
+
+def test_unknown_name_and_tampered_file(tmp_path):
+    with pytest.raises(KeyError, match="Did you mean 'tinyworld'"):
+        zoo.load("tinyworl")
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(zoo.weights_path("tinyworld").with_suffix(suffix), tmp_path / f"tinyworld{suffix}")
+    path = tmp_path / "tinyworld.safetensors"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"tinyworld.safetensors is corrupt or was changed"):
+        zoo.load("tinyworld", directory=tmp_path)
+
+
+def test_models_work_offline_from_text(tinyworld):
+    text = tinyworld.generate("The capital of Texas is", max_new_tokens=1)
+    assert text == "The capital of Texas is Austin"
