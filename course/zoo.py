@@ -206,11 +206,15 @@ def main(argv=None) -> None:
     t.add_argument("name", choices=sorted(RECIPES))
     t.add_argument("--out", type=Path, default=None, help="folder for the weights and card (default: the package's)")
     t.add_argument("--steps", type=int, default=None, help="shorter run, for a smoke test")
+    t.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (1 is faster when other programs keep the cores busy)")
     sub.add_parser("list", help="show the shipped models and their measured metrics")
     args = parser.parse_args(argv)
     if args.command == "list":
         list()
         return
+    if args.threads:
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     result = train_recipe(args.name, args.out, args.steps)
     print(json.dumps(result["metrics"], indent=2))

@@ -1,0 +1,96 @@
+"""One JupyterLab server and one headless Chromium for the whole browser suite (2-core budget)."""
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+REPO = pathlib.Path(__file__).parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+TOKEN = "widgets-browser-test"
+SHOTS = REPO / "artifacts" / "screenshots"
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "widgets")]  # widgets (uninstalled checkout), fake_model
+
+
+def pytest_collection_modifyitems(items):
+    if not pathlib.Path(CHROMIUM).exists():
+        skip = pytest.mark.skip(reason=f"{CHROMIUM} not found: install Debian's chromium package to run browser tests")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """Start `jupyter lab` in a temp dir; yields (base_url, root_dir)."""
+    root = tmp_path_factory.mktemp("lab")
+    settings = root / "_settings"
+    for rel, value in {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    }.items():
+        (settings / rel).parent.mkdir(parents=True, exist_ok=True)
+        (settings / rel).write_text(json.dumps(value))
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests" / "widgets")]),
+               JUPYTER_PLATFORM_DIRS="1")
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+           f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={root / '_ws'}",
+           "--ServerApp.disable_check_xsrf=True"] + (["--allow-root"] if os.geteuid() == 0 else [])
+    log = open(root / "_server.log", "w")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=1)
+                break
+            except Exception:
+                if proc.poll() is not None:
+                    raise RuntimeError("jupyter lab exited: " + (root / "_server.log").read_text()[-2000:])
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("jupyter lab did not start in 60 s")
+        yield url, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def shots():
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS

@@ -1,0 +1,22 @@
+"""Widgets of the course: anywidget views of attention, induction, tokens, the logit lens,
+training curves and feature steering. Each is useful alone, keeps its state in traitlets, and can
+be saved as a standalone offline page with `save_html(path)`."""
+
+from ._base import WidgetInputError
+from .attention_patterns import AttentionPatterns
+from .feature_steering import FeatureSteering, SteeringResult
+from .induction_view import InductionView
+from .logit_lens import LogitLens
+from .token_view import TokenView
+from .training_curves import TrainingCurves
+
+__all__ = [
+    "AttentionPatterns",
+    "FeatureSteering",
+    "InductionView",
+    "LogitLens",
+    "SteeringResult",
+    "TokenView",
+    "TrainingCurves",
+    "WidgetInputError",
+]

@@ -1,0 +1,229 @@
+/**
+ * AttentionPatterns: a grid of per-head thumbnails and one large selected head.
+ * @typedef {{
+ *   tokens: string[],            // one string per position
+ *   patterns: DataView,          // float16/float32 bytes, see `storage`
+ *   shape: number[],             // [heads, query, key]
+ *   dtype: "float16" | "float32",
+ *   storage: "full" | "causal",  // causal: only the lower triangle (k <= q), row by row
+ *   head_labels: string[],
+ *   selected_head: number,       // synced both ways
+ *   hovered_token: number,       // -1 until a token is hovered; synced back to Python
+ * }} Model
+ */
+// ---- shared helpers: identical in every widget module (tests/widgets checks they match) ----
+// Tokens are shown with textContent only, and invisible characters are made visible.
+const VISIBLE = new Map([
+  [" ", "·"], ["\n", "↵"], ["\t", "⇥"], ["\r", "␍"], ["\u00a0", "⍽"],
+  ["\u200b", "[ZWSP]"], ["\u200c", "[ZWNJ]"], ["\u200d", "[ZWJ]"], ["\u2060", "[WJ]"],
+  ["\ufeff", "[BOM]"], ["\u00ad", "[SHY]"], ["\u200e", "[LRM]"], ["\u200f", "[RLM]"],
+  ["\u202a", "[LRE]"], ["\u202b", "[RLE]"], ["\u202c", "[PDF]"], ["\u202d", "[LRO]"],
+  ["\u202e", "[RLO]"], ["\u2066", "[LRI]"], ["\u2067", "[RLI]"], ["\u2068", "[FSI]"],
+  ["\u2069", "[PDI]"],
+]);
+function showToken(s) {
+  if (s === "" || s == null) return "∅";
+  let out = "";
+  for (const ch of s) {
+    const cp = ch.codePointAt(0);
+    const ctrl = cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+    out += VISIBLE.get(ch) ?? (ctrl ? `[U+${cp.toString(16).toUpperCase().padStart(4, "0")}]` : ch);
+  }
+  return out;
+}
+// a token inside a sentence: isolated so right-to-left text cannot reorder the sentence
+const iso = (s) => "\u2068" + showToken(s) + "\u2069";
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+function tokenEl(s, cls) {
+  const e = h("span", "cw-tok" + (cls ? " " + cls : ""), showToken(s));
+  if (s === "" || s == null) e.classList.add("cw-empty");
+  return e;
+}
+function bytesOf(v) {
+  if (v instanceof DataView || ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  return new Uint8Array(0);
+}
+function readArray(v, dtype) {
+  const size = { float32: 4, float16: 2, float64: 8, int32: 4 }[dtype];
+  let b = bytesOf(v);
+  if (b.byteOffset % size) b = b.slice();
+  const n = Math.floor(b.byteLength / size);
+  if (dtype === "float32") return new Float32Array(b.buffer, b.byteOffset, n);
+  if (dtype === "float64") return new Float64Array(b.buffer, b.byteOffset, n);
+  if (dtype === "int32") return new Int32Array(b.buffer, b.byteOffset, n);
+  if (typeof Float16Array !== "undefined") return new Float32Array(new Float16Array(b.buffer, b.byteOffset, n));
+  const u = new Uint16Array(b.buffer, b.byteOffset, n), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = u[i], s = x & 0x8000 ? -1 : 1, e = (x >> 10) & 31, f = x & 1023;
+    out[i] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}
+// t in [0, 1] (sequential: white to blue) or [-1, 1] (diverging: red, white, blue)
+function colour(t) {
+  t = Math.max(-1, Math.min(1, Number.isFinite(t) ? t : 0));
+  const a = Math.abs(t), to = t >= 0 ? [8, 69, 148] : [178, 24, 43];
+  return [255 - a * (255 - to[0]), 255 - a * (255 - to[1]), 255 - a * (255 - to[2])];
+}
+const css = (c) => `rgb(${c[0] | 0},${c[1] | 0},${c[2] | 0})`;
+const inkOn = (c) => (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] < 140 ? "#fff" : "#111");
+const fmt = (x, d = 3) => (Number.isFinite(x) ? (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : x.toFixed(d)) : String(x));
+// ---- end shared helpers ----
+
+function decode(model) {
+  const [H, Q, K] = model.get("shape");
+  const data = readArray(model.get("patterns"), model.get("dtype"));
+  const causal = model.get("storage") === "causal";
+  const tri = (Q * (Q + 1)) / 2;
+  const at = causal
+    ? (hd, q, k) => (k > q ? 0 : data[hd * tri + (q * (q + 1)) / 2 + k])
+    : (hd, q, k) => data[(hd * Q + q) * K + k];
+  return { H, Q, K, at };
+}
+
+// One offscreen canvas per head at one pixel per (query, key) cell; thumbnails and the large
+// view are scaled copies of it, so hovering never recomputes pixels.
+function headImage(P, hd) {
+  const c = document.createElement("canvas");
+  c.width = P.K; c.height = P.Q;
+  const ctx = c.getContext("2d");
+  const img = ctx.createImageData(P.K, P.Q);
+  const lut = new Uint8ClampedArray(256 * 3);
+  for (let i = 0; i < 256; i++) lut.set(colour(i / 255).map(Math.round), i * 3);
+  for (let q = 0; q < P.Q; q++) {
+    for (let k = 0; k < P.K; k++) {
+      const v = Math.max(0, Math.min(255, Math.round(P.at(hd, q, k) * 255)));
+      const o = (q * P.K + k) * 4;
+      img.data[o] = lut[v * 3]; img.data[o + 1] = lut[v * 3 + 1]; img.data[o + 2] = lut[v * 3 + 2]; img.data[o + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  return c;
+}
+
+function render({ model, el }) {
+  const root = h("div", "cw-root cw-attn");
+  el.appendChild(root);
+  let P, images = [], thumbs = [], toSpans = [], fromSpans = [];
+  const header = h("div", "cw-title");
+  const grid = h("div", "cw-attn-grid");
+  const main = h("div", "cw-row");
+  const wrap = h("div", "cw-attn-big");
+  const big = h("canvas"), overlay = h("canvas", "cw-attn-overlay");
+  wrap.append(big, overlay);
+  const info = h("div", "cw-info");
+  const side = h("div", "cw-attn-side");
+  const toLabel = h("div", "cw-muted"), toStrip = h("div", "cw-strip");
+  const fromLabel = h("div", "cw-muted"), fromStrip = h("div", "cw-strip");
+  side.append(info, toLabel, toStrip, fromLabel, fromStrip);
+  main.append(wrap, side);
+  root.append(header, grid, main);
+  const size = () => Math.min(480, Math.max(200, 4 * (P ? P.K : 1)));
+
+  function build() {
+    P = decode(model);
+    const tokens = model.get("tokens"), labels = model.get("head_labels");
+    images = []; for (let i = 0; i < P.H; i++) images.push(headImage(P, i));
+    grid.replaceChildren(); thumbs = [];
+    images.forEach((img, i) => {
+      const cell = h("button", "cw-attn-thumb");
+      cell.type = "button";
+      cell.dataset.head = String(i);
+      const c = h("canvas"); c.width = 72; c.height = 72;
+      const ctx = c.getContext("2d"); ctx.imageSmoothingEnabled = P.K > 72;
+      ctx.drawImage(img, 0, 0, 72, 72);
+      cell.append(c, h("div", "cw-attn-label", labels[i] ?? `head ${i}`));
+      cell.addEventListener("click", () => { model.set("selected_head", i); model.save_changes(); });
+      grid.append(cell); thumbs.push(cell);
+    });
+    const s = size();
+    for (const c of [big, overlay]) { c.width = s; c.height = s; c.style.width = c.style.height = s + "px"; }
+    toStrip.replaceChildren(); fromStrip.replaceChildren(); toSpans = []; fromSpans = [];
+    tokens.forEach((t, i) => {
+      for (const [strip, arr] of [[toStrip, toSpans], [fromStrip, fromSpans]]) {
+        const sp = tokenEl(t); sp.dataset.pos = String(i);
+        sp.addEventListener("mouseenter", () => setHover(i));
+        strip.append(sp); arr.push(sp);
+      }
+    });
+    drawSelected(); drawHover();
+  }
+  function drawSelected() {
+    const sel = model.get("selected_head"), labels = model.get("head_labels");
+    thumbs.forEach((t, i) => t.classList.toggle("cw-selected", i === sel));
+    header.textContent = `${labels[sel] ?? "head " + sel} (${P.Q} query × ${P.K} key positions). Rows: query (attending), columns: key (attended to).`;
+    const ctx = big.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.clearRect(0, 0, big.width, big.height);
+    if (images[sel]) ctx.drawImage(images[sel], 0, 0, big.width, big.height);
+    drawHover();
+  }
+  let pending = null;
+  function setHover(i) {
+    if (i === model.get("hovered_token") && pending === null) return;
+    pending = i;
+    requestAnimationFrame(() => {
+      if (pending === null) return;
+      model.set("hovered_token", pending); model.save_changes(); pending = null;
+    });
+    drawHover(i);
+  }
+  let keyHover = -1;
+  function drawHover(i = model.get("hovered_token")) {
+    const ctx = overlay.getContext("2d");
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    const tokens = model.get("tokens"), sel = model.get("selected_head");
+    if (i < 0 || i >= P.Q) {
+      info.textContent = "Hover a token or the pattern.";
+      toLabel.textContent = "What the hovered token attends to"; fromLabel.textContent = "What attends to the hovered token";
+      toSpans.concat(fromSpans).forEach((s) => { s.style.background = ""; s.style.color = ""; s.classList.remove("cw-hovered"); });
+      return;
+    }
+    const cw = overlay.width / P.K, ch = overlay.height / P.Q;
+    ctx.strokeStyle = "#e6550d"; ctx.lineWidth = 1.5;
+    ctx.strokeRect(0, i * ch, overlay.width, ch);
+    ctx.strokeStyle = "#31a354";
+    ctx.strokeRect(i * cw, 0, cw, overlay.height);
+    toLabel.textContent = `What “${iso(tokens[i])}” (position ${i}) attends to, as the query (orange row):`;
+    fromLabel.textContent = `What attends to “${iso(tokens[i])}” (position ${i}), as the key (green column):`;
+    for (let k = 0; k < P.K; k++) {
+      const a = colour(P.at(sel, i, k)), b = colour(k < P.Q ? P.at(sel, k, i) : 0);
+      toSpans[k].style.background = css(a); toSpans[k].style.color = inkOn(a);
+      fromSpans[k].style.background = css(b); fromSpans[k].style.color = inkOn(b);
+      toSpans[k].classList.toggle("cw-hovered", k === i); fromSpans[k].classList.toggle("cw-hovered", k === i);
+      toSpans[k].title = fromSpans[k].title = "";
+    }
+    let top = 0; for (let k = 1; k < P.K; k++) if (P.at(sel, i, k) > P.at(sel, i, top)) top = k;
+    const k = keyHover >= 0 ? keyHover : top;
+    info.textContent = `query ${i} “${iso(tokens[i])}” → key ${k} “${iso(tokens[k])}”: ${fmt(P.at(sel, i, k))}` +
+      (keyHover >= 0 ? "" : "  (its largest weight)");
+  }
+  overlay.addEventListener("mousemove", (e) => {
+    const r = overlay.getBoundingClientRect();
+    const q = Math.floor(((e.clientY - r.top) / r.height) * P.Q), k = Math.floor(((e.clientX - r.left) / r.width) * P.K);
+    if (q < 0 || q >= P.Q || k < 0 || k >= P.K) return;
+    keyHover = k; setHover(q);
+  });
+  overlay.addEventListener("mouseleave", () => { keyHover = -1; drawHover(); });
+  const onData = () => build();
+  const onSel = () => drawSelected();
+  const onHov = () => drawHover();
+  model.on("change:patterns change:tokens change:shape change:head_labels", onData);
+  model.on("change:selected_head", onSel);
+  model.on("change:hovered_token", onHov);
+  build();
+  return () => {
+    model.off("change:patterns change:tokens change:shape change:head_labels", onData);
+    model.off("change:selected_head", onSel);
+    model.off("change:hovered_token", onHov);
+    root.remove();
+  };
+}
+
+export default { render };

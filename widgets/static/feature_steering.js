@@ -1,0 +1,155 @@
+/**
+ * FeatureSteering: generate from a prompt with and without adding strength * unit direction to
+ * the residual stream at one layer, side by side, tokens coloured by the direction's activation.
+ * @typedef {{
+ *   prompt: string, direction_names: string[], direction: string,
+ *   layer: number, n_layers: number, strength: number, max_strength: number,
+ *   temperature: number, n_tokens: number,
+ *   prompt_tokens: string[], unsteered_tokens: string[], steered_tokens: string[],
+ *   unsteered_acts: DataView, steered_acts: DataView,   // float32 bytes: prompt + continuation
+ *   status: string,
+ * }} Model
+ * Custom message to Python: {type: "generate"}.
+ */
+// ---- shared helpers: identical in every widget module (tests/widgets checks they match) ----
+// Tokens are shown with textContent only, and invisible characters are made visible.
+const VISIBLE = new Map([
+  [" ", "·"], ["\n", "↵"], ["\t", "⇥"], ["\r", "␍"], ["\u00a0", "⍽"],
+  ["\u200b", "[ZWSP]"], ["\u200c", "[ZWNJ]"], ["\u200d", "[ZWJ]"], ["\u2060", "[WJ]"],
+  ["\ufeff", "[BOM]"], ["\u00ad", "[SHY]"], ["\u200e", "[LRM]"], ["\u200f", "[RLM]"],
+  ["\u202a", "[LRE]"], ["\u202b", "[RLE]"], ["\u202c", "[PDF]"], ["\u202d", "[LRO]"],
+  ["\u202e", "[RLO]"], ["\u2066", "[LRI]"], ["\u2067", "[RLI]"], ["\u2068", "[FSI]"],
+  ["\u2069", "[PDI]"],
+]);
+function showToken(s) {
+  if (s === "" || s == null) return "∅";
+  let out = "";
+  for (const ch of s) {
+    const cp = ch.codePointAt(0);
+    const ctrl = cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+    out += VISIBLE.get(ch) ?? (ctrl ? `[U+${cp.toString(16).toUpperCase().padStart(4, "0")}]` : ch);
+  }
+  return out;
+}
+// a token inside a sentence: isolated so right-to-left text cannot reorder the sentence
+const iso = (s) => "\u2068" + showToken(s) + "\u2069";
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+function tokenEl(s, cls) {
+  const e = h("span", "cw-tok" + (cls ? " " + cls : ""), showToken(s));
+  if (s === "" || s == null) e.classList.add("cw-empty");
+  return e;
+}
+function bytesOf(v) {
+  if (v instanceof DataView || ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  return new Uint8Array(0);
+}
+function readArray(v, dtype) {
+  const size = { float32: 4, float16: 2, float64: 8, int32: 4 }[dtype];
+  let b = bytesOf(v);
+  if (b.byteOffset % size) b = b.slice();
+  const n = Math.floor(b.byteLength / size);
+  if (dtype === "float32") return new Float32Array(b.buffer, b.byteOffset, n);
+  if (dtype === "float64") return new Float64Array(b.buffer, b.byteOffset, n);
+  if (dtype === "int32") return new Int32Array(b.buffer, b.byteOffset, n);
+  if (typeof Float16Array !== "undefined") return new Float32Array(new Float16Array(b.buffer, b.byteOffset, n));
+  const u = new Uint16Array(b.buffer, b.byteOffset, n), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = u[i], s = x & 0x8000 ? -1 : 1, e = (x >> 10) & 31, f = x & 1023;
+    out[i] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}
+// t in [0, 1] (sequential: white to blue) or [-1, 1] (diverging: red, white, blue)
+function colour(t) {
+  t = Math.max(-1, Math.min(1, Number.isFinite(t) ? t : 0));
+  const a = Math.abs(t), to = t >= 0 ? [8, 69, 148] : [178, 24, 43];
+  return [255 - a * (255 - to[0]), 255 - a * (255 - to[1]), 255 - a * (255 - to[2])];
+}
+const css = (c) => `rgb(${c[0] | 0},${c[1] | 0},${c[2] | 0})`;
+const inkOn = (c) => (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] < 140 ? "#fff" : "#111");
+const fmt = (x, d = 3) => (Number.isFinite(x) ? (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : x.toFixed(d)) : String(x));
+// ---- end shared helpers ----
+
+function render({ model, el }) {
+  const root = h("div", "cw-root cw-fs");
+  const form = h("div", "cw-fs-form");
+  const field = (label, input) => { const l = h("label", "cw-fs-field"); l.append(h("span", "cw-muted", label), input); form.append(l); return input; };
+  const prompt = field("Prompt", h("textarea", "cw-fs-prompt"));
+  prompt.rows = 2;
+  const dir = field("Direction", h("select", "cw-fs-direction"));
+  const layer = field("Layer", h("select", "cw-fs-layer"));
+  const strength = field("Strength", h("input", "cw-fs-strength"));
+  strength.type = "range"; strength.step = "any";
+  const strengthOut = h("span", "cw-fs-strength-value");
+  strength.parentElement.append(strengthOut);
+  const temp = field("Temperature", h("input", "cw-fs-temperature"));
+  temp.type = "number"; temp.min = "0"; temp.step = "0.1";
+  const ntok = field("Tokens", h("input", "cw-fs-ntokens"));
+  ntok.type = "number"; ntok.min = "1"; ntok.max = "200";
+  const gen = h("button", "cw-fs-generate", "Generate"); gen.type = "button";
+  const status = h("span", "cw-muted cw-fs-status");
+  form.append(gen, status);
+  const cols = h("div", "cw-fs-cols");
+  const mkCol = (t) => { const c = h("div", "cw-fs-col"), title = h("div", "cw-title", t), body = h("div", "cw-fs-text"); c.append(title, body); cols.append(c); return [title, body]; };
+  const [, unBody] = mkCol("Unsteered");
+  const [stTitle, stBody] = mkCol("Steered");
+  const legend = h("div", "cw-muted", "Token colour: activation of the direction (residual stream · unit direction at the layer, measured without steering); red negative, blue positive. Hover a token for its value.");
+  root.append(form, cols, legend); el.appendChild(root);
+
+  const commit = (k, v) => { model.set(k, v); model.save_changes(); };
+  prompt.addEventListener("change", () => commit("prompt", prompt.value));
+  prompt.addEventListener("input", () => commit("prompt", prompt.value));
+  dir.addEventListener("change", () => commit("direction", dir.value));
+  layer.addEventListener("change", () => commit("layer", Number(layer.value)));
+  strength.addEventListener("input", () => { strengthOut.textContent = fmt(Number(strength.value), 2); commit("strength", Number(strength.value)); });
+  temp.addEventListener("change", () => commit("temperature", Math.max(0, Number(temp.value) || 0)));
+  ntok.addEventListener("change", () => commit("n_tokens", Math.max(1, Math.round(Number(ntok.value) || 1))));
+  gen.addEventListener("click", () => { model.send({ type: "generate" }); status.textContent = "generating…"; });
+
+  function controls() {
+    if (document.activeElement !== prompt) prompt.value = model.get("prompt");
+    dir.replaceChildren();
+    for (const n of model.get("direction_names")) { const o = h("option", null, showToken(n)); o.value = n; dir.append(o); }
+    dir.value = model.get("direction");
+    layer.replaceChildren();
+    for (let l = 0; l < model.get("n_layers"); l++) { const o = h("option", null, String(l)); o.value = String(l); layer.append(o); }
+    layer.value = String(model.get("layer"));
+    const m = model.get("max_strength");
+    strength.min = String(-m); strength.max = String(m); strength.value = String(model.get("strength"));
+    strengthOut.textContent = fmt(model.get("strength"), 2);
+    temp.value = String(model.get("temperature")); ntok.value = String(model.get("n_tokens"));
+    stTitle.textContent = `Steered: + ${fmt(model.get("strength"), 2)} × “${iso(model.get("direction"))}” at layer ${model.get("layer")}`;
+  }
+  function text(body, gen, actsKey) {
+    const pt = model.get("prompt_tokens"), acts = readArray(model.get(actsKey), "float32");
+    let m = 0; for (const a of acts) m = Math.max(m, Math.abs(a));
+    body.replaceChildren();
+    [...pt, ...gen].forEach((t, i) => {
+      const sp = tokenEl(t, i < pt.length ? "cw-fs-prompt-tok" : "cw-fs-gen-tok");
+      if (i < acts.length) {
+        const c = colour(acts[i] / (m || 1));
+        sp.style.background = css(c); sp.style.color = inkOn(c);
+        sp.title = `activation ${fmt(acts[i], 3)}`;
+      }
+      body.append(sp);
+    });
+  }
+  const texts = () => {
+    text(unBody, model.get("unsteered_tokens"), "unsteered_acts");
+    text(stBody, model.get("steered_tokens"), "steered_acts");
+  };
+  const onStatus = () => { status.textContent = model.get("status"); gen.disabled = model.get("status") === "generating"; };
+  const cev = "change:prompt change:direction_names change:direction change:layer change:n_layers change:strength change:max_strength change:temperature change:n_tokens";
+  const tev = "change:prompt_tokens change:unsteered_tokens change:steered_tokens change:unsteered_acts change:steered_acts";
+  model.on(cev, controls); model.on(tev, texts); model.on("change:status", onStatus);
+  controls(); texts(); onStatus();
+  return () => { model.off(cev, controls); model.off(tev, texts); model.off("change:status", onStatus); root.remove(); };
+}
+
+export default { render };

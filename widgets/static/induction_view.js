@@ -1,0 +1,172 @@
+/**
+ * InductionView: induction and previous-token scores of every head, the selected head's pattern
+ * with the induction stripe marked, and the per-position loss over both repeats.
+ * @typedef {{
+ *   tokens: string[],               // BOS + r + r when built by from_model
+ *   induction_scores: DataView,     // float32 bytes [layers, heads]
+ *   prev_token_scores: DataView,    // float32 bytes [layers, heads]
+ *   patterns: DataView,             // float16 bytes [layers, heads, pos, pos]
+ *   loss_per_pos: DataView,         // float32 bytes [pos - 1]: loss of predicting token i+1 at i
+ *   shape: number[],                // [layers, heads, pos]
+ *   seq_len: number,                // length of one repeat (0: not a repeated sequence)
+ *   selected_layer: number, selected_head: number,   // synced both ways
+ * }} Model
+ */
+// ---- shared helpers: identical in every widget module (tests/widgets checks they match) ----
+// Tokens are shown with textContent only, and invisible characters are made visible.
+const VISIBLE = new Map([
+  [" ", "·"], ["\n", "↵"], ["\t", "⇥"], ["\r", "␍"], ["\u00a0", "⍽"],
+  ["\u200b", "[ZWSP]"], ["\u200c", "[ZWNJ]"], ["\u200d", "[ZWJ]"], ["\u2060", "[WJ]"],
+  ["\ufeff", "[BOM]"], ["\u00ad", "[SHY]"], ["\u200e", "[LRM]"], ["\u200f", "[RLM]"],
+  ["\u202a", "[LRE]"], ["\u202b", "[RLE]"], ["\u202c", "[PDF]"], ["\u202d", "[LRO]"],
+  ["\u202e", "[RLO]"], ["\u2066", "[LRI]"], ["\u2067", "[RLI]"], ["\u2068", "[FSI]"],
+  ["\u2069", "[PDI]"],
+]);
+function showToken(s) {
+  if (s === "" || s == null) return "∅";
+  let out = "";
+  for (const ch of s) {
+    const cp = ch.codePointAt(0);
+    const ctrl = cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+    out += VISIBLE.get(ch) ?? (ctrl ? `[U+${cp.toString(16).toUpperCase().padStart(4, "0")}]` : ch);
+  }
+  return out;
+}
+// a token inside a sentence: isolated so right-to-left text cannot reorder the sentence
+const iso = (s) => "\u2068" + showToken(s) + "\u2069";
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+function tokenEl(s, cls) {
+  const e = h("span", "cw-tok" + (cls ? " " + cls : ""), showToken(s));
+  if (s === "" || s == null) e.classList.add("cw-empty");
+  return e;
+}
+function bytesOf(v) {
+  if (v instanceof DataView || ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  return new Uint8Array(0);
+}
+function readArray(v, dtype) {
+  const size = { float32: 4, float16: 2, float64: 8, int32: 4 }[dtype];
+  let b = bytesOf(v);
+  if (b.byteOffset % size) b = b.slice();
+  const n = Math.floor(b.byteLength / size);
+  if (dtype === "float32") return new Float32Array(b.buffer, b.byteOffset, n);
+  if (dtype === "float64") return new Float64Array(b.buffer, b.byteOffset, n);
+  if (dtype === "int32") return new Int32Array(b.buffer, b.byteOffset, n);
+  if (typeof Float16Array !== "undefined") return new Float32Array(new Float16Array(b.buffer, b.byteOffset, n));
+  const u = new Uint16Array(b.buffer, b.byteOffset, n), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = u[i], s = x & 0x8000 ? -1 : 1, e = (x >> 10) & 31, f = x & 1023;
+    out[i] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}
+// t in [0, 1] (sequential: white to blue) or [-1, 1] (diverging: red, white, blue)
+function colour(t) {
+  t = Math.max(-1, Math.min(1, Number.isFinite(t) ? t : 0));
+  const a = Math.abs(t), to = t >= 0 ? [8, 69, 148] : [178, 24, 43];
+  return [255 - a * (255 - to[0]), 255 - a * (255 - to[1]), 255 - a * (255 - to[2])];
+}
+const css = (c) => `rgb(${c[0] | 0},${c[1] | 0},${c[2] | 0})`;
+const inkOn = (c) => (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] < 140 ? "#fff" : "#111");
+const fmt = (x, d = 3) => (Number.isFinite(x) ? (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : x.toFixed(d)) : String(x));
+// ---- end shared helpers ----
+
+const CELL = 38;
+
+function heatmap(canvas, scores, L, H, sel) {
+  canvas.width = H * CELL + 40; canvas.height = L * CELL + 20;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.font = "11px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
+  for (let l = 0; l < L; l++) {
+    ctx.fillStyle = "#444"; ctx.fillText(`L${l}`, 18, 20 + l * CELL + CELL / 2);
+    for (let hd = 0; hd < H; hd++) {
+      const v = scores[l * H + hd], c = colour(v);
+      ctx.fillStyle = css(c); ctx.fillRect(40 + hd * CELL, 20 + l * CELL, CELL - 2, CELL - 2);
+      ctx.fillStyle = inkOn(c); ctx.fillText(v.toFixed(2), 40 + hd * CELL + CELL / 2 - 1, 20 + l * CELL + CELL / 2 - 1);
+      if (sel[0] === l && sel[1] === hd) { ctx.strokeStyle = "#e6550d"; ctx.lineWidth = 3; ctx.strokeRect(41 + hd * CELL, 21 + l * CELL, CELL - 4, CELL - 4); }
+    }
+  }
+  ctx.fillStyle = "#444";
+  for (let hd = 0; hd < H; hd++) ctx.fillText(`H${hd}`, 40 + hd * CELL + CELL / 2, 10);
+}
+
+function render({ model, el }) {
+  const root = h("div", "cw-root cw-iv");
+  const top = h("div", "cw-row");
+  const mk = (title) => { const box = h("div", "cw-iv-box"), c = h("canvas"); box.append(h("div", "cw-title", title), c); top.append(box); return c; };
+  const indC = mk("Induction score"), prevC = mk("Previous-token score");
+  const bottom = h("div", "cw-row");
+  const patBox = h("div", "cw-iv-box"), patTitle = h("div", "cw-title"), patC = h("canvas", "cw-iv-pattern");
+  patBox.append(patTitle, patC);
+  const lossBox = h("div", "cw-iv-box"), lossTitle = h("div", "cw-title", "Loss per position"), lossC = h("canvas"), lossInfo = h("div", "cw-info");
+  lossBox.append(lossTitle, lossC, lossInfo);
+  bottom.append(patBox, lossBox);
+  const info = h("div", "cw-info", "Click a head in either map to see its pattern.");
+  root.append(top, info, bottom); el.appendChild(root);
+  let D;
+  function decode() {
+    const [L, H, P] = model.get("shape");
+    D = { L, H, P, ind: readArray(model.get("induction_scores"), "float32"), prev: readArray(model.get("prev_token_scores"), "float32"),
+      pat: readArray(model.get("patterns"), "float16"), loss: readArray(model.get("loss_per_pos"), "float32") };
+  }
+  function draw() {
+    const { L, H, P } = D, sel = [model.get("selected_layer"), model.get("selected_head")];
+    heatmap(indC, D.ind, L, H, sel); heatmap(prevC, D.prev, L, H, sel);
+    const [l, hd] = sel, n = model.get("seq_len");
+    patTitle.textContent = `L${l}H${hd} pattern (rows: query, columns: key)${n ? "; dashed: induction stripe" : ""}`;
+    const S = 300; patC.width = S; patC.height = S;
+    const off = document.createElement("canvas"); off.width = P; off.height = P;
+    const octx = off.getContext("2d"), img = octx.createImageData(P, P), base = (l * H + hd) * P * P;
+    for (let i = 0; i < P * P; i++) { const c = colour(D.pat[base + i]); img.data.set([c[0], c[1], c[2], 255], i * 4); }
+    octx.putImageData(img, 0, 0);
+    const ctx = patC.getContext("2d"); ctx.imageSmoothingEnabled = false; ctx.drawImage(off, 0, 0, S, S);
+    if (n) {  // query i in the second repeat looks at key i - n + 1 (the token after its earlier copy)
+      const s = S / P; ctx.setLineDash([4, 3]); ctx.strokeStyle = "#e6550d"; ctx.lineWidth = 1.5; ctx.beginPath();
+      ctx.moveTo(2 * s, (n + 1) * s); ctx.lineTo((P - n + 1) * s, P * s); ctx.stroke(); ctx.setLineDash([]);
+    }
+    info.textContent = `Selected L${l}H${hd}: induction ${fmt(D.ind[l * H + hd])}, previous-token ${fmt(D.prev[l * H + hd])}`;
+    drawLoss();
+  }
+  function drawLoss() {
+    const W = 380, Hh = 220, pad = 34, loss = D.loss, n = model.get("seq_len");
+    lossC.width = W; lossC.height = Hh;
+    const ctx = lossC.getContext("2d"); ctx.clearRect(0, 0, W, Hh);
+    const max = Math.max(1e-6, ...loss);
+    const x = (i) => pad + (i / Math.max(1, loss.length - 1)) * (W - pad - 8), y = (v) => Hh - pad + 10 - (v / max) * (Hh - pad - 10);
+    ctx.strokeStyle = "#888"; ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(pad, 8); ctx.lineTo(pad, Hh - pad + 10); ctx.lineTo(W - 8, Hh - pad + 10); ctx.stroke();
+    ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#444";
+    ctx.fillText(fmt(max, 2), 2, 14); ctx.fillText("0", 20, Hh - pad + 10); ctx.fillText("position", W / 2 - 20, Hh - 6);
+    if (n) {
+      ctx.fillStyle = "rgba(49,163,84,0.10)"; ctx.fillRect(x(n - 0.5), 8, W - 8 - x(n - 0.5), Hh - pad + 2);
+      ctx.fillStyle = "#444"; ctx.fillText("first repeat", pad + 6, Hh - pad - 2); ctx.fillText("second repeat", x(n) + 6, Hh - pad - 2);
+    }
+    ctx.strokeStyle = "#3182bd"; ctx.lineWidth = 1.5; ctx.beginPath();
+    loss.forEach((v, i) => (i ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v)))); ctx.stroke();
+    if (n && loss.length >= 2 * n) {
+      const mean = (a) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
+      lossInfo.textContent = `mean loss: first repeat ${fmt(mean(loss.slice(0, n)))}, second repeat ${fmt(mean(loss.slice(n)))}`;
+    } else lossInfo.textContent = `mean loss ${fmt(loss.reduce((s, v) => s + v, 0) / Math.max(1, loss.length))}`;
+  }
+  for (const c of [indC, prevC]) {
+    c.addEventListener("click", (e) => {
+      const r = c.getBoundingClientRect();
+      const hd = Math.floor((e.clientX - r.left - 40) / CELL), l = Math.floor((e.clientY - r.top - 20) / CELL);
+      if (l < 0 || hd < 0 || l >= D.L || hd >= D.H) return;
+      model.set("selected_layer", l); model.set("selected_head", hd); model.save_changes();
+    });
+  }
+  const onData = () => { decode(); draw(); };
+  const ev = "change:induction_scores change:prev_token_scores change:patterns change:loss_per_pos change:shape change:seq_len";
+  model.on(ev, onData); model.on("change:selected_layer change:selected_head", draw);
+  onData();
+  return () => { model.off(ev, onData); model.off("change:selected_layer change:selected_head", draw); root.remove(); };
+}
+
+export default { render };

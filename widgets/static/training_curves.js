@@ -1,0 +1,204 @@
+/**
+ * TrainingCurves: live loss/accuracy curves that grow as Python appends points, with event
+ * markers and Pause/Stop buttons that a running training loop obeys.
+ * @typedef {{
+ *   title: string, log_x: boolean, log_y: boolean,
+ *   series: string[],          // column names, in order
+ *   data: DataView,            // float64 bytes [n_points, 1 + len(series)] snapshot: step, values (NaN: missing)
+ *   n_points: number,          // rows in the snapshot
+ *   events: [number, string][],// (step, label) markers
+ *   paused: boolean, should_stop: boolean,   // set by the buttons, read by Python
+ *   status: string,            // "idle" | "running" | "paused" | "stopped" | "done"
+ * }} Model
+ * Custom messages from Python: {type: "points", start, series, rows: [[step, v0, v1...]]} (null: missing)
+ */
+// ---- shared helpers: identical in every widget module (tests/widgets checks they match) ----
+// Tokens are shown with textContent only, and invisible characters are made visible.
+const VISIBLE = new Map([
+  [" ", "·"], ["\n", "↵"], ["\t", "⇥"], ["\r", "␍"], ["\u00a0", "⍽"],
+  ["\u200b", "[ZWSP]"], ["\u200c", "[ZWNJ]"], ["\u200d", "[ZWJ]"], ["\u2060", "[WJ]"],
+  ["\ufeff", "[BOM]"], ["\u00ad", "[SHY]"], ["\u200e", "[LRM]"], ["\u200f", "[RLM]"],
+  ["\u202a", "[LRE]"], ["\u202b", "[RLE]"], ["\u202c", "[PDF]"], ["\u202d", "[LRO]"],
+  ["\u202e", "[RLO]"], ["\u2066", "[LRI]"], ["\u2067", "[RLI]"], ["\u2068", "[FSI]"],
+  ["\u2069", "[PDI]"],
+]);
+function showToken(s) {
+  if (s === "" || s == null) return "∅";
+  let out = "";
+  for (const ch of s) {
+    const cp = ch.codePointAt(0);
+    const ctrl = cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+    out += VISIBLE.get(ch) ?? (ctrl ? `[U+${cp.toString(16).toUpperCase().padStart(4, "0")}]` : ch);
+  }
+  return out;
+}
+// a token inside a sentence: isolated so right-to-left text cannot reorder the sentence
+const iso = (s) => "\u2068" + showToken(s) + "\u2069";
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+function tokenEl(s, cls) {
+  const e = h("span", "cw-tok" + (cls ? " " + cls : ""), showToken(s));
+  if (s === "" || s == null) e.classList.add("cw-empty");
+  return e;
+}
+function bytesOf(v) {
+  if (v instanceof DataView || ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  return new Uint8Array(0);
+}
+function readArray(v, dtype) {
+  const size = { float32: 4, float16: 2, float64: 8, int32: 4 }[dtype];
+  let b = bytesOf(v);
+  if (b.byteOffset % size) b = b.slice();
+  const n = Math.floor(b.byteLength / size);
+  if (dtype === "float32") return new Float32Array(b.buffer, b.byteOffset, n);
+  if (dtype === "float64") return new Float64Array(b.buffer, b.byteOffset, n);
+  if (dtype === "int32") return new Int32Array(b.buffer, b.byteOffset, n);
+  if (typeof Float16Array !== "undefined") return new Float32Array(new Float16Array(b.buffer, b.byteOffset, n));
+  const u = new Uint16Array(b.buffer, b.byteOffset, n), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = u[i], s = x & 0x8000 ? -1 : 1, e = (x >> 10) & 31, f = x & 1023;
+    out[i] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}
+// t in [0, 1] (sequential: white to blue) or [-1, 1] (diverging: red, white, blue)
+function colour(t) {
+  t = Math.max(-1, Math.min(1, Number.isFinite(t) ? t : 0));
+  const a = Math.abs(t), to = t >= 0 ? [8, 69, 148] : [178, 24, 43];
+  return [255 - a * (255 - to[0]), 255 - a * (255 - to[1]), 255 - a * (255 - to[2])];
+}
+const css = (c) => `rgb(${c[0] | 0},${c[1] | 0},${c[2] | 0})`;
+const inkOn = (c) => (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] < 140 ? "#fff" : "#111");
+const fmt = (x, d = 3) => (Number.isFinite(x) ? (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : x.toFixed(d)) : String(x));
+// ---- end shared helpers ----
+
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
+const isAcc = (name) => /acc/i.test(name);
+
+function render({ model, el }) {
+  const root = h("div", "cw-root cw-tc");
+  const title = h("div", "cw-title");
+  const bar = h("div", "cw-row cw-tc-bar");
+  const pause = h("button", "cw-tc-pause", "Pause"), stop = h("button", "cw-tc-stop", "Stop"), status = h("span", "cw-muted cw-tc-status");
+  pause.type = stop.type = "button";
+  bar.append(pause, stop, status);
+  const plots = h("div", "cw-row"), lossC = h("canvas"), accC = h("canvas");
+  plots.append(lossC, accC);
+  const legend = h("div", "cw-tc-legend");
+  root.append(title, bar, plots, legend); el.appendChild(root);
+  let steps = [], cols = new Map(), frame = 0;
+
+  function fromSnapshot() {
+    const names = model.get("series"), n = model.get("n_points"), d = readArray(model.get("data"), "float64");
+    const w = names.length + 1;
+    steps = []; cols = new Map(names.map((s) => [s, []]));
+    for (let i = 0; i < n && (i + 1) * w <= d.length; i++) {
+      steps.push(d[i * w]);
+      names.forEach((s, j) => cols.get(s).push(d[i * w + 1 + j]));
+    }
+    schedule();
+  }
+  function onMsg(msg) {
+    if (!msg || msg.type !== "points") return;
+    msg.rows.forEach((row, i) => {
+      if (msg.start + i < steps.length) return;  // already in the snapshot
+      steps.push(row[0]);
+      for (const s of msg.series) if (!cols.has(s)) cols.set(s, new Array(steps.length - 1).fill(NaN));
+      for (const [s, arr] of cols) { const j = msg.series.indexOf(s); arr.push(j >= 0 && row[j + 1] != null ? row[j + 1] : NaN); }
+    });
+    schedule();
+  }
+  function schedule() { if (!frame) frame = requestAnimationFrame(() => { frame = 0; draw(); }); }
+
+  function panel(canvas, names, logY, label) {
+    const W = 460, H = 280, L = 56, R = 24, T = 12, B = 36;
+    canvas.width = W; canvas.height = H;
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, W, H);
+    ctx.font = "11px system-ui, sans-serif";
+    const logX = model.get("log_x");
+    const tx = (s) => (logX ? Math.log10(Math.max(s, 1)) : s), ty = (v) => (logY ? Math.log10(v) : v);
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    steps.forEach((s) => { if (logX && s <= 0) return; x0 = Math.min(x0, tx(s)); x1 = Math.max(x1, tx(s)); });
+    for (const n of names) for (const v of cols.get(n)) if (Number.isFinite(v) && (!logY || v > 0)) { y0 = Math.min(y0, ty(v)); y1 = Math.max(y1, ty(v)); }
+    if (label === "accuracy" && !logY) { y0 = Math.min(0, y0); y1 = Math.max(1, y1); }
+    if (!Number.isFinite(x0)) { x0 = 0; x1 = 1; } if (x1 === x0) x1 = x0 + 1;
+    if (!Number.isFinite(y0)) { y0 = 0; y1 = 1; } if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+    const px = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R), py = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - B - T);
+    ctx.strokeStyle = "#999"; ctx.strokeRect(L, T, W - L - R, H - B - T);
+    ctx.fillStyle = "#444"; ctx.textAlign = "center";
+    const ticks = (a, b, log) => {
+      const out = [];
+      if (log) { for (let e = Math.ceil(a); e <= Math.floor(b); e++) out.push(e); if (out.length < 2) out.push(a, b); }
+      else { const st = Math.pow(10, Math.floor(Math.log10((b - a) / 4 || 1))); for (let v = Math.ceil(a / st) * st; v <= b + 1e-12; v += st * (((b - a) / st) > 8 ? 2 : 1)) out.push(v); }
+      return out;
+    };
+    const lab = (v, log) => (log ? (Number.isInteger(v) ? `1e${v}` : fmt(10 ** v, 2)) : fmt(v, 2));
+    for (const x of ticks(x0, x1, logX)) { ctx.fillText(lab(x, logX), px(x), H - B + 14); }
+    ctx.fillText(`step${logX ? " (log)" : ""}`, (L + W) / 2, H - 6);
+    ctx.textAlign = "right";
+    for (const y of ticks(y0, y1, logY)) { ctx.fillText(lab(y, logY), L - 4, py(y) + 4); ctx.strokeStyle = "#eee"; ctx.beginPath(); ctx.moveTo(L + 1, py(y)); ctx.lineTo(W - R - 1, py(y)); ctx.stroke(); }
+    ctx.save(); ctx.translate(12, (T + H - B) / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center"; ctx.fillText(label + (logY ? " (log)" : ""), 0, 0); ctx.restore();
+    for (const [s, text] of model.get("events")) {
+      const x = px(tx(s)); if (x < L || x > W - R) continue;
+      ctx.strokeStyle = "#888"; ctx.setLineDash([3, 3]); ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, H - B); ctx.stroke(); ctx.setLineDash([]);
+      ctx.save(); ctx.translate(x + 3, T + 4); ctx.rotate(Math.PI / 2); ctx.textAlign = "left"; ctx.fillStyle = "#555"; ctx.fillText(showToken(text), 0, 0); ctx.restore();
+    }
+    ctx.save(); ctx.beginPath(); ctx.rect(L, T, W - L - R, H - B - T); ctx.clip();
+    for (const n of names) {
+      const arr = cols.get(n), colr = PALETTE[[...cols.keys()].indexOf(n) % PALETTE.length];
+      ctx.strokeStyle = colr; ctx.lineWidth = 1.6; ctx.setLineDash(/test|val/i.test(n) ? [6, 3] : []); ctx.beginPath();
+      let on = false;
+      arr.forEach((v, i) => {
+        if (!Number.isFinite(v) || (logY && v <= 0) || (logX && steps[i] <= 0)) { on = false; return; }
+        const X = px(tx(steps[i])), Y = py(ty(v));
+        if (on) ctx.lineTo(X, Y); else ctx.moveTo(X, Y); on = true;
+      });
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+  function draw() {
+    title.textContent = model.get("title");
+    const names = [...cols.keys()], acc = names.filter(isAcc), loss = names.filter((n) => !isAcc(n));
+    panel(lossC, loss, model.get("log_y"), "loss");
+    accC.style.display = acc.length ? "" : "none";
+    if (acc.length) panel(accC, acc, false, "accuracy");
+    legend.replaceChildren();
+    names.forEach((n, i) => {
+      const item = h("span", "cw-tc-item"), sw = h("span", "cw-tc-swatch");
+      sw.style.background = PALETTE[i % PALETTE.length];
+      const arr = cols.get(n); let last = NaN; for (let j = arr.length - 1; j >= 0; j--) if (Number.isFinite(arr[j])) { last = arr[j]; break; }
+      item.append(sw, h("span", "cw-tc-name", n), h("span", "cw-muted", ` ${fmt(last, 4)}`));
+      legend.append(item);
+    });
+    showStatus();
+  }
+  function showStatus() {
+    const st = model.get("status"), paused = model.get("paused");
+    pause.textContent = paused ? "Resume" : "Pause";
+    pause.disabled = stop.disabled = model.get("should_stop") || st === "done" || st === "stopped";
+    status.textContent = `${st}${model.get("should_stop") && st === "running" ? " (stopping…)" : ""} · ${steps.length} points${steps.length ? ", last step " + steps[steps.length - 1] : ""}`;
+  }
+  pause.addEventListener("click", () => { model.set("paused", !model.get("paused")); model.save_changes(); showStatus(); });
+  stop.addEventListener("click", () => { model.set("should_stop", true); model.set("paused", false); model.save_changes(); showStatus(); });
+  const ev = "change:data change:n_points change:series";
+  model.on(ev, fromSnapshot); model.on("msg:custom", onMsg);
+  model.on("change:title change:log_x change:log_y change:events", schedule);
+  model.on("change:status change:paused change:should_stop", showStatus);
+  fromSnapshot();
+  return () => {
+    model.off(ev, fromSnapshot); model.off("msg:custom", onMsg);
+    model.off("change:title change:log_x change:log_y change:events", schedule);
+    model.off("change:status change:paused change:should_stop", showStatus);
+    if (frame) cancelAnimationFrame(frame);
+    root.remove();
+  };
+}
+
+export default { render };
