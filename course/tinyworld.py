@@ -608,18 +608,29 @@ _CUM = [sum(MIX[k] for k in _KINDS[: i + 1]) for i in range(len(_KINDS))]
 MAX_DOC_TOKENS = 120  # estimated; real BPE count stays < 128 with BOS (tested)
 
 
-def generate_document(rng: random.Random, split: str = "train") -> str:
+def _cumulative(mix: dict[str, float] | None) -> tuple[list[str], list[float]]:
+    mix = MIX if mix is None else mix
+    unknown = set(mix) - set(_SEGMENTS)
+    if unknown:
+        raise ValueError(f"unknown segment kinds {sorted(unknown)}; the kinds are {sorted(_SEGMENTS)}")
+    kinds = [k for k in mix if mix[k] > 0]
+    return kinds, [sum(mix[k] for k in kinds[: i + 1]) for i in range(len(kinds))]
+
+
+def generate_document(rng: random.Random, split: str = "train", mix: dict[str, float] | None = None) -> str:
     """One training document: segments of mixed kinds joined by newlines, at most ~120 tokens.
-    Only split="train" exists: evaluation items come from the *_dataset functions."""
+    Only split="train" exists: evaluation items come from the *_dataset functions. ``mix`` overrides
+    the share of each kind of segment (weights, need not sum to 1)."""
     if split != "train":
         raise ValueError(f"only split='train' generates documents (got {split!r}); "
                          "use ioi_dataset, two_hop_dataset, ... for evaluation sets")
+    kinds, cum = (_KINDS, _CUM) if mix is None else _cumulative(mix)
     budget = rng.randint(40, MAX_DOC_TOKENS)
     parts: list[str] = []
     used = 0
     misfits = 0
     for _ in range(8):  # a few tries to fill the budget
-        kind = _KINDS[bisect(_CUM, rng.random() * _CUM[-1])]
+        kind = kinds[bisect(cum, rng.random() * cum[-1])]
         seg = _SEGMENTS[kind](rng, split)
         seg, n = seg if isinstance(seg, tuple) else (seg, _est(seg))
         n += 1  # the newline before it
@@ -637,10 +648,10 @@ def generate_document(rng: random.Random, split: str = "train") -> str:
     return "\n".join(parts)
 
 
-def iter_documents(seed: int = 0, split: str = "train") -> Iterator[str]:
+def iter_documents(seed: int = 0, split: str = "train", mix: dict[str, float] | None = None) -> Iterator[str]:
     rng = random.Random(seed)
     while True:
-        yield generate_document(rng, split)
+        yield generate_document(rng, split, mix)
 
 
 def corpus(n_docs: int, seed: int = 0, split: str = "train") -> list[str]:
@@ -648,9 +659,10 @@ def corpus(n_docs: int, seed: int = 0, split: str = "train") -> list[str]:
     return [generate_document(rng, split) for _ in range(n_docs)]
 
 
-def token_stream(tokenizer, seed: int = 0, split: str = "train", batch: int = 512) -> Iterator[int]:
+def token_stream(tokenizer, seed: int = 0, split: str = "train", batch: int = 512,
+                 mix: dict[str, float] | None = None) -> Iterator[int]:
     """Token ids of an endless document stream, each document preceded by EOT (which is also BOS)."""
-    docs = iter_documents(seed, split)
+    docs = iter_documents(seed, split, mix)
     eot = tokenizer.eot_id
     while True:
         for ids in tokenizer.encode_batch([next(docs) for _ in range(batch)]):

@@ -1,0 +1,128 @@
+"""Indirect object identification on TinyWorld: batches of prompts with the positions that matter,
+and the analysis that sorts attention heads into the classes of Wang et al. (2022)'s circuit.
+
+"When Mary and John went to the store, John gave a drink to" -> " Mary". The indirect object
+(IO, Mary) and the subject (S, John) are named once in the opening; S is named again (S2); the
+model must predict the name that was *not* repeated, at the last position (END).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from course import tinyworld
+from course.evaluate import encode_prompts
+
+
+@dataclass
+class IOIBatch:
+    clean: torch.Tensor  # [batch pos] clean prompts, BOS first
+    corrupted: torch.Tensor  # [batch pos] S2 replaced by IO: the answer flips to S
+    abc: torch.Tensor  # [batch pos] S2 replaced by a third name: no repeated name at all
+    io: torch.Tensor  # [batch] token id of " IO" (the right answer on the clean prompt)
+    s: torch.Tensor  # [batch] token id of " S"
+    positions: dict[str, torch.Tensor]  # "IO", "S1", "S2", "END" -> [batch] positions
+    items: list
+
+
+def ioi_batch(model, n: int = 60, seed: int = 0, held_out: bool = True, template: int | None = None) -> IOIBatch:
+    """Prompts of one token length (a batch needs that): the most common length among ``n`` items."""
+    items = tinyworld.ioi_dataset(n * 3, seed=seed, held_out=held_out)
+    if template is not None:
+        items = [it for it in items if it.template == template]
+    tok = model.tokenizer
+    lengths = [len(tok.encode(it.prompt)) for it in items]
+    common = max(set(lengths), key=lengths.count)
+    items = [it for it, length in zip(items, lengths) if length == common][:n]
+    clean = encode_prompts(model, [it.prompt for it in items])
+    corrupted = encode_prompts(model, [it.corrupted_prompt for it in items])
+    abc = encode_prompts(model, [it.abc_prompt for it in items])
+    io = torch.tensor([tok.encode(it.answer)[0] for it in items])
+    s = torch.tensor([tok.encode(it.subject)[0] for it in items])
+    positions = {"IO": [], "S1": [], "S2": [], "END": []}
+    for row, (i, j) in enumerate(zip(io.tolist(), s.tolist())):
+        ids = clean[row].tolist()
+        s_positions = [p for p, t in enumerate(ids) if t == j]
+        positions["IO"].append(ids.index(i))
+        positions["S1"].append(s_positions[0])
+        positions["S2"].append(s_positions[-1])
+        positions["END"].append(len(ids) - 1)
+    return IOIBatch(clean, corrupted, abc, io, s, {k: torch.tensor(v) for k, v in positions.items()}, items)
+
+
+def attention_between(cache, batch: IOIBatch, layer: int, query: str, key: str, offset: int = 0) -> torch.Tensor:
+    """Mean attention of every head in ``layer`` from the ``query`` position to ``key`` + offset: ``[head_index]``."""
+    pattern = cache["pattern", layer]  # [batch head_index query_pos key_pos]
+    rows = torch.arange(pattern.shape[0])
+    return pattern[rows, :, batch.positions[query], batch.positions[key] + offset].mean(0)
+
+
+def attention_table(model, cache, batch: IOIBatch) -> dict[str, torch.Tensor]:
+    """For every head, ``[layer head_index]`` tables of the attention the circuit's classes are known by:
+    END->IO and END->S (name movers), S2->S1 (duplicate-token heads), S2->S1+1 (induction heads)."""
+    table = {"END->IO": [], "END->S2": [], "S2->S1": [], "S2->S1+1": []}
+    for layer in range(model.cfg.n_layers):
+        table["END->IO"].append(attention_between(cache, batch, layer, "END", "IO"))
+        table["END->S2"].append(attention_between(cache, batch, layer, "END", "S2"))
+        table["S2->S1"].append(attention_between(cache, batch, layer, "S2", "S1"))
+        table["S2->S1+1"].append(attention_between(cache, batch, layer, "S2", "S1", offset=1))
+    return {k: torch.stack(v) for k, v in table.items()}
+
+
+def heads_over(scores: torch.Tensor, threshold: float) -> list[tuple[int, int]]:
+    """(layer, head) of every entry of a ``[layer head_index]`` table above ``threshold``, largest first."""
+    flat = [(float(scores[l, h]), (l, h)) for l in range(scores.shape[0]) for h in range(scores.shape[1])]
+    return [lh for value, lh in sorted(flat, reverse=True) if value > threshold]
+
+
+@dataclass
+class IOICircuit:
+    """The heads of each class, as ``(layer, head)``, and the evidence that put them there."""
+
+    name_movers: list
+    negative_name_movers: list
+    s_inhibition: list
+    duplicate_token: list
+    induction: list
+    dla: torch.Tensor  # [layer head_index] direct logit attribution to logit[IO] - logit[S], at END
+    attention: dict  # attention_table
+    s_inhibition_scores: torch.Tensor  # [layer head_index] path patching to the name movers' queries
+    clean_logit_diff: float
+
+
+def find_circuit(model, batch: IOIBatch, dla_share: float = 0.1, attention_threshold: float = 0.3,
+                 path_share: float = 0.1) -> IOICircuit:
+    """Sort heads into the IOI circuit's classes by explicit rules (each documented in chapter 05):
+
+    - name movers: direct logit attribution above ``dla_share`` of the clean logit difference, and
+      at END they attend more to IO than to S2;
+    - negative name movers: attribution below ``-dla_share`` of it;
+    - S-inhibition heads: path patching (ABC source) from the head to the name movers' queries
+      lowers the logit difference by more than ``path_share`` of it;
+    - duplicate-token heads: attention S2 -> S1 above ``attention_threshold``;
+    - induction heads: attention S2 -> S1+1 above ``attention_threshold``.
+    """
+    from course import attribution, patching
+
+    logits, cache = model.run_with_cache(batch.clean)
+    clean_ld = patching.logit_diff(logits, batch.io, batch.s).item()
+    dla = attribution.dla_by_head(model, cache, batch.io, batch.s)
+    table = attention_table(model, cache, batch)
+    name_movers = [lh for lh in heads_over(dla, dla_share * clean_ld) if table["END->IO"][lh] > table["END->S2"][lh]]
+    negative = heads_over(-dla, dla_share * clean_ld)
+    metric = lambda lg: patching.logit_diff(lg, batch.io, batch.s)  # noqa: E731
+    if name_movers:
+        receivers = [(l, h, "q") for l, h in name_movers]
+        to_queries = patching.path_patch_all_senders(model, batch.clean, batch.abc, metric, receivers)
+        drop = clean_ld - to_queries  # how much each sender's ABC output lowers the logit difference
+    else:
+        drop = torch.full_like(dla, float("nan"))
+    s_inhibition = heads_over(torch.nan_to_num(drop, nan=-1.0), path_share * clean_ld)
+    return IOICircuit(
+        name_movers=name_movers, negative_name_movers=negative, s_inhibition=s_inhibition,
+        duplicate_token=heads_over(table["S2->S1"], attention_threshold),
+        induction=heads_over(table["S2->S1+1"], attention_threshold),
+        dla=dla, attention=table, s_inhibition_scores=drop, clean_logit_diff=clean_ld,
+    )
