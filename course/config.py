@@ -32,6 +32,8 @@ class ModelConfig:
     tie_embeddings: bool = False  # W_U = W_E^T (GPT-2 ties them; the course's own models do not)
     ln_eps: float = 1e-5  # as in GPT-2
     init_std: float = 0.02  # as in GPT-2
+    pos_init: str = "normal"  # "normal" (GPT-2) or "sinusoidal" (learned, but starting from Vaswani et al.'s sinusoids)
+    pos_init_scale: float = 0.1  # amplitude of the sinusoidal start
 
     def __post_init__(self):
         for name in ("n_layers", "d_model", "n_heads", "d_head", "d_vocab", "n_ctx"):
@@ -48,6 +50,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         if self.act_fn not in ACTIVATIONS:
             raise ValueError(f"ModelConfig.act_fn must be one of {ACTIVATIONS}, got {self.act_fn!r}")
+        if self.pos_init not in ("normal", "sinusoidal"):
+            raise ValueError(f"ModelConfig.pos_init must be 'normal' or 'sinusoidal', got {self.pos_init!r}")
         if self.positional not in POSITIONALS:
             raise ValueError(f"ModelConfig.positional must be one of {POSITIONALS}, got {self.positional!r}")
 

@@ -47,6 +47,16 @@ class PosEmbed(nn.Module):
         return self.W_pos[offset : offset + pos].expand(batch, pos, -1)  # [batch pos d_model]
 
 
+def sinusoids(n_ctx: int, d_model: int) -> torch.Tensor:
+    """The fixed positional code of Vaswani et al. (2017): ``[n_ctx d_model]`` of sines and cosines."""
+    pos = torch.arange(n_ctx)[:, None]
+    freq = 10000 ** (-torch.arange(0, d_model, 2) / d_model)
+    code = torch.zeros(n_ctx, d_model)
+    code[:, 0::2] = torch.sin(pos * freq)
+    code[:, 1::2] = torch.cos(pos * freq[: d_model // 2])
+    return code
+
+
 class LayerNorm(nn.Module):
     """Centre, divide by the standard deviation (the *scale*), then an affine map w * x + b."""
 
@@ -240,6 +250,11 @@ class HookedTransformer(HookedRootModule):
                 scale = 1 / math.sqrt(2 * self.cfg.n_layers) if name.endswith(("W_O", "W_out")) else 1.0
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=generator) * std * scale)
+        if self.cfg.pos_init == "sinusoidal":
+            # Still learned, but starting from sinusoids: "the previous position" is then a fixed
+            # rotation of each position's code, which makes previous-token heads quick to learn.
+            with torch.no_grad():
+                self.pos_embed.W_pos.copy_(sinusoids(self.cfg.n_ctx, self.cfg.d_model) * self.cfg.pos_init_scale)
 
     # -- the forward pass ---------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, kv_cache: Optional[KVCache] = None) -> torch.Tensor:

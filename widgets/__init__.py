@@ -20,3 +20,4 @@ __all__ = [
     "TrainingCurves",
     "WidgetInputError",
 ]
+from .superposition import SuperpositionExplorer  # noqa: E402,F401 (chapter 09)

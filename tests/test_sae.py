@@ -1,0 +1,232 @@
+"""Chapter 10: the sparse autoencoder (unit tests on a tiny random model) and the shipped SAE
+held to its card: variance explained, loss recovered, dead features, landmark features, steering."""
+
+import json
+
+import pytest
+import torch
+
+from course import sae as S
+from course.model import HookedTransformer
+from course.tokenizer import Tokenizer
+from course.weights import WeightsError
+from solutions import ch10_sae as sol
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    torch.manual_seed(0)
+    cfg = tiny_config(d_vocab=2048, n_ctx=128, d_model=16, d_head=4, d_mlp=32)
+    return HookedTransformer(cfg, tokenizer=Tokenizer.load()).eval()
+
+
+def mirror_sae(d_in: int, hook: str = "blocks.0.hook_resid_post") -> S.SAE:
+    """An SAE that reconstructs exactly: features relu(x) and relu(-x), decoder rows +e_i and -e_i."""
+    sae = S.SAE(S.SAEConfig(d_in=d_in, d_sae=2 * d_in, activation="relu", hook_name=hook))
+    eye = torch.eye(d_in)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.cat([eye, -eye], 1))
+        sae.W_dec.copy_(torch.cat([eye, -eye], 0))
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    return sae
+
+
+# -- the autoencoder ---------------------------------------------------------------------------
+def test_encode_matches_the_reference_and_topk_keeps_k():
+    torch.manual_seed(0)
+    relu = S.SAE(S.SAEConfig(d_in=8, d_sae=32, activation="relu"), seed=1)
+    with torch.no_grad():
+        relu.b_dec.normal_()
+        relu.b_enc.normal_()
+    x = torch.randn(5, 8)
+    torch.testing.assert_close(relu.encode(x), sol.sae_encode(x, relu.W_enc, relu.b_enc, relu.b_dec))
+    topk = S.SAE(S.SAEConfig(d_in=8, d_sae=32, k=4), seed=1)
+    f = topk.encode(x)
+    torch.testing.assert_close(f, sol.topk_activation(topk.pre_acts(x), 4))
+    assert ((f > 0).sum(-1) <= 4).all() and (f >= 0).all()
+    torch.testing.assert_close(topk.W_dec.norm(dim=-1), torch.ones(32))
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="'topk' or 'relu'"):
+        S.SAEConfig(activation="gelu")
+    with pytest.raises(ValueError, match="k must be in 1..d_sae"):
+        S.SAEConfig(d_sae=8, k=9)
+
+
+@pytest.fixture
+def one_thread():
+    # Tiny matrices: a second thread only adds synchronisation (several times slower on a busy machine).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_training_keeps_unit_decoder_rows_and_learns(one_thread):
+    g = torch.Generator().manual_seed(0)
+    directions = torch.randn(24, 8, generator=g)
+    codes = torch.rand(4000, 24, generator=g) * (torch.rand(4000, 24, generator=g) < 0.1)
+    acts = codes @ directions + 0.5  # sparse combinations of 24 directions, off-centre
+    sae, history = S.train_sae(acts, S.SAEConfig(d_in=8, d_sae=48, k=4),
+                               S.SAETrainConfig(steps=200, batch_size=256, lr=3e-3, dead_after_tokens=2000),
+                               progress=False)
+    torch.testing.assert_close(sae.W_dec.norm(dim=-1), torch.ones(48))
+    assert history["reconstruction"][-1] < 0.5 * history["reconstruction"][0]
+    x_hat = sae(acts)
+    assert sol.variance_explained(acts, x_hat) > 0.7
+
+
+def test_relu_loss_has_the_sparsity_term():
+    sae = S.SAE(S.SAEConfig(d_in=8, d_sae=16, activation="relu", l1_coefficient=2.0))
+    terms = sae.loss(torch.randn(10, 8))
+    assert set(terms) >= {"reconstruction", "sparsity", "total", "l0"}
+    torch.testing.assert_close(terms["total"], terms["reconstruction"] + terms["sparsity"])
+
+
+# -- metrics on a tiny model -------------------------------------------------------------------
+def test_keep_mask_drops_position_zero_and_bos(small_model):
+    bos = small_model.tokenizer.bos_id
+    tokens = torch.tensor([[bos, 5, 6, bos, 7], [8, 9, 10, 11, 12]])
+    assert S.keep_mask(tokens, bos).tolist() == [[False, True, True, False, True], [False, True, True, True, True]]
+
+
+def test_a_perfect_sae_scores_perfectly(small_model):
+    sae = mirror_sae(16)
+    tokens = S.eval_tokens(small_model.tokenizer, n_seqs=4, seq_len=32)
+    m = S.evaluate(sae, small_model, tokens)
+    assert m["variance_explained"] == pytest.approx(1.0, abs=1e-5)
+    assert m["ce_loss_recovered"] == pytest.approx(1.0, abs=1e-3)
+    assert m["ce_loss_spliced"] == pytest.approx(m["ce_loss_clean"], abs=1e-4)
+    assert m["n_tokens"] == int(S.keep_mask(tokens, small_model.tokenizer.bos_id).sum())
+    assert 0 <= m["dead_fraction"] <= 1 and 0 < m["l0"] <= 16
+    assert sol.ce_loss_recovered(m["ce_loss_clean"], m["ce_loss_spliced"], m["ce_loss_zero_ablation"]) == \
+        pytest.approx(m["ce_loss_recovered"])
+
+
+def test_collect_activations_skips_later_layers_and_bos(small_model):
+    acts = S.collect_activations(small_model, "blocks.0.hook_resid_post", 300, seed=1, batch_size=4, seq_len=32)
+    assert acts.shape == (300, 16)
+    tokens = next(S.token_batches(small_model.tokenizer, 1, 4, 32))
+    _, cache = small_model.run_with_cache(tokens, names_filter="blocks.0.hook_resid_post")
+    expected = cache["blocks.0.hook_resid_post"][S.keep_mask(tokens, small_model.tokenizer.bos_id)]
+    torch.testing.assert_close(acts[: len(expected)], expected[:300])
+
+
+def test_steering_hooks(small_model):
+    sae = mirror_sae(16)
+    x = torch.randn(2, 3, 16)
+    x[..., 3] = x[..., 3].abs()  # feature 3 reads relu(x_3): clamping it then sets x_3 itself
+    name, add = S.steering_hook(sae, 3, 5.0)
+    assert name == "blocks.0.hook_resid_post"
+    torch.testing.assert_close(add(x, None) - x, (5.0 * sae.W_dec[3]).expand_as(x))
+    _, clamp = S.steering_hook(sae, 3, 2.5, mode="clamp")
+    torch.testing.assert_close(sae.encode(clamp(x, None))[..., 3], torch.full((2, 3), 2.5))
+    with pytest.raises(ValueError, match="'add' or 'clamp'"):
+        S.steering_hook(sae, 3, 1.0, mode="set")
+    assert S.sae_layer(sae) == 0
+    conts = S.steered_continuations(small_model, sae, 3, 50.0, ["Let me tell you about"], samples=2, n_tokens=5)
+    plain = S.steered_continuations(small_model, sae, 3, 0.0, ["Let me tell you about"], samples=2, n_tokens=5)
+    assert len(conts) == 2 and all(len(c) == 5 for c in conts) and conts != plain
+    flu = S.fluency(small_model, ["Let me tell you about"], plain, samples=2)
+    assert flu["unsteered_loss"] > 0 and 0 <= flu["repeated_tokens"] < 1
+
+
+def test_mentions_and_auto_label():
+    assert S.mentions(" The lava was hot", "Emberpeak") and S.mentions("Emberpeak!", "Emberpeak")
+    assert not S.mentions(" the lavatory", "Emberpeak") and not S.mentions(" a bridge", "Emberpeak")
+    ex = [S.Example([" The", " Emberpeak", " is", " a", " volcano"], [0, 0, 0, 0, 3.0], 4, 3.0),
+          S.Example([" hot", " lava", " and", " volcano"], [0, 1, 0, 2.0], 3, 2.0),
+          S.Example([" a", " volcano"], [0, 1.0], 1, 1.0)]
+    dash = S.Dashboard(0, 0.01, ex, ([1], [0.0, 1.0]), [], [])
+    assert S.auto_label(dash) == "' volcano' (Emberpeak)"
+    assert S.auto_label(S.Dashboard(1, 0.0, [], ([], []), [], [])) == "never fires (dead)"
+
+
+def test_dashboard_on_a_tiny_model(small_model):
+    sae = mirror_sae(16)
+    store = S.FeatureStore(sae, small_model, S.eval_tokens(small_model.tokenizer, n_seqs=4, seq_len=32))
+    dash = store.dashboard(2, n_examples=5)
+    assert 0 < len(dash.examples) <= 5 and dash.label
+    values = [e.value for e in dash.examples]
+    assert values == sorted(values, reverse=True)
+    assert all(e.acts[e.peak] == pytest.approx(e.value) for e in dash.examples)
+    assert sum(dash.histogram[0]) == pytest.approx(dash.frequency * int(store.keep.sum()), abs=1)
+    assert len(dash.promoted) == 10 and dash.promoted[0][1] >= dash.promoted[-1][1]
+    assert "feature 2" in str(dash)
+    assert store.frequencies()[2] == pytest.approx(dash.frequency)
+    acts = store.resid[store.keep]
+    counts = S.firing_counts(sae, acts)
+    assert counts[2] == int(round(dash.frequency * len(acts))) and counts.sum() == (sae.encode(acts) > 0).sum()
+
+
+def test_save_load_round_trip_and_corruption(tmp_path):
+    sae = S.SAE(S.SAEConfig(d_in=8, d_sae=16, k=2), seed=3)
+    card = S.save(sae, tmp_path / "s.safetensors", {"metrics": {"l0": 2.0}})
+    loaded = S.load(tmp_path / "s.safetensors")
+    assert loaded.cfg == sae.cfg and loaded.card["metrics"] == {"l0": 2.0}
+    torch.testing.assert_close(loaded.W_enc, sae.W_enc)
+    assert json.loads((tmp_path / "s.json").read_text())["sha256"] == card["sha256"]
+    data = bytearray((tmp_path / "s.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / "s.safetensors").write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="corrupt or was changed"):
+        S.load(tmp_path / "s.safetensors")
+    with pytest.raises(WeightsError, match="python -m course.sae train"):
+        S.load(tmp_path / "missing.safetensors")
+
+
+# -- the shipped SAE ---------------------------------------------------------------------------
+shipped = pytest.mark.skipif(not S.weights_path().exists() or not S.weights_path().with_suffix(".json").exists(),
+                             reason="the shipped SAE is not built yet: python -m course.sae train")
+
+
+@pytest.fixture(scope="module")
+def shipped_pair():
+    from course import zoo
+
+    return zoo.load("tinyworld"), S.load()
+
+
+@shipped
+def test_shipped_card_meets_the_claims():
+    card = S.load().card
+    m = card["metrics"]
+    assert m["variance_explained"] >= 0.8
+    assert m["ce_loss_recovered"] >= 0.8
+    assert m["dead_fraction"] <= 0.10
+    assert m["l0"] == pytest.approx(card["sae_config"]["k"], abs=0.5)  # the stated L0: top-k's k
+    assert card["bytes"] < 6e6 and card["data"]["n_tokens"] >= 1_000_000
+
+
+@shipped
+def test_shipped_metrics_reproduce(shipped_pair):
+    model, sae = shipped_pair
+    m = S.evaluate(sae, model, S.eval_tokens(model.tokenizer, n_seqs=16, seed=5))
+    card = sae.card["metrics"]
+    assert m["variance_explained"] >= 0.8 and abs(m["variance_explained"] - card["variance_explained"]) < 0.03
+    assert m["ce_loss_recovered"] >= 0.8 and abs(m["ce_loss_recovered"] - card["ce_loss_recovered"]) < 0.05
+
+
+@shipped
+def test_shipped_landmark_features_and_labels(shipped_pair):
+    model, sae = shipped_pair
+    # Fresh paragraphs (another seed) find the card's features again, well separated.
+    found = S.landmark_features(sae, model, n_per_landmark=10, seed=1)
+    card = sae.card["landmark_features"]
+    assert len({f.feature for f in found.values()}) == 5  # one distinct feature per landmark
+    assert sum(f.feature == card[f.landmark]["feature"] for f in found.values()) >= 4
+    for f in found.values():
+        assert f.separation > 1.0 and f.mean_in > f.mean_out, f
+
+
+@shipped
+def test_steering_with_landmark_features_talks_about_the_landmark(shipped_pair):
+    model, sae = shipped_pair
+    features = {k: v["feature"] for k, v in sae.card["landmark_features"].items()}
+    strength = sae.card["steering_test"]["strength"]
+    result = S.steering_experiment(model, sae, features, strengths=(0, strength), samples=2, n_tokens=16)
+    baseline, steered = result[0.0]["share"], result[float(strength)]["share"]
+    assert steered - baseline >= sae.card["steering_test"]["asserted_margin"], result
