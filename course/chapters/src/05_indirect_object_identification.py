@@ -1,0 +1,235 @@
+# %% [markdown]
+# # Chapter 05: Indirect object identification
+#
+# **Time:** about 60 minutes. **You will:**
+#
+# - measure a behaviour with one number, the *logit difference*;
+# - split that number into what each layer and each attention head wrote (direct logit attribution);
+# - run *activation patching*: copy one activation from a clean run into a corrupted one and see
+#   how much of the behaviour comes back;
+# - narrow it down with *path patching*, and sort the heads of the shipped model into the classes
+#   of the IOI circuit: name movers, S-inhibition heads, duplicate-token and induction heads.
+#
+# The task, from Wang et al. (2022): in "When Mary and John went to the store, John gave a drink
+# to", the next word is " Mary". The model has to notice which name was repeated (John, the
+# *subject* S) and say the other one (Mary, the *indirect object* IO). We call the positions
+# **IO** and **S1** (the two names in the opening), **S2** (the repeated name) and **END** (the
+# last token, where the prediction is made).
+#
+# Everything here runs on `tinyworld`, on IOI sentences from templates and name pairs that were
+# kept out of its training data, so what we find is a circuit, not a memory.
+
+# %%
+import torch
+
+from course import attribution, ioi, patching, zoo
+from course.exercises import check, hint, progress, reveal
+from widgets import AttentionPatterns
+
+torch.manual_seed(0)
+model = zoo.load("tinyworld").eval()
+batch = ioi.ioi_batch(model, n=60, seed=0, held_out=True)
+print(len(batch.items), "held-out prompts, e.g.:")
+for item in batch.items[:3]:
+    print(f"  {item.prompt!r} -> {item.answer!r}   (corrupted: ...{item.corrupted_prompt[-30:]!r})")
+print("positions in the first prompt:", {k: int(v[0]) for k, v in batch.positions.items()})
+
+# %% [markdown]
+# ## 1. One number for the behaviour
+#
+# The *logit difference* is logit[IO] - logit[S] at END, averaged over the prompts. It is positive
+# when the model prefers the right name, and it is the log of how many times likelier IO is than S.
+# Write it.
+
+# %% [exercise] ioi_logit_diff
+check(ioi_logit_diff)
+
+# %%
+with torch.no_grad():
+    clean_logits = model(batch.clean)
+    corrupted_logits = model(batch.corrupted)
+clean_ld = ioi_logit_diff(clean_logits, batch.io, batch.s).item()
+corrupted_ld = ioi_logit_diff(corrupted_logits, batch.io, batch.s).item()
+rows = torch.arange(len(batch.items))
+accuracy = (clean_logits[rows, -1, batch.io] > clean_logits[rows, -1, batch.s]).float().mean().item()
+print(f"clean: logit difference {clean_ld:.2f}, IO preferred in {accuracy:.0%} of prompts")
+print(f"corrupted (S2 replaced by IO, so the answer flips): logit difference {corrupted_ld:.2f}")
+assert accuracy > 0.9 and clean_ld > 3  # trained-model claim: it solves IOI on unseen templates
+assert corrupted_ld < 0  # trained-model claim: the corruption flips the answer
+
+# %% [markdown]
+# ## 2. Direct logit attribution
+#
+# The residual stream at END is a sum: embeddings, plus what every attention layer and MLP wrote.
+# The final LayerNorm divides that sum by one number (its scale, which we take from the cache) and
+# the unembedding is linear, so each component's share of the logit difference is its dot product
+# with the direction W_U[:, IO] - W_U[:, S], after the scale. Write that projection.
+
+# %% [exercise] logit_attribution
+check(logit_attribution)
+
+# %%
+logits, cache = model.run_with_cache(batch.clean)
+components, labels = cache.decompose_resid()  # [component batch pos d_model]
+end_components = cache.apply_ln_to_stack(components)[:, :, -1]  # [component batch d_model] at END
+by_component = logit_attribution(end_components, model.W_U.detach(), batch.io, batch.s)
+for label, value in zip(labels, by_component.tolist()):
+    print(f"{label:>12} {value:+7.2f} " + "#" * int(abs(value) * 2))
+print(f"{'sum':>12} {by_component.sum().item():+7.2f}   (the logit difference is {clean_ld:.2f}; "
+      "the rest is LayerNorm's bias)")
+
+# %% [markdown]
+# Usually a late attention layer writes most of the answer. Which heads? `course.attribution`
+# holds the same computation per head (each head's output is ``z @ W_O`` for its slice of z):
+
+# %%
+dla = attribution.dla_by_head(model, cache, batch.io, batch.s)  # [layer head_index]
+print("direct logit attribution per head (rows: layers, columns: heads)")
+for layer, row in enumerate(dla.tolist()):
+    print(f"  L{layer}: " + "  ".join(f"{v:+6.2f}" for v in row))
+top = torch.topk(dla.flatten(), 3)
+for value, index in zip(top.values.tolist(), top.indices.tolist()):
+    print(f"  L{index // model.cfg.n_heads}H{index % model.cfg.n_heads}: {value:+.2f}")
+
+# %% [markdown]
+# Heads that write the answer directly should be *looking at* the answer. Here is the attention
+# of the last layer on one prompt: pick the head with the largest attribution and hover over the
+# last token (" to") to see where it looks.
+
+# %%
+layer_of_top = int(top.indices[0]) // model.cfg.n_heads
+str_tokens = model.to_str_tokens(batch.clean[0])
+AttentionPatterns.from_cache(cache, layer_of_top, str_tokens)
+
+# %% [markdown]
+# ## 3. Activation patching
+#
+# Attribution only sees *direct* effects. To find every activation that matters we intervene.
+# Run the model on the **corrupted** prompts (S2 replaced by IO: now the *other* name is repeated
+# and the answer flips), and copy in one activation from the **clean** run. Where the copy brings
+# the clean logit difference back, that activation carries the information that tells the two
+# prompts apart. First the body of the hook: replace one position.
+
+# %% [exercise] patch_position
+check(patch_position)
+
+# %% [markdown]
+# And a scale: 0 means "as corrupted", 1 means "fully restored".
+
+# %% [exercise] restored_fraction
+check(restored_fraction)
+
+# %%
+n_layers, n_pos = model.cfg.n_layers, batch.clean.shape[1]
+_, clean_cache = model.run_with_cache(batch.clean, names_filter=lambda name: name.endswith("hook_resid_pre"))
+grid = torch.zeros(n_layers, n_pos)
+with torch.no_grad():
+    for layer in range(n_layers):
+        name = f"blocks.{layer}.hook_resid_pre"
+        for pos in range(n_pos):
+            hook = lambda act, hook, pos=pos, name=name: patch_position(act, clean_cache[name], pos)  # noqa: E731
+            patched_logits = model.run_with_hooks(batch.corrupted, fwd_hooks=[(name, hook)])
+            grid[layer, pos] = ioi_logit_diff(patched_logits, batch.io, batch.s)
+grid = restored_fraction(grid, clean_ld, corrupted_ld)
+
+print("restored fraction, patching the residual stream before each layer at each position")
+print(" " * 6 + "".join(f"{t[:7]:>8}" for t in str_tokens))
+for layer in range(n_layers):
+    print(f"  L{layer}: " + "".join(f"{v:8.2f}" for v in grid[layer].tolist()))
+s2 = int(batch.positions["S2"][0])
+assert grid[0, s2] > 0.9  # trained-model claim: at first, everything that matters sits at S2
+
+# %% [markdown]
+# Before layer 0, only the S2 position differs between the two runs, so patching it there
+# restores everything. Follow that row of high values down: at some layer the information leaves
+# S2 and appears at END. The heads that move it live around that layer. `course.patching` has the
+# same loop, reusable, and one that patches each head's output (z) in turn:
+
+# %%
+metric = patching.normalised(lambda lg: patching.logit_diff(lg, batch.io, batch.s), clean_ld, corrupted_ld)
+library_grid = patching.patch_resid_by_layer_and_pos(model, batch.clean, batch.corrupted, metric)
+torch.testing.assert_close(library_grid, grid, atol=1e-4, rtol=1e-4)  # your loop, reproduced
+moved = [layer for layer in range(n_layers) if grid[layer, -1] > grid[layer, s2]]
+print("first layer whose stream at END matters more than at S2:", moved[0] if moved else None)
+head_scores = patching.patch_heads(model, batch.clean, batch.corrupted, metric)
+print("restored fraction when one head's output is patched")
+for layer, row in enumerate(head_scores.tolist()):
+    print(f"  L{layer}: " + "  ".join(f"{v:+6.2f}" for v in row))
+
+# %% [markdown]
+# ## 4. The circuit, head by head
+#
+# Wang et al. found classes of heads in GPT-2 small, each doing one step:
+#
+# 1. **duplicate-token heads** (at S2, attend to S1: "this name came before") and **induction
+#    heads** (at S2, attend to the token after S1), which mark S as repeated;
+# 2. **S-inhibition heads** (at END, attend to S2) which move that mark to END, where it changes
+#    the *queries* of
+# 3. **name movers** (at END) which attend to the name that is *not* marked and copy it to the
+#    output; and **negative name movers**, which write against it (a kind of hedge).
+#
+# `ioi.attention_table` measures those attention signatures for every head, and
+# `ioi.find_circuit` puts it together with the attribution above and one more test: **path
+# patching**. It runs the clean prompts but gives one *sender* head its output on the ABC prompts
+# (S2 replaced by a third name, so nothing is repeated), freezes every other head, and lets the
+# change reach only the name movers' queries. A head whose change there lowers the logit
+# difference is telling the name movers where to look: an S-inhibition head.
+
+# %%
+circuit = ioi.find_circuit(model, batch)
+fmt = lambda heads: ", ".join(f"L{l}H{h}" for l, h in heads) or "none"  # noqa: E731
+print("name movers:          ", fmt(circuit.name_movers))
+print("negative name movers: ", fmt(circuit.negative_name_movers))
+print("S-inhibition heads:   ", fmt(circuit.s_inhibition))
+print("duplicate-token heads:", fmt(circuit.duplicate_token))
+print("induction heads:      ", fmt(circuit.induction))
+for key, table in circuit.attention.items():
+    print(f"attention {key}:")
+    for layer, row in enumerate(table.tolist()):
+        print(f"  L{layer}: " + "  ".join(f"{v:5.2f}" for v in row))
+assert circuit.name_movers and circuit.s_inhibition  # trained-model claim: the core of the circuit exists
+assert min(l for l, _ in circuit.name_movers) > max(l for l, _ in circuit.s_inhibition)  # trained-model claim
+
+# %% [markdown]
+# Does the circuit really carry the behaviour? Patch the name movers and S-inhibition heads
+# together from the clean run into the corrupted one:
+
+# %%
+core = circuit.name_movers + circuit.s_inhibition
+
+
+def patch_core(act, hook):
+    layer = int(hook.name.split(".")[1])
+    act = act.clone()
+    for l, h in core:
+        if l == layer:
+            act[:, :, h] = clean_z[hook.name][:, :, h]
+    return act
+
+
+_, clean_z = model.run_with_cache(batch.clean, names_filter=lambda n: n.endswith("hook_z"))
+with torch.no_grad():
+    patched = model.run_with_hooks(batch.corrupted, fwd_hooks=[(lambda n: n.endswith("hook_z"), patch_core)])
+core_restored = metric(patched).item()
+print(f"patching {len(core)} of {n_layers * model.cfg.n_heads} heads restores {core_restored:.0%} of the logit difference")
+
+# %% [markdown]
+# ## Recap
+#
+# - One well-chosen number (the logit difference) turns a behaviour into something we can measure.
+# - Direct logit attribution splits it over components, but sees only direct effects.
+# - Activation patching finds every activation that matters, by copying it between a clean and a
+#   corrupted run; the position grid shows information moving from S2 to END.
+# - Path patching isolates one path (sender -> receiver) and separates heads that write the answer
+#   from heads that tell others where to look.
+#
+# ## Further reading
+#
+# - Wang et al. (2022), *Interpretability in the Wild: a Circuit for Indirect Object
+#   Identification in GPT-2 small*.
+# - Heimersheim and Nanda (2024), *How to use and interpret activation patching*.
+# - ARENA's chapter 1.4, *Indirect Object Identification*, which does the same on GPT-2 small.
+# - Conmy et al. (2023), *Towards Automated Circuit Discovery* (ACDC).
+
+# %%
+progress()

@@ -1,0 +1,49 @@
+"""IOI batches and the circuit finder: mechanics on a random model, findings on the shipped one."""
+
+import pytest
+import torch
+
+from course import ioi, zoo
+from course.config import ModelConfig
+from course.model import HookedTransformer
+from course.tokenizer import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def random_model():
+    tok = Tokenizer.load()
+    cfg = ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64, d_vocab=tok.vocab_size, n_ctx=64)
+    return HookedTransformer(cfg, tokenizer=tok).eval()
+
+
+def test_batch_positions_point_at_the_names(random_model):
+    batch = ioi.ioi_batch(random_model, n=20)
+    rows = torch.arange(len(batch.items))
+    assert (batch.clean[rows, batch.positions["IO"]] == batch.io).all()
+    assert (batch.clean[rows, batch.positions["S1"]] == batch.s).all()
+    assert (batch.clean[rows, batch.positions["S2"]] == batch.s).all()
+    assert (batch.positions["S1"] < batch.positions["S2"]).all()
+    assert (batch.positions["END"] == batch.clean.shape[1] - 1).all()
+    # the corrupted and ABC prompts differ from the clean ones at S2 only
+    for other in (batch.corrupted, batch.abc):
+        differs = (other != batch.clean)
+        assert differs.sum(1).eq(1).all()
+        assert (differs.float().argmax(1) == batch.positions["S2"]).all()
+    assert (batch.corrupted[rows, batch.positions["S2"]] == batch.io).all()
+
+
+def test_find_circuit_runs_and_reports_every_class(random_model):
+    circuit = ioi.find_circuit(random_model, ioi.ioi_batch(random_model, n=10))
+    assert circuit.dla.shape == (2, 2)
+    assert set(circuit.attention) == {"END->IO", "END->S2", "S2->S1", "S2->S1+1"}
+    for heads in (circuit.name_movers, circuit.negative_name_movers, circuit.duplicate_token, circuit.induction):
+        assert all(0 <= l < 2 and 0 <= h < 2 for l, h in heads)
+
+
+shipped = pytest.mark.skipif(not zoo.weights_path("tinyworld").exists(), reason="tinyworld not built")
+
+
+@pytest.fixture(scope="module")
+def circuit():
+    model = zoo.load("tinyworld")
+    return ioi.find_circuit(model, ioi.ioi_batch(model, n=60, seed=0, held_out=True))
