@@ -86,7 +86,7 @@ def _check_name(name: str) -> None:
     if name not in RECIPES:
         import difflib
 
-        close = difflib.get_close_matches(name, list(RECIPES), n=1)
+        close = difflib.get_close_matches(name, sorted(RECIPES) + ["tinyworld-sae"], n=1)  # (list is zoo.list here)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"no model named {name!r} in the zoo.{hint} Shipped models: {sorted(RECIPES)}")
 
