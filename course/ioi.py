@@ -92,13 +92,15 @@ class IOICircuit:
     clean_logit_diff: float
 
 
-def find_circuit(model, batch: IOIBatch, dla_share: float = 0.1, attention_threshold: float = 0.3,
+def find_circuit(model, batch: IOIBatch, dla_share: float = 0.03, attention_threshold: float = 0.3,
                  path_share: float = 0.1) -> IOICircuit:
     """Sort heads into the IOI circuit's classes by explicit rules (each documented in chapter 05):
 
-    - name movers: direct logit attribution above ``dla_share`` of the clean logit difference, and
-      at END they attend more to IO than to S2;
-    - negative name movers: attribution below ``-dla_share`` of it;
+    - name movers: at END they attend to IO more than ``attention_threshold`` and more than to S2,
+      and their direct logit attribution is not negative. (In tinyworld they write the name into
+      the stream and the last MLPs turn it into logits, so their *direct* attribution is small.)
+    - negative name movers: they attend END -> IO above the threshold but their direct attribution
+      is below ``-dla_share`` of the clean logit difference: they copy the name *against* it;
     - S-inhibition heads: path patching (ABC source) from the head to the name movers' queries
       lowers the logit difference by more than ``path_share`` of it;
     - duplicate-token heads: attention S2 -> S1 above ``attention_threshold``;
@@ -110,8 +112,10 @@ def find_circuit(model, batch: IOIBatch, dla_share: float = 0.1, attention_thres
     clean_ld = patching.logit_diff(logits, batch.io, batch.s).item()
     dla = attribution.dla_by_head(model, cache, batch.io, batch.s)
     table = attention_table(model, cache, batch)
-    name_movers = [lh for lh in heads_over(dla, dla_share * clean_ld) if table["END->IO"][lh] > table["END->S2"][lh]]
-    negative = heads_over(-dla, dla_share * clean_ld)
+    looks_at_io = [lh for lh in heads_over(table["END->IO"], attention_threshold)
+                   if table["END->IO"][lh] > table["END->S2"][lh]]
+    negative = [lh for lh in looks_at_io if dla[lh] < -dla_share * clean_ld]
+    name_movers = [lh for lh in looks_at_io if lh not in negative and dla[lh] >= 0]
     metric = lambda lg: patching.logit_diff(lg, batch.io, batch.s)  # noqa: E731
     if name_movers:
         receivers = [(l, h, "q") for l, h in name_movers]

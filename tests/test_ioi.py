@@ -47,3 +47,21 @@ shipped = pytest.mark.skipif(not zoo.weights_path("tinyworld").exists(), reason=
 def circuit():
     model = zoo.load("tinyworld")
     return ioi.find_circuit(model, ioi.ioi_batch(model, n=60, seed=0, held_out=True))
+
+
+@shipped
+def test_shipped_model_has_name_movers_and_a_negative_name_mover(circuit):
+    assert circuit.clean_logit_diff > 10
+    assert circuit.name_movers == [(2, 1), (2, 2)]
+    assert circuit.negative_name_movers == [(2, 3)]
+    # the name movers look at IO from END, and are also induction-style heads at S2
+    for lh in circuit.name_movers:
+        assert circuit.attention["END->IO"][lh] > 0.5 and circuit.attention["S2->S1+1"][lh] > 0.3
+
+
+@shipped
+def test_shipped_model_has_no_s_inhibition_through_queries(circuit):
+    # Unlike GPT-2 small: no earlier head moves the name movers' queries (chapter 05 says so).
+    assert circuit.s_inhibition == []
+    assert torch.nan_to_num(circuit.s_inhibition_scores, nan=0.0).abs().max() < 0.05
+    assert circuit.duplicate_token == [(3, 0)]

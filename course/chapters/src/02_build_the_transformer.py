@@ -1,0 +1,386 @@
+# %% [markdown]
+# # Chapter 02: Build the transformer
+#
+# **Time:** about 60 minutes. **You will:**
+#
+# - follow the *residual stream*, the running sum of vectors that every layer reads from and
+#   writes to, through the course's model;
+# - write each part of a GPT-2-style transformer yourself: LayerNorm, the token and positional
+#   embeddings, causal self-attention, the MLP with GPT-2's GELU, a whole block, and the
+#   unembedding;
+# - assemble your parts into a model, load the shipped `tinyworld` weights into it, and get the
+#   same logits as the course's model to within 1e-4;
+# - use the *logit lens* to read what the model would predict after each layer, on a question
+#   that needs two facts in a row.
+#
+# Each exercise is checked against a reference (`check`), and every part is then compared with
+# the real model's own activations, so you know your code computes what the model computes.
+# `hint("name")` and `reveal("name")` help when you are stuck.
+
+# %%
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course import tinyworld, zoo
+from course.exercises import check, hint, progress, reveal
+from widgets import LogitLens
+
+torch.manual_seed(0)
+model = zoo.load("tinyworld").eval()
+cfg = model.cfg
+print(cfg)
+
+# %% [markdown]
+# ## 1. The residual stream
+#
+# Inside the model every position carries one vector of `d_model` numbers. The embeddings
+# create it; then each block's attention layer and MLP *read* it (through a LayerNorm) and *add*
+# their output to it. Nothing ever overwrites it. So the stream at the end is literally the sum
+# of everything that was written into it: the embeddings plus the output of every attention
+# layer and every MLP. It has the same shape, `[batch pos d_model]`, from start to finish.
+#
+# The course's model names every intermediate activation (as TransformerLens does), so we can
+# cache them all in one forward pass and check that claim:
+
+# %%
+prompt = "The city of Dallas is in"
+tokens = model.to_tokens(prompt)  # [batch pos]
+with torch.no_grad():
+    logits, cache = model.run_with_cache(tokens)
+print(model.to_str_tokens(tokens))
+for name in ["hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre", "blocks.0.attn.hook_pattern",
+             "blocks.0.hook_attn_out", "blocks.0.mlp.hook_post", "blocks.3.hook_resid_post"]:
+    print(f"{name:>30}  {tuple(cache[name].shape)}")
+
+parts, labels = cache.decompose_resid()  # [component batch pos d_model]
+print("components of the final stream:", labels)
+torch.testing.assert_close(parts.sum(0), cache["blocks.3.hook_resid_post"], atol=1e-4, rtol=1e-4)
+
+# %% [markdown]
+# Everything a layer wants to tell a later layer has to go through this stream, and each
+# component can only add to it. That is why interpretability reads the stream so often: at any
+# point it holds everything the model has worked out so far.
+#
+# ## 2. LayerNorm
+#
+# Each attention layer and MLP reads the stream through a *LayerNorm*, and so does the
+# unembedding at the end. LayerNorm treats each vector on its own: it subtracts the vector's
+# mean, divides by its standard deviation (so the result has mean 0 and variance 1), then
+# multiplies by a learned weight `w` and adds a learned bias `b`, one of each per direction. It
+# keeps the scale of what a layer sees steady, which makes training stable. For interpretation
+# it is mostly a nuisance: it is the one non-linear step between the stream and each layer.
+
+# %% [exercise] layer_norm
+check(layer_norm)
+
+# %%
+ln1 = model.blocks[0].ln1
+resid = cache["blocks.0.hook_resid_pre"]
+ours = layer_norm(resid, ln1.w, ln1.b, cfg.ln_eps)
+torch.testing.assert_close(ours, ln1(resid), atol=1e-5, rtol=1e-4)
+normed = (ours - ln1.b) / ln1.w  # undo the affine part: what is left has mean 0 and variance 1
+print(f"mean {normed.mean(-1).abs().max():.1e}, variance {normed.var(-1, unbiased=False).mean():.4f}")
+
+# %% [markdown]
+# ## 3. Embeddings
+#
+# The stream starts as the sum of two lookups: the row of `W_E` for each token (what the token
+# is) and the row of `W_pos` for each position (where it is). Without the positional part,
+# attention would have no idea of word order.
+
+# %% [exercise] embed
+check(embed)
+
+# %%
+resid0 = embed(tokens, model.W_E, model.W_pos)
+torch.testing.assert_close(resid0, cache["blocks.0.hook_resid_pre"])
+
+# %% [markdown]
+# ## 4. Causal self-attention
+#
+# Attention is the only part of the model that moves information *between* positions. Each head
+# computes, at every position, a *query* (what am I looking for?), a *key* (what do I contain?)
+# and a *value* (what would I pass on?). The score of query position `i` for key position `j` is
+# the dot product `q_i . k_j`, divided by `sqrt(d_head)` so that the scores do not grow with the
+# head's width (large scores would make the softmax nearly one-hot and its gradients vanish).
+# A softmax over the keys turns each query's scores into weights that sum to 1: the *attention
+# pattern*.
+#
+# A language model must not see the future: the prediction at position `i` may depend on tokens
+# `0..i` only. So before the softmax, the scores of keys after the query are set to `-inf`,
+# which the softmax turns into exactly 0. This is the *causal mask*.
+
+# %% [exercise] attention_pattern
+check(attention_pattern)
+
+# %%
+q, k = cache["blocks.0.attn.hook_q"], cache["blocks.0.attn.hook_k"]  # [batch pos head_index d_head]
+pattern = attention_pattern(q, k)
+torch.testing.assert_close(pattern, cache["blocks.0.attn.hook_pattern"])
+assert torch.all(pattern.triu(1) == 0)  # no attention to the future
+print("layer 0's attention patterns, query position 4 (' Dallas'), per head:")
+print(pattern[0, :, 4, :5].numpy().round(2))
+
+# %% [markdown]
+# Now the whole layer. Each head has its own `W_Q`, `W_K`, `W_V` (`[d_model d_head]`) and `W_O`
+# (`[d_head d_model]`). A head's output at a position, `z`, is the pattern-weighted mix of the
+# values; `W_O` maps it back into the stream. The heads run in parallel and their outputs are
+# simply added, plus one shared bias `b_O`.
+
+# %% [exercise] attention
+check(attention)
+
+# %%
+block0 = model.blocks[0]
+a = block0.attn
+attn_out = attention(ln1(resid0), a.W_Q, a.W_K, a.W_V, a.W_O, a.b_Q, a.b_K, a.b_V, a.b_O)
+torch.testing.assert_close(attn_out, cache["blocks.0.hook_attn_out"], atol=1e-4, rtol=1e-4)
+
+# %% [markdown]
+# ## 5. The MLP
+#
+# The MLP works on each position separately: a linear map up to `d_mlp = 4 * d_model` hidden
+# units, a non-linearity, and a linear map back down. GPT-2 uses the GELU non-linearity in a
+# tanh approximation (called `gelu_new` in Hugging Face and TransformerLens); the exact GELU
+# differs by up to about 0.001, enough to show in a comparison to 1e-4. Chapter 06 reads the MLP
+# as a key-value memory.
+
+# %% [exercise] gelu_new
+check(gelu_new)
+
+# %%
+x = torch.linspace(-4, 4, 801)
+gap = (gelu_new(x) - F.gelu(x)).abs().max().item()
+print(f"largest gap between the tanh approximation and the exact GELU on [-4, 4]: {gap:.1e}")
+assert 1e-4 < gap < 1e-2
+
+# %% [exercise] mlp
+check(mlp)
+
+# %%
+m = block0.mlp
+resid_mid = cache["blocks.0.hook_resid_mid"]
+mlp_out = mlp(block0.ln2(resid_mid), m.W_in, m.b_in, m.W_out, m.b_out)
+torch.testing.assert_close(mlp_out, cache["blocks.0.hook_mlp_out"], atol=1e-4, rtol=1e-4)
+
+# %% [markdown]
+# ## 6. A block
+#
+# A block puts the two together, *pre-LayerNorm* as in GPT-2: each sublayer reads a normalised
+# copy of the stream and adds its output to the stream itself.
+
+# %% [exercise] transformer_block
+check(transformer_block)
+
+# %% [markdown]
+# ## 7. The unembedding
+#
+# After the last block, a final LayerNorm and one linear map turn each position's vector into a
+# score for every token of the vocabulary: the logits of the next token. The softmax of the last
+# position's logits is the distribution that generation samples from (chapter 00).
+
+# %% [exercise] unembed
+check(unembed)
+
+# %% [markdown]
+# ## 8. Your transformer
+#
+# Time to put the parts together. The modules below only hold parameters and call *your*
+# functions. Their parameters have the same names and shapes as the course's model
+# (`blocks.0.attn.W_Q`, `ln_final.w`, ...), so the shipped weights load into them with
+# `load_state_dict`.
+
+# %%
+class MyLayerNorm(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.ones(cfg.d_model)), nn.Parameter(torch.zeros(cfg.d_model))
+        self.eps = cfg.ln_eps
+
+    def forward(self, x):
+        return layer_norm(x, self.w, self.b, self.eps)
+
+
+class MyAttention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        h, d, e = cfg.n_heads, cfg.d_model, cfg.d_head
+        for name, shape in [("W_Q", (h, d, e)), ("W_K", (h, d, e)), ("W_V", (h, d, e)), ("W_O", (h, e, d)),
+                            ("b_Q", (h, e)), ("b_K", (h, e)), ("b_V", (h, e)), ("b_O", (d,))]:
+            setattr(self, name, nn.Parameter(torch.zeros(shape)))
+
+    def forward(self, x):
+        return attention(x, self.W_Q, self.W_K, self.W_V, self.W_O, self.b_Q, self.b_K, self.b_V, self.b_O)
+
+
+class MyMLP(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.W_in, self.b_in = nn.Parameter(torch.zeros(cfg.d_model, cfg.d_mlp)), nn.Parameter(torch.zeros(cfg.d_mlp))
+        self.W_out, self.b_out = nn.Parameter(torch.zeros(cfg.d_mlp, cfg.d_model)), nn.Parameter(torch.zeros(cfg.d_model))
+
+    def forward(self, x):
+        return mlp(x, self.W_in, self.b_in, self.W_out, self.b_out)
+
+
+class MyBlock(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.ln1, self.attn, self.ln2, self.mlp = MyLayerNorm(cfg), MyAttention(cfg), MyLayerNorm(cfg), MyMLP(cfg)
+
+    def forward(self, resid):
+        return transformer_block(resid, self.ln1, self.attn, self.ln2, self.mlp)
+
+
+class MyTransformer(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.embed = nn.Module()
+        self.embed.W_E = nn.Parameter(torch.zeros(cfg.d_vocab, cfg.d_model))
+        self.pos_embed = nn.Module()
+        self.pos_embed.W_pos = nn.Parameter(torch.zeros(cfg.n_ctx, cfg.d_model))
+        self.blocks = nn.ModuleList(MyBlock(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = MyLayerNorm(cfg)
+        self.unembed = nn.Module()
+        self.unembed.W_U = nn.Parameter(torch.zeros(cfg.d_model, cfg.d_vocab))
+        self.unembed.b_U = nn.Parameter(torch.zeros(cfg.d_vocab))
+
+    def forward(self, tokens):  # [batch pos] -> [batch pos d_vocab]
+        resid = embed(tokens, self.embed.W_E, self.pos_embed.W_pos)
+        for block in self.blocks:
+            resid = block(resid)
+        return unembed(self.ln_final(resid), self.unembed.W_U, self.unembed.b_U)
+
+
+mine = MyTransformer(cfg)
+mine.load_state_dict(model.state_dict())  # strict: every name and shape must match
+mine.eval()
+
+# %% [markdown]
+# Same weights, two implementations. Do they agree on a batch of real TinyWorld text?
+
+# %%
+stream = [i for doc in tinyworld.corpus(20, seed=2) for i in [model.tokenizer.bos_id] + model.tokenizer.encode(doc)]
+text_tokens = torch.tensor(stream[: 4 * 64]).view(4, 64)  # [batch pos]: four chunks of TinyWorld text
+with torch.no_grad():
+    theirs = model(text_tokens)
+    ours = mine(text_tokens)
+max_gap = (ours - theirs).abs().max().item()
+print(f"largest difference between your logits and the course model's: {max_gap:.1e}")
+torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+same_top = (ours.argmax(-1) == theirs.argmax(-1)).float().mean().item()
+print(f"same top-1 prediction at {same_top:.0%} of {text_tokens.numel()} positions")
+assert same_top == 1.0
+
+# %%
+with torch.no_grad():
+    next_id = mine(model.to_tokens("The capital of Texas is"))[0, -1].argmax().item()
+print(repr(model.tokenizer.token_str(next_id)))
+assert model.tokenizer.token_str(next_id) == " Austin"
+
+# %% [markdown]
+# That is a whole GPT-2-style language model in a few dozen lines of your own code. Everything
+# else in the course, from induction heads to attribution graphs, takes this model apart.
+#
+# ## 9. The logit lens
+#
+# The unembedding expects the *final* stream, but nothing stops us from applying it (with the
+# final LayerNorm) to the stream after any earlier block. That is the *logit lens*
+# (nostalgebraist, 2020): it shows what the model would predict if it stopped at that layer. It
+# works because every block only adds to the stream, so the stream keeps a shared "language"
+# that the unembedding can read from the start.
+#
+# Let us look at a *two-hop* question: the model has to find the state of a city, then that
+# state's capital. TinyWorld's model learned the city-state and state-capital facts
+# separately, and these composite questions for a set of cities.
+
+# %%
+item = next(it for it in tinyworld.two_hop_dataset() if it.city == "Dallas")
+print(item)
+lens_tokens = model.to_tokens(item.prompt)
+lens_str = model.to_str_tokens(lens_tokens)
+with torch.no_grad():
+    _, lens_cache = model.run_with_cache(lens_tokens)
+stack = lens_cache.accumulated_resid()[:, 0]  # [layer pos d_model]: the stream before each block, and at the end
+layer_names = lens_cache.accumulated_resid_labels()
+lens_logits = unembed(layer_norm(stack, model.ln_final.w, model.ln_final.b, cfg.ln_eps),
+                      model.W_U, model.b_U).detach()  # [layer pos d_vocab], with your functions
+
+last = lens_logits[:, -1]  # [layer d_vocab]: predictions after the last token, ' is'
+capital_id = model.tokenizer.encode(item.answer)[0]
+state_id = model.tokenizer.encode(" " + item.state)[0]
+rank_capital = (last > last[:, [capital_id]]).sum(-1)  # 0 = the top prediction
+rank_state = (last > last[:, [state_id]]).sum(-1)
+for name, row, rc, rs in zip(layer_names, last, rank_capital, rank_state):
+    top = model.tokenizer.token_str(int(row.argmax()))
+    print(f"{name:>10}: top {top!r:>12}   rank of {item.answer!r}: {int(rc):>4}   rank of {' ' + item.state!r}: {int(rs):>4}")
+
+# %% [markdown]
+# Read the table from the top. `0_pre` is the stream before any block: the embedding of ` is`
+# plus its position, which knows nothing about Dallas, so the capital ranks far down. One block
+# later, ` Austin` is already the top prediction, and ` Texas`, the intermediate hop, is right
+# behind it: the lens sees both steps of the question at once. Later layers rank other
+# continuations high for a while (` in` after block 2) before the final stream settles on the
+# capital again; that last row is exactly the model's output.
+
+# %%
+with torch.no_grad():
+    final_logits = model(lens_tokens)[0]
+torch.testing.assert_close(lens_logits[-1], final_logits, atol=1e-4, rtol=1e-4)  # the last row is the model's output
+first_top = int((rank_capital == 0).float().argmax())
+print(f"{item.answer!r} is first the top prediction at {layer_names[first_top]}")
+assert int(rank_capital[-1]) == 0 and int(rank_capital[0]) > 0
+assert layer_names[first_top] == "1_pre" and int(rank_state[1]) <= 2 and int(rank_state[2]) <= 2
+
+# %% [markdown]
+# The `LogitLens` widget shows this reading at every position at once: each row is a layer, each
+# column a position, each cell the top prediction for the token that comes *after* that
+# position, coloured by its probability. Hover a cell for details; cells whose prediction is the
+# token that actually comes next are marked. (`LogitLens.from_model(model, prompt)` builds the
+# same view in one call, the TransformerLens way, which normalises every layer with the final
+# stream's scale; here we pass it the rows computed with your own functions.)
+
+# %%
+probs = lens_logits.softmax(-1)
+top_probs, top_ids = probs.max(-1)  # [layer pos]
+next_ids = lens_tokens[0, 1:]
+next_logit = lens_logits[:, :-1].gather(-1, next_ids[None, :, None].expand(len(layer_names), -1, 1))
+ranks = (lens_logits[:, :-1] > next_logit).sum(-1)  # rank of the actual next token; none after the last
+ranks = torch.cat([ranks, torch.full((len(layer_names), 1), -1)], dim=1)
+top_strs = [[model.tokenizer.token_str(int(i)) for i in row] for row in top_ids]
+LogitLens(lens_str, top_strs, top_probs, ranks, layer_names)
+
+# %% [markdown]
+# ## Recap
+#
+# - The residual stream is a sum: embeddings plus every attention layer's and MLP's output. Each
+#   layer reads it through a LayerNorm and adds to it.
+# - LayerNorm: centre, divide by `sqrt(variance + eps)` (biased variance), then `* w + b`.
+# - Attention: scores `q . k / sqrt(d_head)`, future keys masked to `-inf` before the softmax,
+#   values mixed by the pattern, heads summed through `W_O` plus `b_O`.
+# - MLP: `gelu_new(x W_in + b_in) W_out + b_out`, position by position.
+# - Pre-LN block: `resid += attn(ln1(resid))`, then `resid += mlp(ln2(resid))`.
+# - Unembedding: final LayerNorm, then `x W_U + b_U`. Applied to earlier layers' streams, it is
+#   the logit lens.
+#
+# `progress()` shows your exercises so far.
+#
+# ## Further reading
+#
+# - Vaswani et al. (2017), *Attention Is All You Need*: the original transformer (post-LN).
+# - Radford et al. (2019), *Language Models are Unsupervised Multitask Learners*: GPT-2, whose
+#   pre-LN layout we built.
+# - Elhage et al. (2021), *A Mathematical Framework for Transformer Circuits*: the residual stream
+#   as a communication channel.
+# - nostalgebraist (2020), *interpreting GPT: the logit lens*; Belrose et al. (2023), *Eliciting
+#   Latent Predictions from Transformers with the Tuned Lens*.
+# - Karpathy, *nanoGPT* and Nanda, *TransformerLens*: two readable implementations to compare with
+#   `course/model.py`.
+#
+# Next: chapter 03 opens up the attention heads.
+
+# %%
+progress()

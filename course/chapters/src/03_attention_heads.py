@@ -1,0 +1,307 @@
+# %% [markdown]
+# # Chapter 03: Attention heads
+#
+# **Time:** about 60 minutes. **You will:**
+#
+# - compute one attention head by hand, from the residual stream to what it writes back;
+# - split a head into its two circuits: the **QK circuit**, which decides *where* to read from,
+#   and the **OV circuit**, which decides *what* to move, and write both as full matrices over
+#   the vocabulary;
+# - search the shipped model's heads, from their weights alone, for a head that attends to the
+#   previous token and a head that copies the token it attends to, then confirm both on real
+#   text;
+# - measure how attention changes what the same token means in different contexts;
+# - look at attention patterns with the course's `AttentionPatterns` widget and with
+#   `circuitsvis`, the field's standard viewer, made to work offline.
+#
+# It builds on chapter 02: you should know what `W_Q`, `W_K`, `W_V` and `W_O` are.
+
+# %%
+import math
+
+import torch
+import torch.nn.functional as F
+
+from course import circuits, circuitsvis_offline, evaluate, tinyworld, zoo
+from course.exercises import check, hint, progress, reveal
+from widgets import AttentionPatterns
+
+torch.manual_seed(0)
+model = zoo.load("tinyworld").eval()
+cfg = model.cfg
+tok = model.tokenizer
+print(f"{cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, d_head {cfg.d_head}")
+
+# %% [markdown]
+# ## 1. One head, by hand
+#
+# The meaning of a token in isolation is its embedding. Attention is how the model lets the
+# tokens before it change that meaning: each head of each layer moves information from earlier
+# positions (sources, or *keys*) to later ones (destinations, or *queries*). A head does two
+# separate things:
+#
+# - its **QK circuit** (`W_Q`, `W_K`) scores every (query, key) pair: how much should this
+#   position read from that one? The softmax of the scores is the *attention pattern*;
+# - its **OV circuit** (`W_V`, `W_O`) decides what is read: each source's value vector, mapped by
+#   `W_O` into the stream. The destination receives the pattern-weighted sum.
+#
+# Let us compute head 0 of layer 1 ourselves on an IOI sentence, starting from what the head
+# reads: the stream after `ln1`.
+
+# %%
+ioi = tinyworld.ioi_dataset(1, seed=3)[0]
+tokens = model.to_tokens(ioi.prompt)
+str_tokens = model.to_str_tokens(tokens)
+print(str_tokens)
+with torch.no_grad():
+    _, cache = model.run_with_cache(tokens)
+layer, head = 1, 0
+a = model.blocks[layer].attn
+x = cache[f"blocks.{layer}.ln1.hook_normalized"][0]  # [pos d_model]: what every head of the layer reads
+
+# %% [exercise] head_attention_pattern
+check(head_attention_pattern)
+
+# %%
+pattern = head_attention_pattern(x, a.W_Q[head], a.W_K[head], a.b_Q[head], a.b_K[head])
+torch.testing.assert_close(pattern, cache["pattern", layer][0, head])
+print("your pattern matches the model's")
+
+# %% [exercise] head_output
+check(head_output)
+
+# %%
+with torch.no_grad():
+    outputs = torch.stack([head_output(cache["pattern", layer][0, h], x, a.W_V[h], a.b_V[h], a.W_O[h])
+                           for h in range(cfg.n_heads)])  # [head_index pos d_model]
+torch.testing.assert_close(outputs.sum(0) + a.b_O, cache["attn_out", layer][0], atol=1e-4, rtol=1e-4)
+print("the heads' outputs, summed with b_O, are the layer's output")
+
+# %% [markdown]
+# So a layer's output is a sum of independent heads, and each head is a pattern (from QK) times
+# values (from OV). The two circuits can be studied separately.
+#
+# ## 2. Looking at patterns
+#
+# The widget shows every head of a layer: pick a head to see it large, hover a token to see
+# where it looks (its row) and what looks at it (its column). Each row sums to 1, and the upper
+# triangle is empty: the future is masked.
+
+# %%
+AttentionPatterns.from_cache(cache, 0, str_tokens)
+
+# %% [markdown]
+# ## 3. The QK circuit: where does a head look?
+#
+# Ignore for a moment everything but the embeddings. A query token `i` has query
+# `W_E[i] @ W_Q`, a key token `j` has key `W_E[j] @ W_K`, and their score is the dot product. All
+# of them at once form a `[d_vocab d_vocab]` matrix, `W_E W_Q W_K^T W_E^T`: the *full QK
+# circuit*. It is not symmetric: "what does `i` look for" differs from "what does `j` offer".
+
+# %% [exercise] full_qk_circuit
+check(full_qk_circuit)
+
+# %% [markdown]
+# The same idea works for positions: replace `W_E` by the positional embeddings `W_pos`, and the
+# matrix says which *positions* a query position prefers. A head whose positional QK circuit
+# favours the position just before the query is a *previous-token head*, a building block of
+# induction heads (chapter 04).
+#
+# In our model each head reads the stream through a LayerNorm, and a position's stream is a
+# token *plus* a position. `course.circuits` handles both: `circuits.positional_pattern` feeds
+# each position, with the average token embedding added, through the head's `ln1`, `W_Q` and
+# `W_K` and the causal softmax. It uses the weights only; no text is run.
+
+# %%
+def qk_prev_score(model, layer, head):
+    return circuits.previous_token_qk_score(model, layer, head, n_pos=32)
+
+
+qk_prev = circuits.all_heads(model, qk_prev_score)  # [layer head_index]
+print("previous-token score from the QK circuit (weights only):")
+print(qk_prev.numpy().round(2))
+prev_layer, prev_head = circuits.argmax_head(qk_prev)
+print(f"highest: L{prev_layer}H{prev_head}, {qk_prev[prev_layer, prev_head]:.2f}")
+
+# %% [markdown]
+# Does the head really attend to the previous token on actual input? Measure the attention on
+# the previous position in the patterns of 20 sequences of random tokens (random, so no word
+# carries a hint about where to look).
+
+# %% [exercise] previous_token_attention
+check(previous_token_attention)
+
+# %%
+rand_tokens = evaluate.repeated_random_tokens(model, seq_len=40, batch=20, seed=0)[:, :41]  # BOS + 40 random tokens
+with torch.no_grad():
+    _, rand_cache = model.run_with_cache(rand_tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+measured_prev = torch.stack([previous_token_attention(rand_cache["pattern", l]) for l in range(cfg.n_layers)])
+print("previous-token attention measured on random tokens:")
+print(measured_prev.numpy().round(2))
+uniform = sum(1 / (i + 1) for i in range(1, 41)) / 40  # a head that spreads its attention evenly
+print(f"L{prev_layer}H{prev_head} puts {measured_prev[prev_layer, prev_head]:.0%} of its attention on the previous "
+      f"token; a head attending evenly would put {uniform:.0%} there")
+assert circuits.argmax_head(measured_prev) == (prev_layer, prev_head)  # the weights predicted the behaviour
+assert measured_prev[prev_layer, prev_head] > 3 * uniform
+
+# %%
+pos_pattern = circuits.positional_pattern(model, prev_layer, prev_head, n_pos=12)
+print(f"L{prev_layer}H{prev_head}'s positional pattern (weights only), first 12 positions:")
+print(pos_pattern.numpy().round(2))
+
+# %% [markdown]
+# ## 4. The OV circuit: what does a head move?
+#
+# Now suppose a head attends fully to token `j`. It adds `W_E[j] @ W_V @ W_O` to the stream,
+# and through the unembedding that changes the logit of every token. All of them at once form
+# the *full OV circuit* `W_E W_V W_O W_U`, a `[d_vocab d_vocab]` matrix with the attended
+# (source) token in the rows and the affected output token in the columns. (Written for column
+# vectors it is the transpose, `W_U^T W_O^T W_V^T W_E^T`.)
+
+# %% [exercise] full_ov_circuit
+check(full_ov_circuit)
+
+# %% [markdown]
+# A head that *copies* raises the logit of the very token it attends to: its OV circuit has a
+# large diagonal. One measure: for what fraction of source tokens is their own logit the
+# largest in their row?
+
+# %% [exercise] ov_copying_score
+check(ov_copying_score)
+
+# %% [markdown]
+# On the real model we again go through each layer's `ln1` on the way in and the final LayerNorm
+# on the way out (`circuits.token_inputs` and `circuits.effective_unembed`), and we keep to the
+# 700 or so tokens that are common in TinyWorld text (many BPE tokens never occur, and their
+# embeddings stay random).
+
+# %%
+common = evaluate.common_tokens(tok)  # ids of the tokens seen often in training text
+U = circuits.effective_unembed(model)[:, common]  # [d_model n_common]
+copy_scores = torch.zeros(cfg.n_layers, cfg.n_heads)
+for l in range(cfg.n_layers):
+    E = circuits.token_inputs(model, l, common)  # [n_common d_model]
+    b = model.blocks[l].attn
+    for h in range(cfg.n_heads):
+        ov = full_ov_circuit(E, b.W_V[h], b.W_O[h], U).detach()  # your function, on the real weights
+        copy_scores[l, h] = ov_copying_score(ov)
+print(f"copying score (fraction of {len(common)} tokens whose own logit is the top of their OV row):")
+print(copy_scores.numpy().round(2))
+copy_layer, copy_head = circuits.argmax_head(copy_scores)
+print(f"highest: L{copy_layer}H{copy_head}, {copy_scores[copy_layer, copy_head]:.2f}")
+torch.testing.assert_close(copy_scores, circuits.copying_scores(model, common))
+
+# %% [markdown]
+# Elhage et al. (2021) measure copying differently: a copying OV circuit has mostly *positive
+# eigenvalues* (a token's direction is mapped onto itself, stretched rather than flipped). Their
+# score is the sum of the eigenvalues over the sum of their absolute values: +1 for a perfect
+# copier, -1 for a head that suppresses what it attends to.
+
+# %%
+eig_scores = circuits.all_heads(model, circuits.ov_eigenvalue_score, tokens=common)
+print("eigenvalue score:")
+print(eig_scores.numpy().round(2))
+print(f"L{copy_layer}H{copy_head}: {eig_scores[copy_layer, copy_head]:.2f}")
+chance = 1 / len(common)  # a head whose OV circuit ignored the token would pick its own logit this often
+print(f"that is {copy_scores[copy_layer, copy_head] / chance:.0f} times chance")
+assert copy_layer == 2 and copy_scores[copy_layer, copy_head] > 50 * chance
+assert eig_scores[copy_layer, copy_head] > 0.9  # the two measures agree on this head
+
+# %% [markdown]
+# The top-1 score looks small, but it is far above chance, and the eigenvalue score of the same
+# head is close to +1. The gap between the two comes from our approximation: a layer-2 head does
+# not read bare token embeddings but a stream already rewritten by two MLPs, so "its own logit
+# is the very top" is a strict test for an input that is only roughly right. (Chapter 04 shows
+# what these layer-2 copying heads are for: they are induction heads.)
+#
+# What does the copying head write when it attends to a few names and places?
+
+# %%
+E = circuits.token_inputs(model, copy_layer)
+ov_rows = circuits.ov_circuit(model, copy_layer, copy_head, E[[tok.encode(w)[0] for w in (" Mary", " Dallas", " Texas")]])
+for word, row in zip((" Mary", " Dallas", " Texas"), ov_rows):
+    top = [tok.token_str(int(i)) for i in row.topk(5).indices]
+    print(f"attending to {word!r:>9} raises most: {top}")
+
+# %% [markdown]
+# ## 5. Context changes meaning
+#
+# The token ` is` means little on its own. After "The city of Dallas" the model should go on
+# with ` in` (and then a state); after "The capital of Ohio", with a city, ` Columbus`. At the
+# embedding the two ` is` vectors are identical (same token, same position), and MLPs cannot
+# change that, since they see one position at a time: only attention can bring in the words
+# before. Compare the two streams at the last position, layer by layer (`0_mid` is after layer
+# 0's attention and before its MLP):
+
+# %%
+prompts = ["The city of Dallas is", "The capital of Ohio is"]
+pair = torch.cat([model.to_tokens(p) for p in prompts])  # both 6 tokens long
+with torch.no_grad():
+    pair_logits, pair_cache = model.run_with_cache(pair)
+streams = pair_cache.accumulated_resid(incl_mid=True)[:, :, -1]  # [layer batch d_model]
+labels = pair_cache.accumulated_resid_labels(incl_mid=True)
+cosines = F.cosine_similarity(streams[:, 0], streams[:, 1], dim=-1)
+for label, c in zip(labels, cosines):
+    print(f"{label:>10}: cosine similarity {c:.3f}")
+for p, row in zip(prompts, pair_logits[:, -1]):
+    print(f"{p!r} -> {tok.token_str(int(row.argmax()))!r}")
+assert cosines[0] > 0.999  # identical at the start
+assert cosines[1] < cosines[0] - 0.01  # the first attention layer already separates them
+assert [tok.token_str(int(i)) for i in pair_logits[:, -1].argmax(-1)] == [" in", " Columbus"]
+
+# %% [markdown]
+# Same token, same position, different vectors, different predictions: the difference was
+# brought in by attention. Which heads? Here is where the last position of the first prompt
+# looks, in each layer (the key each head attends to most, and how much):
+
+# %%
+for l in range(cfg.n_layers):
+    pat = pair_cache["pattern", l][0, :, -1]  # [head_index key_pos]: from ' is' in the first prompt
+    best = pat.max(-1)
+    print(f"layer {l}: " + "  ".join(f"H{h}->{model.to_str_tokens(pair[0])[int(best.indices[h])]!r} {best.values[h]:.2f}"
+                                     for h in range(cfg.n_heads)))
+
+# %% [markdown]
+# ## 6. The same patterns in circuitsvis
+#
+# `circuitsvis` (Cooney and Nanda) is the attention viewer most interpretability notebooks use,
+# so you will meet it elsewhere. Out of the box it needs the internet: printing a view loads its
+# code from a CDN, and showing one in Jupyter first tries to reach a public web site. It also
+# writes token strings into its script unescaped, so a token containing `</script>` could run
+# code in your browser. `course.circuitsvis_offline` builds the same view from the JavaScript
+# bundled inside the circuitsvis package, escapes the data, and never touches the network.
+
+# %%
+try:
+    view = circuitsvis_offline.attention_heads(cache["pattern", 0][0], str_tokens,
+                                               attention_head_names=[f"L0H{h}" for h in range(cfg.n_heads)])
+except ImportError as e:  # circuitsvis is optional: the course's own widget above shows the same thing
+    view = None
+    print(e)
+view
+
+# %% [markdown]
+# ## Recap
+#
+# - A head's output is its pattern times its values, mapped by `W_O`; a layer sums its heads.
+# - The **QK circuit** `W_E W_Q W_K^T W_E^T` (or with `W_pos`) says where a head looks; the
+#   **OV circuit** `W_E W_V W_O W_U` says what it writes when it looks there.
+# - From weights alone we found a previous-token head (QK over positions) and a copying head
+#   (the OV circuit's diagonal), and confirmed the first on random tokens.
+# - Attention is what lets the same token mean different things in different contexts.
+#
+# `progress()` shows your exercises so far.
+#
+# ## Further reading
+#
+# - Elhage et al. (2021), *A Mathematical Framework for Transformer Circuits*: QK and OV circuits,
+#   copying and eigenvalue scores, previous-token and induction heads.
+# - Olsson et al. (2022), *In-context Learning and Induction Heads*: where chapter 04 goes next.
+# - Nanda, *TransformerLens* (`FactoredMatrix`, `utils.get_act_name`) and Cooney and Nanda,
+#   *CircuitsVis*: the tools this chapter mirrors.
+# - Vig (2019), *A Multiscale Visualization of Attention in the Transformer Model* (BertViz).
+#
+# Next: chapter 04, induction heads.
+
+# %%
+progress()

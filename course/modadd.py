@@ -1,0 +1,594 @@
+"""Grokking modular addition: the data, the model, two training recipes and the Fourier tools.
+
+The setup is the standard one of the grokking literature (Power et al. 2022; Nanda et al. 2023,
+"Progress measures for grokking via mechanistic interpretability"): every pair (a, b) with
+a, b in Z_p, p = 113, written as the three tokens ``a b =`` (token p stands for '='), the label
+(a + b) mod p read at the last position; a one-layer transformer without LayerNorm; full-batch
+AdamW with strong weight decay on a seeded 30% of the pairs. Nanda et al.'s initialisation
+(N(0, 1/d_model), the unembedding N(0, 1/d_vocab)) and their 10-step warmup are used.
+
+Two recipes: ``STANDARD`` (lr 1e-3, wd 1.0; groks after thousands of steps) and ``FAST``
+(lr 3e-3, wd 2.0, plus Grokfast-EMA gradient filtering, Lee et al. 2024, which adds an
+exponential moving average of past gradients back onto each gradient and so amplifies the
+slow, consistent components that build the generalising circuit).
+
+Only the last position's output is ever read, so training uses ``last_logits``: the same maths
+as ``model(tokens)[:, -1]`` (a test holds it to that) without the queries, MLP and unembedding
+of the first two positions, which is several times faster on a CPU.
+
+The shipped run, ``modadd``, is the standard recipe with a series of float16 snapshots:
+``python -m course.modadd train-standard`` rewrites it; ``python -m course.modadd train-fast``
+runs the accelerated recipe until it groks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from course.config import ModelConfig
+from course.model import HookedTransformer
+from course.weights import WeightsError, load_model, load_state, load_state_into, read_card, save_model, sha256_of
+
+P = 113
+CHECKPOINT_DIR = Path(str(resources.files("course") / "checkpoints"))
+NAME = "modadd"
+
+
+# -- the data ------------------------------------------------------------------------------------
+@dataclass
+class ModAddData:
+    p: int
+    tokens: torch.Tensor  # [p*p 3]: row a*p + b is (a, b, p); p is the '=' token
+    labels: torch.Tensor  # [p*p]: (a + b) mod p
+    train: torch.Tensor  # indices of the training pairs (sorted)
+    test: torch.Tensor  # the other pairs (sorted)
+
+
+def make_data(p: int = P, frac_train: float = 0.3, seed: int = 0) -> ModAddData:
+    """All p^2 pairs in the order a*p + b (so logits reshape to a [p, p] grid), and a seeded split."""
+    a = torch.arange(p).repeat_interleave(p)
+    b = torch.arange(p).repeat(p)
+    tokens = torch.stack([a, b, torch.full_like(a, p)], dim=1)
+    labels = (a + b) % p
+    order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
+    n_train = int(round(frac_train * p * p))
+    return ModAddData(p, tokens, labels, order[:n_train].sort().values, order[n_train:].sort().values)
+
+
+# -- the model -----------------------------------------------------------------------------------
+def model_config(p: int = P) -> ModelConfig:
+    return ModelConfig(n_layers=1, d_model=128, n_heads=4, d_head=32, d_mlp=512, d_vocab=p + 1, n_ctx=3,
+                       normalization=None, act_fn="relu")
+
+
+def make_model(p: int = P, seed: int = 0) -> HookedTransformer:
+    """A fresh model with Nanda et al.'s initialisation (wider than GPT-2's N(0, 0.02))."""
+    model = HookedTransformer(model_config(p))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.split(".")[-1].startswith("b"):
+                param.zero_()
+            else:
+                fan = model.cfg.d_vocab if name == "unembed.W_U" else model.cfg.d_model
+                param.copy_(torch.randn(param.shape, generator=generator) / math.sqrt(fan))
+    return model
+
+
+def last_logits(model: HookedTransformer, tokens: torch.Tensor) -> torch.Tensor:
+    """``model(tokens)[:, -1]`` for a one-layer model without LayerNorm, computing only what the
+    last position needs: its query, its attention over all keys, its MLP and its unembedding.
+
+    Keys, values and the query depend on a token and its position only, so they are computed once
+    per (position, vocabulary entry), 3 x 114 rows, and gathered, instead of once per sequence.
+    """
+    cfg = model.cfg
+    if cfg.n_layers != 1 or cfg.normalization is not None or cfg.attn_only:
+        raise ValueError("last_logits is written for the one-layer, LayerNorm-free modular addition model")
+    attn, mlp = model.blocks[0].attn, model.blocks[0].mlp
+    h, e = cfg.n_heads, cfg.d_head
+    n_pos = tokens.shape[1]
+    table = model.W_E[None] + model.W_pos[:n_pos, None]  # [pos d_vocab d_model]: every token at every position
+    w_qkv, b_qkv = attn.qkv_weight()  # [d_model 3*head_index*d_head]
+    kv_table = (table @ w_qkv[:, h * e:] + b_qkv[h * e:]).flatten(0, 1)  # [pos*d_vocab 2*head_index*d_head]
+    rows = tokens + torch.arange(n_pos, device=tokens.device) * cfg.d_vocab  # row of (position, token)
+    # F.embedding is a gather whose backward is much faster than that of plain indexing
+    kv = F.embedding(rows, kv_table).view(-1, n_pos, 2, h, e)  # [batch pos 2 head_index d_head]
+    k, v = kv[:, :, 0], kv[:, :, 1]
+    last = F.embedding(tokens[:, -1], table[-1])  # [batch d_model]: the residual stream at the last position
+    q = F.embedding(tokens[:, -1], table[-1] @ w_qkv[:, : h * e] + b_qkv[: h * e]).view(-1, 1, h, e)
+    # The last query may look at every key: no causal mask is needed. With 3 keys, a product
+    # and a sum are faster than thousands of tiny matrix multiplications.
+    pattern = ((q * k).sum(-1) / math.sqrt(e)).softmax(dim=1)  # [batch key_pos head_index]
+    z = (pattern[..., None] * v).sum(1)  # [batch head_index d_head]
+    x = last + z.reshape(-1, h * e) @ attn.W_O.reshape(h * e, -1) + attn.b_O  # [batch d_model]
+    x = x + mlp(x)
+    return model.unembed(x)  # [batch d_vocab]
+
+
+def answer_logits(model: HookedTransformer, tokens: torch.Tensor) -> torch.Tensor:
+    """The logits of the p possible answers ('=' is never an answer, so its logit is dropped)."""
+    return last_logits(model, tokens)[:, : model.cfg.d_vocab - 1]
+
+
+def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, float]:
+    # float64 log-softmax: late in training the losses are ~1e-7 and float32 rounds them badly
+    loss = F.cross_entropy(logits.double(), labels)
+    return loss, (logits.argmax(-1) == labels).float().mean().item()
+
+
+def weight_norm(model: torch.nn.Module) -> float:
+    """L2 norm of all parameters together: what weight decay shrinks."""
+    return math.sqrt(sum(p.detach().pow(2).sum().item() for p in model.parameters()))
+
+
+# -- training ------------------------------------------------------------------------------------
+@dataclass
+class GrokConfig:
+    steps: int = 15000  # full-batch optimizer steps (at most)
+    lr: float = 1e-3
+    weight_decay: float = 1.0  # AdamW's decoupled decay, on every parameter (as Nanda et al.)
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 10  # linear warmup, then constant (as Nanda et al.)
+    grokfast_alpha: Optional[float] = None  # EMA decay of the gradient filter (None: no filter)
+    grokfast_lambda: float = 0.0  # how much of the gradient EMA is added to each gradient
+    log_every: int = 100  # evaluate train/test loss and accuracy every this many steps
+    p: int = P
+    frac_train: float = 0.3
+    seed: int = 0  # weight initialisation
+    data_seed: int = 0  # the train/test split
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+STANDARD = GrokConfig(steps=15000, lr=1e-3, weight_decay=1.0, log_every=100)
+FAST = GrokConfig(steps=3000, lr=3e-3, weight_decay=2.0, grokfast_alpha=0.98, grokfast_lambda=2.0, log_every=20)
+
+
+class GrokfastEMA:
+    """Grokfast-EMA (Lee et al. 2024, "Grokfast: accelerated grokking by amplifying slow gradients").
+
+    Keeps ``ema = alpha * ema + (1 - alpha) * grad`` per parameter and replaces each gradient by
+    ``grad + lamb * ema``. Memorising moves the gradient around from step to step; the
+    generalising direction is slow and steady, so the EMA amplifies mostly that.
+    """
+
+    def __init__(self, params, alpha: float = 0.98, lamb: float = 2.0):
+        self.params = [p for p in params if p.requires_grad]
+        self.alpha, self.lamb = alpha, lamb
+        self.ema: Optional[list[torch.Tensor]] = None
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        grads = [p.grad for p in self.params]
+        if self.ema is None:  # start the average at the first gradient, as the reference code does
+            self.ema = [g.detach().clone() for g in grads]
+        else:
+            for e, g in zip(self.ema, grads):
+                e.mul_(self.alpha).add_(g, alpha=1 - self.alpha)
+        for e, g in zip(self.ema, grads):
+            g.add_(e, alpha=self.lamb)
+
+
+def evaluate(model: HookedTransformer, data: ModAddData) -> dict:
+    with torch.no_grad():
+        logits = answer_logits(model, data.tokens)
+        train_loss, train_acc = loss_and_accuracy(logits[data.train], data.labels[data.train])
+        test_loss, test_acc = loss_and_accuracy(logits[data.test], data.labels[data.test])
+    return {"train_loss": train_loss.item(), "test_loss": test_loss.item(), "train_acc": train_acc,
+            "test_acc": test_acc, "weight_norm": weight_norm(model)}
+
+
+def training_steps(model: HookedTransformer, data: ModAddData, cfg: GrokConfig) -> Iterator[tuple[int, dict]]:
+    """Train ``model`` in place, one full-batch step per iteration, forever (the caller stops).
+    Yields ``(step, metrics)``: ``train_loss`` always; on logged steps (every ``cfg.log_every``)
+    also ``test_loss``, ``train_acc``, ``test_acc`` and ``weight_norm``."""
+    torch.manual_seed(cfg.seed)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=cfg.betas)
+    grokfast = GrokfastEMA(model.parameters(), cfg.grokfast_alpha, cfg.grokfast_lambda) \
+        if cfg.grokfast_alpha is not None else None
+    train_tokens, train_labels = data.tokens[data.train], data.labels[data.train]
+    step = 0
+    while True:
+        step += 1
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * min(1.0, step / cfg.warmup_steps)
+        logits = answer_logits(model, train_tokens)  # [batch p]
+        loss = F.cross_entropy(logits, train_labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grokfast is not None:
+            grokfast()
+        optimizer.step()
+        if step % cfg.log_every == 0:
+            metrics = evaluate(model, data)
+            model.train()
+        else:
+            metrics = {"train_loss": loss.item()}
+        yield step, metrics
+
+
+def train(model: HookedTransformer, data: ModAddData, cfg: GrokConfig,
+          on_step: Optional[Callable[[int, dict], Optional[bool]]] = None,
+          snapshot_every: Optional[int] = None, stop_at_test_acc: Optional[float] = None,
+          max_seconds: Optional[float] = None, progress: bool = False) -> dict:
+    """Full-batch training of ``model`` in place for ``cfg.steps`` steps. Returns the history
+    (one row per logged step) and when test accuracy first exceeded 99% (``grokked_step``).
+
+    ``on_step(step, metrics)`` is called after every step with ``train_loss``; on logged steps
+    (every ``cfg.log_every``) ``metrics`` also holds ``test_loss``, ``train_acc``, ``test_acc``,
+    ``weight_norm`` and ``seconds``. Returning True stops training (a widget's Stop button).
+    ``stop_at_test_acc`` stops at the first logged step whose test accuracy exceeds it;
+    ``max_seconds`` caps the wall time. With ``snapshot_every``, float16 copies of the weights
+    are kept in ``history["snapshots"]`` (step 0 included).
+    """
+    history: dict = {"step": [], "train_loss": [], "test_loss": [], "train_acc": [], "test_acc": [],
+                     "weight_norm": [], "seconds": [], "grokked_step": None, "grokked_seconds": None}
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+
+    def snapshot(step):
+        snapshots[step] = {k: v.detach().to("cpu", torch.float16).clone() for k, v in model.state_dict().items()}
+
+    if snapshot_every:
+        snapshot(0)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, desc="training", unit="step")
+    start = time.perf_counter()
+    for step, metrics in training_steps(model, data, cfg):
+        logged = "test_acc" in metrics
+        if not logged and (step == cfg.steps or (max_seconds is not None and time.perf_counter() - start > max_seconds)):
+            metrics, logged = evaluate(model, data), True  # end on a logged row
+        if logged:
+            metrics["seconds"] = time.perf_counter() - start
+            history["step"].append(step)
+            for key in ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm", "seconds"):
+                history[key].append(metrics[key])
+            if history["grokked_step"] is None and metrics["test_acc"] > 0.99:
+                history["grokked_step"], history["grokked_seconds"] = step, metrics["seconds"]
+            if bar is not None:
+                bar.set_postfix(train_acc=f"{metrics['train_acc']:.2f}", test_acc=f"{metrics['test_acc']:.2f}")
+        if snapshot_every and step % snapshot_every == 0:
+            snapshot(step)
+        if bar is not None:
+            bar.update(1)
+        stop = on_step is not None and bool(on_step(step, metrics))
+        stop |= logged and stop_at_test_acc is not None and metrics["test_acc"] > stop_at_test_acc
+        stop |= max_seconds is not None and time.perf_counter() - start > max_seconds
+        if stop or step >= cfg.steps:
+            if not logged:  # stopped by on_step between logged steps: record where
+                metrics = {**evaluate(model, data), "seconds": time.perf_counter() - start}
+                history["step"].append(step)
+                for key in ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm", "seconds"):
+                    history[key].append(metrics[key])
+            break
+    if bar is not None:
+        bar.close()
+    history["seconds_total"] = time.perf_counter() - start
+    if snapshot_every:
+        history["snapshots"] = snapshots
+    model.eval()
+    return history
+
+
+# -- Fourier analysis ----------------------------------------------------------------------------
+def fourier_basis(p: int = P) -> torch.Tensor:
+    """``[p, p]`` orthonormal rows: the constant, then cos(w_k x), sin(w_k x) for k = 1 .. p // 2,
+    with w_k = 2 pi k / p. Row 2k - 1 is the cosine of frequency k, row 2k its sine."""
+    x = torch.arange(p, dtype=torch.float64)
+    rows = [torch.ones(p, dtype=torch.float64)]
+    for k in range(1, p // 2 + 1):
+        rows += [torch.cos(2 * math.pi * k * x / p), torch.sin(2 * math.pi * k * x / p)]
+    basis = torch.stack(rows)
+    return (basis / basis.norm(dim=1, keepdim=True)).float()
+
+
+def frequency_power(W_E: torch.Tensor, p: int = P) -> torch.Tensor:
+    """Squared norm of the number embeddings (rows 0 .. p-1 of W_E) in each frequency:
+    ``[p // 2 + 1]``, index 0 the constant, index k the cos and sin of frequency k together."""
+    coeffs = fourier_basis(p).to(W_E.dtype) @ W_E[:p].detach().float()  # [p d_model]
+    power = coeffs.pow(2).sum(-1)
+    return torch.cat([power[:1], power[1::2] + power[2::2]])
+
+
+def key_frequencies(W_E: torch.Tensor, k: int = 5, p: int = P) -> list[int]:
+    """The ``k`` frequencies (1 .. p // 2) holding the most embedding norm, strongest first."""
+    power = frequency_power(W_E, p)[1:]
+    return [int(i) + 1 for i in power.argsort(descending=True)[:k]]
+
+
+def top_frequency_fraction(W_E: torch.Tensor, k: int = 5, p: int = P) -> float:
+    """Fraction of the embedding's squared norm in its ``k`` strongest frequencies (~k / (p // 2)
+    for an unstructured embedding)."""
+    power = frequency_power(W_E, p)
+    return (power[1:].sort(descending=True).values[:k].sum() / power.sum()).item()
+
+
+def all_logits(model: HookedTransformer, data: ModAddData) -> torch.Tensor:
+    """Answer logits for every pair: ``[p*p, p]``, row a*p + b."""
+    with torch.no_grad():
+        return answer_logits(model, data.tokens)
+
+
+def trig_readout_fraction(logits: torch.Tensor, freqs: Sequence[int], p: int = P) -> float:
+    """How much of the logits' variance (over answers c, for every pair a, b) a weighted sum of
+    cos(w_k (a + b - c)) over the given frequencies explains: the trig-identity readout.
+
+    The best weights are least-squares fits, one per frequency; because these cosines are
+    orthogonal over the p^3 triples (a, b, c), each is fitted alone. Returns R^2 in [0, 1]."""
+    centred = (logits - logits.mean(-1, keepdim=True)).double()  # [p*p p]
+    s = (torch.arange(p).repeat_interleave(p) + torch.arange(p).repeat(p)) % p  # a + b, row a*p + b
+    by_sum = torch.zeros(p, p, dtype=torch.float64).index_add_(0, s, centred)  # [sum c]
+    diff = (torch.arange(p)[:, None] - torch.arange(p)[None, :]).double()  # s - c
+    explained = sum((by_sum * torch.cos(2 * math.pi * k * diff / p)).sum() ** 2 / (p ** 3 / 2) for k in freqs)
+    return (explained / centred.pow(2).sum()).item()
+
+
+def key_directions(freqs: Sequence[int], p: int = P) -> torch.Tensor:
+    """``[2 * len(freqs), p*p]`` orthonormal functions of the pair (a, b): cos(w_k (a + b)) and
+    sin(w_k (a + b)) for each key frequency, the only directions the Fourier circuit reads out."""
+    s = (torch.arange(p).repeat_interleave(p) + torch.arange(p).repeat(p)).double()  # a + b, row a*p + b
+    rows = []
+    for k in freqs:
+        rows += [torch.cos(2 * math.pi * k * s / p), torch.sin(2 * math.pi * k * s / p)]
+    rows = torch.stack(rows)
+    return (rows / rows.norm(dim=1, keepdim=True)).float()
+
+
+def restricted_logits(logits: torch.Tensor, freqs: Sequence[int], p: int = P) -> torch.Tensor:
+    """The logits ``[p*p, p]`` projected, for each answer, onto the key directions of (a, b)."""
+    D = key_directions(freqs, p).to(logits.dtype)
+    return D.T @ (D @ logits)
+
+
+def restricted_loss(logits: torch.Tensor, labels: torch.Tensor, freqs: Sequence[int], p: int = P) -> float:
+    """Loss on all pairs when only the key-frequency part of the logits is kept (Nanda et al.):
+    low once the Fourier circuit alone can do the task."""
+    return F.cross_entropy(restricted_logits(logits, freqs, p).double(), labels).item()
+
+
+def excluded_loss(logits: torch.Tensor, labels: torch.Tensor, freqs: Sequence[int], train: torch.Tensor,
+                  p: int = P) -> float:
+    """Training loss when the key-frequency part of the logits is removed (Nanda et al.): rises as
+    the model comes to rely on the Fourier circuit instead of memorised lookups."""
+    kept = logits - restricted_logits(logits, freqs, p)
+    return F.cross_entropy(kept[train].double(), labels[train]).item()
+
+
+# -- the three phases ----------------------------------------------------------------------------
+# Each boundary is one crisp rule on the logged series (steps are those of the logged rows):
+PHASE_RULES = {
+    "memorised": "first step with train accuracy >= 99%: memorisation ends, circuit formation begins",
+    "circuit": "first step after 'memorised' with restricted loss below excluded loss: the key-frequency "
+               "part of the logits now explains the data better than everything else, test accuracy still low",
+    "cleanup": "first step with test accuracy >= 50%: the test loss is falling fast, cleanup has begun",
+    "grokked": "first step with test accuracy > 99%",
+    "clean": "first step after 'grokked' whose weight norm is within 2% of the run's final weight norm: "
+             "weight decay has finished removing the memorisation",
+}
+
+
+def _first(steps, condition, after: int = -1) -> Optional[int]:
+    return next((s for s, ok in zip(steps, condition) if ok and s > after), None)
+
+
+def phase_boundaries(series: dict) -> dict:
+    """Boundaries of the three phases from a series with columns step, train_acc, test_acc,
+    weight_norm, restricted_loss, excluded_loss (lists, one entry per logged step). See PHASE_RULES."""
+    steps = series["step"]
+    memorised = _first(steps, [a >= 0.99 for a in series["train_acc"]])
+    after = memorised if memorised is not None else -1
+    circuit = _first(steps, [r < e for r, e in zip(series["restricted_loss"], series["excluded_loss"])], after)
+    cleanup = _first(steps, [a >= 0.5 for a in series["test_acc"]])
+    grokked = _first(steps, [a > 0.99 for a in series["test_acc"]])
+    final_norm = series["weight_norm"][-1]
+    clean = None if grokked is None else _first(
+        steps, [abs(n - final_norm) <= 0.02 * final_norm for n in series["weight_norm"]], grokked - 1)
+    return {"memorised": memorised, "circuit": circuit, "cleanup": cleanup, "grokked": grokked, "clean": clean}
+
+
+def progress_measures(model: HookedTransformer, data: ModAddData, freqs: Sequence[int], n_top: int = 5) -> dict:
+    """The progress measures of one snapshot, given the run's key frequencies."""
+    logits = all_logits(model, data)
+    return {"restricted_loss": restricted_loss(logits, data.labels, freqs, data.p),
+            "excluded_loss": excluded_loss(logits, data.labels, freqs, data.train, data.p),
+            "top_fraction": top_frequency_fraction(model.W_E, n_top, data.p),
+            "trig_fraction": trig_readout_fraction(logits, freqs, data.p)}
+
+
+# -- the shipped run -----------------------------------------------------------------------------
+def weights_path(directory: Optional[Path] = None) -> Path:
+    return Path(directory or CHECKPOINT_DIR) / f"{NAME}.safetensors"
+
+
+def series_path(directory: Optional[Path] = None) -> Path:
+    return Path(directory or CHECKPOINT_DIR) / f"{NAME}-series.safetensors"
+
+
+def load(directory: Optional[Path] = None) -> HookedTransformer:
+    """The shipped standard run's final weights."""
+    path = weights_path(directory)
+    if not path.exists():
+        raise WeightsError(f"{path} is missing; reinstall the package or run `python -m course.modadd train-standard`")
+    model = load_model(path)
+    model.name = NAME
+    return model
+
+
+def card(directory: Optional[Path] = None) -> dict:
+    return read_card(weights_path(directory))
+
+
+def load_series(directory: Optional[Path] = None) -> dict[int, HookedTransformer]:
+    """Every shipped snapshot of the standard run, by training step (float16 on disk, float32 here)."""
+    c = card(directory)
+    path = series_path(directory)
+    state = load_state(path, c["series"]["sha256"])
+    cfg = ModelConfig.from_dict(c["config"])
+    models = {}
+    for entry in c["series"]["checkpoints"]:
+        prefix = f"step_{entry['step']}."
+        sub = {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
+        model = HookedTransformer(cfg)
+        load_state_into(model, sub, f"{path} (step {entry['step']})")
+        models[entry["step"]] = model.eval()
+    return models
+
+
+def _select_series(steps: list[int], phases: dict, n: int) -> list[int]:
+    """About ``n`` snapshot steps to ship: step 0, log-spaced ones through memorisation, the phase
+    boundaries, and the rest evenly through circuit formation and cleanup, where the story is."""
+    available = sorted(steps)
+    pick = lambda s: min(available, key=lambda a: abs(a - s))  # noqa: E731
+    chosen = {0, available[-1]} | {pick(s) for s in phases.values() if s is not None}
+    memorised = phases.get("memorised") or available[len(available) // 10]
+    chosen |= {pick(s) for s in (memorised // 10, memorised // 3)}
+    end = phases.get("clean") or available[-1]
+    k = max(0, n - len(chosen))
+    chosen |= {pick(memorised + (end - memorised) * (i + 1) / (k + 1)) for i in range(k)}
+    return sorted(chosen)
+
+
+def train_standard(out_dir: Optional[Path] = None, cfg: GrokConfig = STANDARD, n_series: int = 13,
+                   n_key: int = 5, progress: bool = True) -> dict:
+    """Train the standard recipe from scratch and write ``modadd`` (final weights, float32),
+    ``modadd-series`` (float16 snapshots) and the card to ``out_dir``. Returns the card."""
+    data = make_data(cfg.p, cfg.frac_train, cfg.data_seed)
+    model = make_model(cfg.p, cfg.seed)
+    history = train(model, data, cfg, snapshot_every=cfg.log_every, progress=progress)
+    return write_run(out_dir, model, data, cfg, history, n_series, n_key)
+
+
+def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddData, cfg: GrokConfig, history: dict,
+              n_series: int = 13, n_key: int = 5) -> dict:
+    """Measure a finished run (``history`` with its snapshots), locate its phases, and write the
+    weights, the snapshot series and the card. Returns the card."""
+    from safetensors.torch import save_file
+
+    snapshots = history["snapshots"]
+    model = model.cpu().eval()
+    freqs = key_frequencies(model.W_E, n_key, cfg.p)
+
+    # Progress measures on every kept snapshot (every log_every steps), with the final key frequencies.
+    measures: dict[str, list] = {"step": [], "restricted_loss": [], "excluded_loss": [], "top_fraction": [],
+                                 "trig_fraction": []}
+    rows = {s: i for i, s in enumerate(history["step"])}
+    probe = HookedTransformer(model.cfg)
+    for step in sorted(snapshots):
+        probe.load_state_dict({k: v.float() for k, v in snapshots[step].items()})
+        for key, value in {"step": step, **progress_measures(probe, data, freqs, n_key)}.items():
+            measures[key].append(value)
+    series = {key: [] for key in ("step", "train_acc", "test_acc", "weight_norm", "restricted_loss", "excluded_loss")}
+    for i, step in enumerate(measures["step"]):
+        if step in rows:
+            series["step"].append(step)
+            for key in ("train_acc", "test_acc", "weight_norm"):
+                series[key].append(history[key][rows[step]])
+            for key in ("restricted_loss", "excluded_loss"):
+                series[key].append(measures[key][i])
+    phases = phase_boundaries(series)
+
+    shipped = _select_series(list(snapshots), phases, n_series)
+    out_dir = Path(out_dir or CHECKPOINT_DIR)
+    spath = series_path(out_dir)
+    spath.parent.mkdir(parents=True, exist_ok=True)
+    save_file({f"step_{s}.{k}": v.contiguous() for s in shipped for k, v in snapshots[s].items()}, str(spath))
+    checkpoints = []
+    for s in shipped:
+        probe.load_state_dict({k: v.float() for k, v in snapshots[s].items()})
+        entry = {"step": s, **evaluate(probe, data)}
+        i = measures["step"].index(s)
+        entry.update({k: measures[k][i] for k in ("restricted_loss", "excluded_loss", "top_fraction", "trig_fraction")})
+        checkpoints.append(entry)
+
+    logits = all_logits(model, data)
+    final = evaluate(model, data)
+    metrics = {**final, "key_frequencies": freqs, "top5_fraction": top_frequency_fraction(model.W_E, 5, cfg.p),
+               "trig_fraction": trig_readout_fraction(logits, freqs, cfg.p),
+               "restricted_loss": restricted_loss(logits, data.labels, freqs, cfg.p),
+               "excluded_loss": excluded_loss(logits, data.labels, freqs, data.train, cfg.p),
+               "grokked_step": history["grokked_step"], "grokked_seconds": history["grokked_seconds"]}
+    round4 = lambda xs: [float(f"{x:.4g}") for x in xs]  # noqa: E731 - keeps the card small and readable
+    card = {
+        "name": NAME,
+        "description": "One-layer transformer (no LayerNorm, ReLU MLP) trained on (a + b) mod 113 with the standard "
+                       "grokking recipe: full-batch AdamW, lr 1e-3, weight decay 1.0, 30% of pairs. Memorises, "
+                       "forms a Fourier circuit, then groks; float16 snapshots cover the three phases.",
+        "data": {"task": "(a + b) mod p", "p": cfg.p, "frac_train": cfg.frac_train, "seed": cfg.data_seed,
+                 "n_train": len(data.train), "n_test": len(data.test)},
+        "recipe": cfg.to_dict(),
+        "command": "python -m course.modadd train-standard",
+        "metrics": metrics,
+        "final_train_loss": final["train_loss"],
+        "training_seconds": round(history["seconds_total"], 1),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "evals_during_training": {k: (history[k] if k == "step" else round4(history[k]))
+                                  for k in ("step", "train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")},
+        "progress_measures": {k: (v if k == "step" else round4(v)) for k, v in measures.items()},
+        "phases": phases,
+        "phase_rules": PHASE_RULES,
+        "series": {"file": spath.name, "sha256": sha256_of(spath), "dtype": "float16", "checkpoints": checkpoints},
+    }
+    return save_model(model, weights_path(out_dir), card)
+
+
+def train_fast(seed: int = 0, data_seed: int = 0, max_seconds: float = 120.0, progress: bool = True,
+               on_step: Optional[Callable[[int, dict], Optional[bool]]] = None) -> tuple[HookedTransformer, dict]:
+    """The accelerated recipe (``FAST``), stopped as soon as test accuracy exceeds 99%."""
+    cfg = GrokConfig(**{**FAST.to_dict(), "seed": seed, "data_seed": data_seed})
+    data = make_data(cfg.p, cfg.frac_train, cfg.data_seed)
+    model = make_model(cfg.p, cfg.seed)
+    history = train(model, data, cfg, on_step=on_step, stop_at_test_acc=0.99, max_seconds=max_seconds,
+                    progress=progress)
+    return model, history
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course.modadd", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train-standard", help="reproduce the shipped run `modadd`, its series and its card")
+    t.add_argument("--out", type=Path, default=None, help="folder for the weights and card (default: the package's)")
+    t.add_argument("--steps", type=int, default=None, help="shorter run, for a smoke test")
+    f = sub.add_parser("train-fast", help="run the accelerated recipe until it groks; print the time")
+    f.add_argument("--seeds", type=int, nargs="+", default=[0], help="weight-initialisation seeds, one run each")
+    f.add_argument("--data-seed", type=int, default=0)
+    f.add_argument("--max-seconds", type=float, default=120.0)
+    for p in (t, f):
+        p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.command == "train-standard":
+        cfg = STANDARD if args.steps is None else GrokConfig(**{**STANDARD.to_dict(), "steps": args.steps})
+        result = train_standard(args.out, cfg)
+        print(json.dumps({k: result[k] for k in ("metrics", "phases", "training_seconds")}, indent=2))
+        print(f"wrote {weights_path(args.out)} and {series_path(args.out)}")
+        return
+    for seed in args.seeds:
+        _, history = train_fast(seed, args.data_seed, args.max_seconds, progress=False)
+        last = history["step"][-1]
+        if history["grokked_step"] is None:
+            print(f"seed {seed}: did not grok within {args.max_seconds:.0f} s ({last} steps, "
+                  f"test accuracy {history['test_acc'][-1]:.3f})")
+        else:
+            print(f"seed {seed}: test accuracy > 99% at step {history['grokked_step']} after "
+                  f"{history['grokked_seconds']:.1f} s ({history['seconds_total'] / last:.3f} s/step)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""Chapters 02 (build the transformer) and 03 (attention heads): their exercises, the circuit
+tools in course/circuits.py, the offline circuitsvis rendering, and every number the two
+chapters' prose claims about the shipped model."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import urllib.request
+
+import pytest
+import torch
+
+from course import circuits, circuitsvis_offline, evaluate, tinyworld
+from course_model import have_shipped_model, load_model
+from solutions import ch02_transformer, ch03_attention
+
+
+
+# -- exercises -------------------------------------------------------------------------------------
+
+# (every reference passing, every known mistake named and every stub failing: tests/test_exercises.py)
+
+
+def test_learner_parts_rebuild_the_model_exactly():
+    """The chapter 02 assembly, with the references, on a small random model."""
+    from conftest import tiny_config
+    from course.model import HookedTransformer
+
+    torch.manual_seed(0)
+    model = HookedTransformer(tiny_config(init_std=0.2)).eval()
+    r = ch02_transformer
+    sd = model.state_dict()
+    tokens = torch.randint(0, 50, (2, 12), generator=torch.Generator().manual_seed(0))
+    resid = r.embed(tokens, sd["embed.W_E"], sd["pos_embed.W_pos"])
+    for layer in range(model.cfg.n_layers):
+        p = lambda name: sd[f"blocks.{layer}.{name}"]  # noqa: E731
+        resid = r.transformer_block(
+            resid,
+            lambda x: r.layer_norm(x, p("ln1.w"), p("ln1.b")),
+            lambda x: r.attention(x, *(p(f"attn.{n}") for n in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"))),
+            lambda x: r.layer_norm(x, p("ln2.w"), p("ln2.b")),
+            lambda x: r.mlp(x, p("mlp.W_in"), p("mlp.b_in"), p("mlp.W_out"), p("mlp.b_out")))
+    logits = r.unembed(r.layer_norm(resid, sd["ln_final.w"], sd["ln_final.b"]), sd["unembed.W_U"], sd["unembed.b_U"])
+    with torch.no_grad():
+        torch.testing.assert_close(logits, model(tokens), atol=1e-5, rtol=1e-4)
+
+
+# -- course/circuits.py ----------------------------------------------------------------------------
+
+@pytest.fixture
+def small():
+    from conftest import tiny_config
+    from course.model import HookedTransformer
+
+    torch.manual_seed(0)
+    model = HookedTransformer(tiny_config(init_std=0.3)).eval()
+    for p in model.parameters():  # non-trivial LayerNorm weights and biases
+        if p.ndim == 1:
+            with torch.no_grad():
+                p.add_(torch.randn(p.shape) * 0.2)
+    return model
+
+
+def test_qk_circuit_of_layer_0_is_the_models_attention_score(small):
+    tokens = torch.tensor([[3, 17, 8, 8, 41, 0]])
+    _, cache = small.run_with_cache(tokens)
+    for p in range(tokens.shape[1]):  # what the head reads at position p is token_inputs at p
+        x = circuits.token_inputs(small, 0, tokens[0, p : p + 1], position=p)
+        torch.testing.assert_close(x[0], cache["blocks.0.ln1.hook_normalized"][0, p], atol=1e-5, rtol=1e-4)
+    x = cache["blocks.0.ln1.hook_normalized"][0]
+    for head in range(small.cfg.n_heads):
+        scores = circuits.qk_circuit(small, 0, head, x, x)
+        lower = torch.ones_like(scores, dtype=torch.bool).tril()
+        torch.testing.assert_close(scores[lower], cache["attn_scores", 0][0, head][lower], atol=1e-5, rtol=1e-4)
+
+
+def test_ov_circuit_is_the_direct_effect_on_the_logits(small):
+    """Row t of the OV circuit = what the head adds to the logits (up to the final LN's scale and
+    a constant per row) when it attends only to a stream holding token t's input."""
+    layer, head = 1, 2
+    sources = torch.randn(5, small.cfg.d_model)
+    ov = circuits.ov_circuit(small, layer, head, sources)
+    attn = small.blocks[layer].attn
+    written = sources @ attn.W_V[head] @ attn.W_O[head]  # [5 d_model]
+    direct = (written - written.mean(-1, keepdim=True)) * small.ln_final.w @ small.W_U
+    torch.testing.assert_close(ov, direct.detach(), atol=1e-5, rtol=1e-4)
+
+
+def test_eigenvalue_score_matches_the_full_matrix(small):
+    layer, head = 0, 1
+    E = circuits.token_inputs(small, layer)
+    full = circuits.ov_circuit(small, layer, head, E)[:, :]  # [d_vocab d_vocab]
+    eig = torch.linalg.eigvals(full.double())
+    expected = (eig.sum().real / eig.abs().sum()).item()
+    assert circuits.ov_eigenvalue_score(small, layer, head) == pytest.approx(expected, abs=1e-6)
+
+
+def test_copying_scores_of_simple_matrices():
+    assert circuits.copying_score(torch.eye(7)) == 1.0
+    assert circuits.copying_score(-torch.eye(7) + 0.01 * torch.randn(7, 7)) == 0.0
+    assert circuits.copying_score(torch.eye(4).roll(1, dims=1)) == 0.0
+    assert circuits.copying_score(torch.eye(4).roll(1, dims=1) * 2 + torch.eye(4), k=2) == 1.0
+    assert ch03_attention.ov_copying_score(torch.eye(5) * 3 + 0.1) == 1.0
+
+
+def test_positional_pattern_is_causal_and_normalised(small):
+    pattern = circuits.positional_pattern(small, 1, 0, n_pos=9)
+    assert pattern.shape == (9, 9)
+    torch.testing.assert_close(pattern.sum(-1), torch.ones(9))
+    assert torch.all(pattern.triu(1) == 0)
+    score = circuits.previous_token_qk_score(small, 1, 0, n_pos=9)
+    assert score == pytest.approx(pattern.diagonal(-1).mean().item())
+    table = circuits.all_heads(small, circuits.previous_token_qk_score, n_pos=9)
+    assert table.shape == (2, 4) and circuits.argmax_head(table) == divmod(int(table.argmax()), 4)
+
+
+# -- circuitsvis, offline and escaped ----------------------------------------------------------------
+
+HOSTILE = "</script><img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection or run a program fails the test."""
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError(f"network or subprocess attempted: {args[:1]}")
+
+    class NoSocket(socket.socket):
+        def __init__(self, *args, **kwargs):
+            refuse("socket", *args)
+
+    monkeypatch.setattr(socket, "socket", NoSocket)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    return calls
+
+
+def test_circuitsvis_itself_reaches_for_the_network(no_network):
+    """Why course.circuitsvis_offline exists: circuitsvis's own display tries a web site first, and
+    its str() imports the code from a CDN."""
+    pytest.importorskip("circuitsvis")
+    import circuitsvis.attention
+
+    view = circuitsvis.attention.attention_heads(torch.rand(1, 2, 2), ["a", "b"])
+    view._repr_html_()  # falls back to the inline bundle, but only after trying the network
+    assert no_network, "circuitsvis no longer tries the network: course.circuitsvis_offline may be unnecessary"
+    assert "unpkg.com" in str(view)
+
+
+@pytest.mark.parametrize("kind", ["attention_heads", "attention_patterns"])
+def test_offline_view_makes_no_network_attempt_and_inlines_the_bundle(no_network, kind):
+    pytest.importorskip("circuitsvis")
+    pattern = torch.rand(2, 3, 3).tril()
+    tokens = ["a", "b", "c"]
+    view = (circuitsvis_offline.attention_heads(pattern, tokens) if kind == "attention_heads"
+            else circuitsvis_offline.attention_patterns(tokens, pattern))
+    html = view._repr_html_()
+    assert no_network == []
+    assert html == str(view) == view.__html__()
+    assert "var CircuitsVis=" in html  # the bundle itself, inline
+    assert "unpkg" not in html and 'src="http' not in html and "import " not in html.split("CircuitsVis.render")[-1]
+    component = "AttentionHeads" if kind == "attention_heads" else "AttentionPatterns"
+    assert f"CircuitsVis.{component}" in html
+
+
+def test_offline_view_escapes_hostile_tokens(no_network):
+    pytest.importorskip("circuitsvis")
+    tokens = ["ok", HOSTILE, "a&b", "line\u2028sep", "<!--"]
+    view = circuitsvis_offline.attention_heads(torch.rand(1, 5, 5), tokens, attention_head_names=[HOSTILE])
+    html = view.html
+    assert HOSTILE not in html and "<img" not in html and "<!--" not in html
+    assert html.lower().count("</script") == 1 and html.rstrip().endswith("</script>")  # only our own closing tag
+    # the props still decode to exactly the original strings
+    props = re.search(r"CircuitsVis\.AttentionHeads, (\{.*\})\);\n</script>$", html, re.S).group(1)
+    decoded = json.loads(props)
+    assert decoded["tokens"] == tokens and decoded["attentionHeadNames"] == [HOSTILE]
+
+
+def test_circuitsvis_own_inline_html_is_not_escaped(no_network):
+    """The bug we work around (MEASURED.md): circuitsvis writes token text into its script as is."""
+    pytest.importorskip("circuitsvis")
+    from circuitsvis.utils.render import render_local
+
+    html = render_local("AttentionHeads", tokens=["a", HOSTILE], attention=[[[1.0, 0.0], [0.5, 0.5]]])
+    assert HOSTILE in html
+
+
+def test_script_safe_json_round_trips():
+    obj = {"t": ["<", ">", "&", "\u2028", "\u2029", "é", '"', "\\"], "x": [1.5, 2]}
+    text = circuitsvis_offline.script_safe_json(obj)
+    assert not set("<>&\u2028\u2029") & set(text)
+    assert json.loads(text) == obj
+
+
+def test_offline_view_saves_a_page(tmp_path, no_network):
+    pytest.importorskip("circuitsvis")
+    path = circuitsvis_offline.attention_patterns(["a", "b"], torch.rand(1, 2, 2)).save(tmp_path / "view.html")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!doctype html>") and "CircuitsVis.AttentionPatterns" in text
+
+
+@pytest.mark.browser
+def test_offline_view_renders_in_chromium_without_requests(tmp_path):
+    """The saved page draws the heads in headless Chromium with every non-file request refused,
+    and the hostile token shows as text instead of running."""
+    import os
+    from pathlib import Path
+
+    pytest.importorskip("circuitsvis")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium not found: install Debian's chromium package to run browser tests")
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import sync_playwright
+
+    hostile = "</script><img src=x onerror=window.__pwned=1>"
+    pattern = torch.rand(2, 4, 4).tril()
+    path = circuitsvis_offline.attention_heads(pattern / pattern.sum(-1, keepdim=True), ["a", hostile, "c", "d"],
+                                               attention_head_names=["H0", "H1"]).save(tmp_path / "cv.html")
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page()
+            requests, errors = [], []
+            page.route(lambda url: not url.startswith("file:"), lambda route: (requests.append(route.request.url), route.abort()))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(path.as_uri())
+            page.wait_for_function("() => document.querySelector('[id^=circuits-vis-]').children.length > 0",
+                                   timeout=30_000)
+            text = page.inner_text("body")
+            assert "H0" in text and "H1" in text
+            assert page.evaluate("() => window.__pwned") is None
+            assert page.locator("img").count() == 0
+            assert requests == [] and errors == []
+        finally:
+            browser.close()
+
+
+# -- what the chapters claim about the shipped model ------------------------------------------------
+
+shipped = pytest.mark.skipif(not have_shipped_model(), reason="the shipped tinyworld checkpoint is not there yet")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+@shipped
+def test_ch02_logit_lens_on_the_two_hop_prompt(model):
+    item = next(it for it in tinyworld.two_hop_dataset() if it.city == "Dallas")
+    tokens = model.to_tokens(item.prompt)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+        stack = cache.accumulated_resid()[:, 0, -1]
+        logits = model.unembed(model.ln_final(stack))
+    capital = model.tokenizer.encode(item.answer)[0]
+    ranks = (logits > logits[:, [capital]]).sum(-1).tolist()
+    assert ranks[-1] == 0 and ranks[0] > 0
+    assert ranks.index(0) == 1  # first on top after block 0 (the row labelled 1_pre)
+    state = model.tokenizer.encode(" " + item.state)[0]
+    state_ranks = (logits > logits[:, [state]]).sum(-1).tolist()
+    assert state_ranks[1] <= 2 and state_ranks[2] <= 2  # the intermediate hop, right behind it
+    torch.testing.assert_close(logits[-1], model(tokens)[0, -1], atol=1e-4, rtol=1e-4)
+    next_id = model(model.to_tokens("The capital of Texas is"))[0, -1].argmax().item()
+    assert model.tokenizer.token_str(next_id) == " Austin"
+
+
+@shipped
+def test_ch03_previous_token_head(model):
+    qk = circuits.all_heads(model, circuits.previous_token_qk_score, n_pos=32)
+    tokens = evaluate.repeated_random_tokens(model, seq_len=40, batch=20, seed=0)[:, :41]
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    measured = torch.stack([ch03_attention.previous_token_attention(cache["pattern", l]) for l in range(4)])
+    layer, head = circuits.argmax_head(qk)
+    assert circuits.argmax_head(measured) == (layer, head)
+    uniform = sum(1 / (i + 1) for i in range(1, 41)) / 40
+    assert measured[layer, head] > 3 * uniform
+
+
+@shipped
+def test_ch03_copying_head(model):
+    common = evaluate.common_tokens(model.tokenizer)
+    scores = circuits.copying_scores(model, common)
+    layer, head = circuits.argmax_head(scores)
+    assert layer == 2 and scores[layer, head] > 50 / len(common)  # far above chance
+    assert circuits.ov_eigenvalue_score(model, layer, head, tokens=common) > 0.9
+
+
+@shipped
+def test_ch03_context_changes_meaning(model):
+    pair = torch.cat([model.to_tokens(p) for p in ["The city of Dallas is", "The capital of Ohio is"]])
+    logits, cache = model.run_with_cache(pair)
+    streams = cache.accumulated_resid(incl_mid=True)[:, :, -1]
+    cos = torch.nn.functional.cosine_similarity(streams[:, 0], streams[:, 1], dim=-1)
+    assert cos[0] > 0.999 and cos[1] < cos[0] - 0.01
+    assert [model.tokenizer.token_str(int(i)) for i in logits[:, -1].argmax(-1)] == [" in", " Columbus"]
