@@ -86,7 +86,7 @@ def _check_name(name: str) -> None:
     if name not in RECIPES:
         import difflib
 
-        close = difflib.get_close_matches(name, sorted(RECIPES) + ["tinyworld-sae"], n=1)  # (list is zoo.list here)
+        close = difflib.get_close_matches(name, sorted(RECIPES) + ["tinyworld-sae", "modadd"], n=1)  # (list is zoo.list here)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"no model named {name!r} in the zoo.{hint} Shipped models: {sorted(RECIPES)}")
 
@@ -98,6 +98,10 @@ def load(name: str, step: Optional[int] = None, directory: Optional[Path] = None
         from course import sae
 
         return sae.load(sae.weights_path(directory))
+    if name == "modadd":  # trained by course/modadd.py's own loop (full-batch, last position only)
+        from course import modadd
+
+        return modadd.load(directory) if step is None else modadd.load_series(directory)[step]
     _check_name(name)
     if step is not None:
         return load_series(name, directory)[step]

@@ -108,3 +108,8 @@ def test_unknown_name_and_tampered_file(tmp_path):
 def test_models_work_offline_from_text(tinyworld):
     text = tinyworld.generate("The capital of Texas is", max_new_tokens=1)
     assert text == "The capital of Texas is Austin"
+
+
+def test_every_shipped_name_loads():
+    assert zoo.load("modadd").cfg.d_vocab == 114
+    assert zoo.load("tinyworld-sae") is not None
