@@ -23,6 +23,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "widgets")]  # widgets (uninstal
 
 def pytest_collection_modifyitems(items):
     if not pathlib.Path(CHROMIUM).exists():
+        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":  # set by .ci/run: there a skip would hide a failure
+            raise pytest.UsageError(f"{CHROMIUM} not found, and COURSE_REQUIRE_BROWSER=1 demands the browser tests")
         skip = pytest.mark.skip(reason=f"{CHROMIUM} not found: install Debian's chromium package to run browser tests")
         for item in items:
             if "browser" in item.keywords:
