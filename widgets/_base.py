@@ -17,6 +17,12 @@ import numpy as np
 STATIC = pathlib.Path(__file__).parent / "static"
 
 
+def esm(name: str) -> str:
+    """The source of widget module ``name`` with the shared helpers of ``_shared.js`` in front:
+    anywidget loads a module from one string, so it cannot import a neighbouring file."""
+    return (STATIC / "_shared.js").read_text(encoding="utf-8") + "\n" + (STATIC / name).read_text(encoding="utf-8")
+
+
 class WidgetInputError(ValueError):
     """Raised when a widget is given data it cannot show; the message says what to change."""
 

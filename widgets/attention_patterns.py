@@ -10,11 +10,11 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack
+from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
 
 
 class AttentionPatterns(BaseWidget):
-    _esm = STATIC / "attention_patterns.js"
+    _esm = esm("attention_patterns.js")
     _css = STATIC / "attention_patterns.css"
 
     tokens = t.List(t.Unicode(), help="Token strings, one per position.").tag(sync=True)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Union
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, pack, to_numpy
+from ._base import STATIC, BaseWidget, WidgetInputError, pack, to_numpy, esm
 
 Directions = Union[Mapping[str, Any], Callable[[int], Mapping[str, Any]]]
 
@@ -25,7 +25,7 @@ class SteeringResult(NamedTuple):
 
 
 class FeatureSteering(BaseWidget):
-    _esm = STATIC / "feature_steering.js"
+    _esm = esm("feature_steering.js")
     _css = STATIC / "feature_steering.css"
 
     prompt = t.Unicode("", help="Text the continuations start from.").tag(sync=True)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack
+from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
 
 
 def induction_scores(patterns: np.ndarray, seq_len: int) -> np.ndarray:
@@ -27,7 +27,7 @@ def prev_token_scores(patterns: np.ndarray) -> np.ndarray:
 
 
 class InductionView(BaseWidget):
-    _esm = STATIC / "induction_view.js"
+    _esm = esm("induction_view.js")
     _css = STATIC / "induction_view.css"
 
     tokens = t.List(t.Unicode(), help="Token strings, one per position.").tag(sync=True)

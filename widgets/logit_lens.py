@@ -8,11 +8,11 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack
+from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
 
 
 class LogitLens(BaseWidget):
-    _esm = STATIC / "logit_lens.js"
+    _esm = esm("logit_lens.js")
     _css = STATIC / "logit_lens.css"
 
     tokens = t.List(t.Unicode(), help="Input token strings, one per position.").tag(sync=True)

@@ -11,11 +11,11 @@ import time
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, pack
+from ._base import STATIC, BaseWidget, WidgetInputError, pack, esm
 
 
 class SuperpositionExplorer(BaseWidget):
-    _esm = STATIC / "superposition.js"
+    _esm = esm("superposition.js")
     _css = STATIC / "superposition.css"
 
     n_features = t.Int(5, help="Number of features n (hidden space is 2-dimensional).").tag(sync=True)

@@ -8,11 +8,11 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack
+from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
 
 
 class TokenView(BaseWidget):
-    _esm = STATIC / "token_view.js"
+    _esm = esm("token_view.js")
     _css = STATIC / "token_view.css"
 
     tokens = t.List(t.Unicode(), help="Token strings, one per position.").tag(sync=True)

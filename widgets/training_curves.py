@@ -16,11 +16,11 @@ from typing import Any, Iterator
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, pack
+from ._base import STATIC, BaseWidget, WidgetInputError, pack, esm
 
 
 class TrainingCurves(BaseWidget):
-    _esm = STATIC / "training_curves.js"
+    _esm = esm("training_curves.js")
     _css = STATIC / "training_curves.css"
 
     title = t.Unicode("Training", help="Shown above the plots.").tag(sync=True)

@@ -274,8 +274,17 @@ def test_save_html_is_standalone_and_inert(widget, tmp_path):
     assert json.loads(scripts[1]) == str(widget._esm)
 
 
+def test_every_widget_module_gets_the_shared_helpers():
+    import widgets
+
+    shared = (STATIC / "_shared.js").read_text()
+    for cls in [widgets.AttentionPatterns, widgets.TokenView, widgets.LogitLens, widgets.InductionView,
+                widgets.TrainingCurves, widgets.FeatureSteering, widgets.SuperpositionExplorer]:
+        assert str(cls._esm).startswith(shared), cls.__name__
+        assert "export default { render }" in str(cls._esm), cls.__name__
+
+
 def test_js_modules_follow_the_conventions():
-    block = None
     mine = ["attention_patterns", "token_view", "logit_lens", "induction_view", "training_curves", "feature_steering"]
     for js in [STATIC / f"{name}.js" for name in mine]:
         src = js.read_text()
@@ -283,7 +292,5 @@ def test_js_modules_follow_the_conventions():
         assert "export default { render }" in src, js.name
         assert "innerHTML" not in src and "insertAdjacentHTML" not in src and "eval(" not in src, js.name
         assert "return () =>" in src, js.name  # render returns a cleanup function
-        shared = src.split("// ---- shared helpers", 1)[1].split("// ---- end shared helpers ----")[0]
-        assert block is None or shared == block, f"{js.name}: shared helper block differs"
-        block = shared
+        assert "// ---- shared helpers" not in src, f"{js.name} repeats the helpers of _shared.js"
         assert (STATIC / js.name.replace(".js", ".css")).exists()
