@@ -1,0 +1,39 @@
+"""Chapter 04's claims: the toy forms induction heads within its live budget, and the shipped
+attn-only-2l model's induction heads are what in-context copying depends on."""
+
+import torch
+
+from course import evaluate, induction, zoo
+
+
+def test_toy_model_forms_induction_heads_in_600_steps():
+    model = induction.toy_model(seed=0)
+    tokens = induction.repeated_tokens(induction.TOY_VOCAB + 1, seq_len=25)
+    assert induction.in_context_gap(model, tokens, 25) < 0.5
+    history = induction.train_toy(model, steps=600)
+    assert induction.in_context_gap(model, tokens, 25) > 1.5
+    assert history["loss"][-1] < history["loss"][0] - 2  # the phase change
+
+
+def test_composition_score_bounds():
+    # ||W_A W_B|| <= ||W_A|| ||W_B||, so the score is at most 1; for I_4: ||I|| / ||I||^2 = 1/2
+    a, b = torch.randn(16, 16), torch.randn(16, 16)
+    assert 0 < induction.composition_score(a, b) <= 1
+    assert induction.composition_score(torch.eye(4), torch.eye(4)) == 0.5
+    rank_one = torch.outer(torch.randn(8), torch.randn(8))
+    assert abs(induction.composition_score(rank_one, rank_one.T) - 1) < 1e-5  # fully aligned
+
+
+def test_shipped_induction_heads_carry_in_context_copying():
+    model = zoo.load("attn-only-2l")
+    scores = evaluate.head_scores(model)
+    heads = [h for h in range(model.cfg.n_heads) if scores["induction"][1, h] > 0.5]
+    others = [h for h in range(model.cfg.n_heads) if h not in heads]
+    assert heads == [0, 1, 2] and others == [3]
+    kcomp = induction.k_composition(model)
+    assert kcomp[:, heads].mean() > kcomp[:, others].mean()
+    tokens = evaluate.repeated_random_tokens(model, seq_len=50)
+    clean = model.loss(tokens, per_token=True)[:, 50:].mean().item()
+    ablated = induction.ablate_heads(model, tokens, [(1, h) for h in heads])[:, 50:].mean().item()
+    control = induction.ablate_heads(model, tokens, [(1, h) for h in others])[:, 50:].mean().item()
+    assert clean < 0.5 and ablated > clean + 3 and control < clean + 1
