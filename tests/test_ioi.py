@@ -65,3 +65,23 @@ def test_shipped_model_has_no_s_inhibition_through_queries(circuit):
     assert circuit.s_inhibition == []
     assert torch.nan_to_num(circuit.s_inhibition_scores, nan=0.0).abs().max() < 0.05
     assert circuit.duplicate_token == [(3, 0)]
+
+
+@shipped
+def test_one_layer_zero_head_moves_the_subject_to_end():
+    from course import patching
+
+    model = zoo.load("tinyworld")
+    batch = ioi.ioi_batch(model, n=60, seed=0, held_out=True)
+    with torch.no_grad():
+        clean = patching.logit_diff(model(batch.clean), batch.io, batch.s).item()
+        corrupted = patching.logit_diff(model(batch.corrupted), batch.io, batch.s).item()
+    metric = patching.normalised(lambda lg: patching.logit_diff(lg, batch.io, batch.s), clean, corrupted)
+    heads = patching.patch_heads(model, batch.clean, batch.corrupted, metric)
+    assert heads[0, 3] > 0.9  # L0H3 restores the logit difference almost alone ...
+    others = heads.clone()
+    others[0, 3] = 0
+    assert others.abs().max() < 0.05  # ... and no other head restores more than 5%
+    grid = patching.patch_resid_by_layer_and_pos(model, batch.clean, batch.corrupted, metric)
+    s2 = int(batch.positions["S2"][0])
+    assert grid[0, s2] > 0.99 and (grid[1:, -1] > 0.95).all()  # the information is at END from layer 1 on

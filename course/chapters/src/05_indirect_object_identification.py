@@ -194,22 +194,32 @@ print(f"largest effect of one head on the name movers' queries: {largest_path:.3
 
 # %% [markdown]
 # Compare with GPT-2 small. The name movers and a negative name mover are there, in one late
-# layer, attending from END to IO. But path patching finds **no S-inhibition head**: no single
-# earlier head changes the name movers' *queries* by more than a few hundredths of a logit. Look
-# at the induction row instead: tinyworld's name movers are also strong induction-style heads
-# (S2 -> S1+1). A small model trained on a small world is free to find its own algorithm, and this
-# one marks the repeated name through the *keys* side (the tokens after each name), not through
-# queries at END. Finding exactly how is a good open exercise: path-patch to the name movers'
-# keys (receivers `(layer, head, "k")`) and see which senders matter. Note also that the name
-# movers' *direct* attribution is small: they write the name into the stream, and the last MLP
-# turns it into the logit, which is why we classified them by attention and patching, not DLA.
-
-# %% [markdown]
-# Does the circuit really carry the behaviour? Patch the name movers and S-inhibition heads
-# together from the clean run into the corrupted one:
+# layer, attending from END to IO. But path patching finds **no S-inhibition head acting on their
+# queries**: no single earlier head changes them by more than a few hundredths of a logit. The
+# activation-patching results of section 3 already told us where to look instead: the residual
+# stream at END carries everything from layer 1 on, and patching **one layer-0 head** restores
+# almost all of the logit difference. That head attends from END to S2:
 
 # %%
-core = circuit.name_movers + circuit.negative_name_movers + circuit.s_inhibition
+mover = divmod(int(head_scores.argmax()), model.cfg.n_heads)
+print(f"L{mover[0]}H{mover[1]}: patching it restores {head_scores.max():.0%}; "
+      f"the next best head restores {head_scores.flatten().topk(2).values[1]:.1%}")
+print(f"its attention END->S2 {circuit.attention['END->S2'][mover]:.2f}, END->IO {circuit.attention['END->IO'][mover]:.2f}")
+assert mover[0] == 0 and head_scores.max() > 0.9  # trained-model claim: one layer-0 head moves S2 to END
+
+# %% [markdown]
+# A layer-0 head cannot know that S2 is a *repeated* name (that needs a second layer). It copies
+# whatever name stands in S2's place in the sentence, the name right before the verb, to END:
+# a syntactic shortcut that TinyWorld's templates make reliable. Later layers then prefer the
+# name that is *not* the one it copied. A small model trained on a small world is free to find its
+# own algorithm; finding it, instead of assuming GPT-2's, is the point of the tools. (Try
+# `patching.path_patch_all_senders` with receivers on the name movers' keys, `(2, 1, "k")`.)
+
+# %% [markdown]
+# The same head, patched through `hook_z` by hand (this is what `patching.patch_heads` does):
+
+# %%
+core = [mover]
 
 
 def patch_core(act, hook):
@@ -226,6 +236,7 @@ with torch.no_grad():
     patched = model.run_with_hooks(batch.corrupted, fwd_hooks=[(lambda n: n.endswith("hook_z"), patch_core)])
 core_restored = metric(patched).item()
 print(f"patching {len(core)} of {n_layers * model.cfg.n_heads} heads restores {core_restored:.0%} of the logit difference")
+assert core_restored > 0.9  # trained-model claim
 
 # %% [markdown]
 # ## Recap
