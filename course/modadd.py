@@ -38,7 +38,8 @@ import torch.nn.functional as F
 
 from course.config import ModelConfig
 from course.model import HookedTransformer
-from course.weights import WeightsError, load_model, load_state, load_state_into, read_card, save_model, sha256_of
+from course import weights
+from course.weights import WeightsError, load_model, read_card, save_model
 
 P = 113
 CHECKPOINT_DIR = Path(str(resources.files("course") / "checkpoints"))
@@ -436,18 +437,7 @@ def card(directory: Optional[Path] = None) -> dict:
 
 def load_series(directory: Optional[Path] = None) -> dict[int, HookedTransformer]:
     """Every shipped snapshot of the standard run, by training step (float16 on disk, float32 here)."""
-    c = card(directory)
-    path = series_path(directory)
-    state = load_state(path, c["series"]["sha256"])
-    cfg = ModelConfig.from_dict(c["config"])
-    models = {}
-    for entry in c["series"]["checkpoints"]:
-        prefix = f"step_{entry['step']}."
-        sub = {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
-        model = HookedTransformer(cfg)
-        load_state_into(model, sub, f"{path} (step {entry['step']})")
-        models[entry["step"]] = model.eval()
-    return models
+    return weights.load_series(series_path(directory), card(directory))
 
 
 def _select_series(steps: list[int], phases: dict, n: int) -> list[int]:
@@ -478,8 +468,6 @@ def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddDat
               n_series: int = 13, n_key: int = 5) -> dict:
     """Measure a finished run (``history`` with its snapshots), locate its phases, and write the
     weights, the snapshot series and the card. Returns the card."""
-    from safetensors.torch import save_file
-
     snapshots = history["snapshots"]
     model = model.cpu().eval()
     freqs = key_frequencies(model.W_E, n_key, cfg.p)
@@ -506,8 +494,7 @@ def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddDat
     shipped = _select_series(list(snapshots), phases, n_series)
     out_dir = Path(out_dir or CHECKPOINT_DIR)
     spath = series_path(out_dir)
-    spath.parent.mkdir(parents=True, exist_ok=True)
-    save_file({f"step_{s}.{k}": v.contiguous() for s in shipped for k, v in snapshots[s].items()}, str(spath))
+    series_sha256 = weights.save_series({s: snapshots[s] for s in shipped}, spath)
     checkpoints = []
     for s in shipped:
         probe.load_state_dict({k: v.float() for k, v in snapshots[s].items()})
@@ -542,7 +529,7 @@ def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddDat
         "progress_measures": {k: (v if k == "step" else round4(v)) for k, v in measures.items()},
         "phases": phases,
         "phase_rules": PHASE_RULES,
-        "series": {"file": spath.name, "sha256": sha256_of(spath), "dtype": "float16", "checkpoints": checkpoints},
+        "series": {"file": spath.name, "sha256": series_sha256, "dtype": "float16", "checkpoints": checkpoints},
     }
     return save_model(model, weights_path(out_dir), card)
 

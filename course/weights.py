@@ -106,3 +106,28 @@ def load_state_into(model: HookedTransformer, state: dict[str, torch.Tensor], so
             parts.append(f"wrong shapes {wrong[:5]}")
         raise WeightsError(f"{source} does not fit this model's config: " + "; ".join(parts))
     model.load_state_dict(state)
+
+
+# -- checkpoint series: many snapshots of one model in one file, keys "step_<N>.<param>" ---------------
+
+def save_series(snapshots: dict[int, dict[str, torch.Tensor]], path) -> str:
+    """Write snapshots ``{step: state_dict}`` (float16 keeps them small) to one safetensors file.
+    Returns its sha256, for the card's ``series`` entry."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({f"step_{step}.{k}": v.contiguous() for step, sd in snapshots.items() for k, v in sd.items()}, str(path))
+    return sha256_of(path)
+
+
+def load_series(path, card: dict, tokenizer=None) -> dict[int, HookedTransformer]:
+    """The snapshots listed in ``card["series"]["checkpoints"]``, by step, as float32 models."""
+    state = load_state(path, card["series"]["sha256"])
+    cfg = ModelConfig.from_dict(card["config"])
+    models = {}
+    for entry in card["series"]["checkpoints"]:
+        prefix = f"step_{entry['step']}."
+        sub = {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
+        model = HookedTransformer(cfg, tokenizer=tokenizer)
+        load_state_into(model, sub, f"{path} (step {entry['step']})")
+        models[entry["step"]] = model.eval()
+    return models

@@ -24,7 +24,8 @@ from course.config import ModelConfig
 from course.model import HookedTransformer
 from course.tokenizer import Tokenizer
 from course.train import TrainConfig, packed_batches, train
-from course.weights import WeightsError, load_model, load_state, load_state_into, read_card, save_model, sha256_of
+from course import weights
+from course.weights import WeightsError, load_model, read_card, save_model, sha256_of
 
 CHECKPOINT_DIR = Path(str(resources.files("course") / "checkpoints"))
 
@@ -130,18 +131,7 @@ def load_series(name: str, directory: Optional[Path] = None) -> dict[int, Hooked
     c = card(name, directory)
     if "series" not in c:
         raise KeyError(f"{name!r} ships no checkpoint series")
-    path = series_path(name, directory)
-    state = load_state(path, c["series"]["sha256"])
-    cfg = ModelConfig.from_dict(c["config"])
-    tokenizer = Tokenizer.load()
-    models = {}
-    for entry in c["series"]["checkpoints"]:
-        prefix = f"step_{entry['step']}."
-        sub = {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
-        model = HookedTransformer(cfg, tokenizer=tokenizer)
-        load_state_into(model, sub, f"{path} (step {entry['step']})")
-        models[entry["step"]] = model.eval()
-    return models
+    return weights.load_series(series_path(name, directory), c, tokenizer=Tokenizer.load())
 
 
 def list() -> dict[str, dict]:  # noqa: A001 - zoo.list() reads naturally
@@ -209,13 +199,8 @@ def train_recipe(name: str, out_dir: Optional[Path] = None, steps: Optional[int]
         "loss_curve": _thin(history),
     }
     if recipe.series:
-        from safetensors.torch import save_file
-
-        flat = {f"step_{s}.{k}": v for s, sd in snapshots.items() for k, v in sd.items()}
         spath = series_path(name, out_dir)
-        spath.parent.mkdir(parents=True, exist_ok=True)
-        save_file(flat, str(spath))
-        card["series"] = {"file": spath.name, "sha256": sha256_of(spath), "dtype": "float16",
+        card["series"] = {"file": spath.name, "sha256": weights.save_series(snapshots, spath), "dtype": "float16",
                           "checkpoints": series_metrics}
     return save_model(model, weights_path(name, out_dir), card)
 
