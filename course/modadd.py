@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from course.config import ModelConfig
 from course.model import HookedTransformer
 from course import weights
+from course.metrics import fourier_basis
 from course.weights import WeightsError, load_model, read_card, save_model
 
 P = 113
@@ -288,17 +289,6 @@ def train(model: HookedTransformer, data: ModAddData, cfg: GrokConfig,
 
 
 # -- Fourier analysis ----------------------------------------------------------------------------
-def fourier_basis(p: int = P) -> torch.Tensor:
-    """``[p, p]`` orthonormal rows: the constant, then cos(w_k x), sin(w_k x) for k = 1 .. p // 2,
-    with w_k = 2 pi k / p. Row 2k - 1 is the cosine of frequency k, row 2k its sine."""
-    x = torch.arange(p, dtype=torch.float64)
-    rows = [torch.ones(p, dtype=torch.float64)]
-    for k in range(1, p // 2 + 1):
-        rows += [torch.cos(2 * math.pi * k * x / p), torch.sin(2 * math.pi * k * x / p)]
-    basis = torch.stack(rows)
-    return (basis / basis.norm(dim=1, keepdim=True)).float()
-
-
 def frequency_power(W_E: torch.Tensor, p: int = P) -> torch.Tensor:
     """Squared norm of the number embeddings (rows 0 .. p-1 of W_E) in each frequency:
     ``[p // 2 + 1]``, index 0 the constant, index k the cos and sin of frequency k together."""
