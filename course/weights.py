@@ -4,12 +4,15 @@ safetensors stores raw tensors and a header; unlike pickle it cannot run code wh
 which is why the course never uses ``torch.load`` on weights. The card records the config,
 how the weights were made and what they measured, and the sha256 of the weights file, which is
 checked on every load so a truncated or edited file is caught before it misleads anyone.
+The shipped files live in ``CHECKPOINT_DIR`` as ``NAME.safetensors`` + ``NAME.json`` (and
+``NAME-series.safetensors`` for a series of snapshots): ``weights_path`` and ``series_path``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +22,17 @@ from safetensors.torch import load_file, save_file
 
 from course.config import ModelConfig
 from course.model import HookedTransformer
+
+CHECKPOINT_DIR = Path(str(resources.files("course") / "checkpoints"))
+
+
+def weights_path(name: str, directory: Optional[Path] = None) -> Path:
+    """``NAME.safetensors`` in ``directory`` (default: the package's checkpoints); the card is beside it."""
+    return Path(directory or CHECKPOINT_DIR) / f"{name}.safetensors"
+
+
+def series_path(name: str, directory: Optional[Path] = None) -> Path:
+    return Path(directory or CHECKPOINT_DIR) / f"{name}-series.safetensors"
 
 
 class WeightsError(RuntimeError):
@@ -33,19 +47,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(model: HookedTransformer, path, card: Optional[dict] = None, dtype=torch.float32) -> dict:
-    """Write ``path`` (.safetensors) and ``path`` with .json (the card). Returns the card."""
+def save_weights(tensors: dict[str, torch.Tensor], path, card: dict) -> dict:
+    """Write ``tensors`` to ``path`` (.safetensors) and the card beside it (.json), adding the
+    weights file's name, sha256 and size to the card. Returns the card."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path))
-    card = dict(card or {})
-    card["config"] = model.cfg.to_dict()
-    card["weights_file"] = path.name
-    card["sha256"] = sha256_of(path)
-    card["bytes"] = path.stat().st_size
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+    card = {**card, "weights_file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size}
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def save_model(model: HookedTransformer, path, card: Optional[dict] = None) -> dict:
+    """Write the model's weights (float32) and its card, with its config. Returns the card."""
+    tensors = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
+    return save_weights(tensors, path, {**(card or {}), "config": model.cfg.to_dict()})
 
 
 def read_card(path) -> dict:
