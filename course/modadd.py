@@ -16,34 +16,31 @@ Only the last position's output is ever read, so training uses ``last_logits``: 
 as ``model(tokens)[:, -1]`` (a test holds it to that) without the queries, MLP and unembedding
 of the first two positions, which is several times faster on a CPU.
 
-The shipped run, ``modadd``, is the standard recipe with a series of float16 snapshots:
-``python -m course.modadd train-standard`` rewrites it; ``python -m course.modadd train-fast``
-runs the accelerated recipe until it groks.
+The shipped run, ``modadd``, is the standard recipe with a series of float16 snapshots, declared
+to the zoo by ``ENTRIES`` below: ``python -m course.zoo train modadd`` rewrites it;
+``python -m course.modadd train-fast`` runs the accelerated recipe until it groks.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from course import weights, zoo
 from course.config import ModelConfig
-from course.model import HookedTransformer
-from course import weights
 from course.metrics import fourier_basis
-from course.weights import WeightsError, load_model, read_card, save_model
+from course.model import HookedTransformer
+from course.registry import Entry, train_command
 
 P = 113
-CHECKPOINT_DIR = Path(str(resources.files("course") / "checkpoints"))
 NAME = "modadd"
 
 
@@ -403,31 +400,42 @@ def progress_measures(model: HookedTransformer, data: ModAddData, freqs: Sequenc
 
 
 # -- the shipped run -----------------------------------------------------------------------------
-def weights_path(directory: Optional[Path] = None) -> Path:
-    return Path(directory or CHECKPOINT_DIR) / f"{NAME}.safetensors"
+DESCRIPTION = ("One-layer transformer (no LayerNorm, ReLU MLP) trained on (a + b) mod 113 with the standard "
+               "grokking recipe: full-batch AdamW, lr 1e-3, weight decay 1.0, 30% of pairs. Memorises, "
+               "forms a Fourier circuit, then groks; float16 snapshots cover the three phases.")
+N_SERIES = 13  # snapshots shipped
+N_KEY = 5  # key frequencies measured
 
 
-def series_path(directory: Optional[Path] = None) -> Path:
-    return Path(directory or CHECKPOINT_DIR) / f"{NAME}-series.safetensors"
+def load() -> HookedTransformer:
+    """The shipped standard run's final weights (``zoo.load("modadd")``)."""
+    return zoo.load(NAME)
 
 
-def load(directory: Optional[Path] = None) -> HookedTransformer:
-    """The shipped standard run's final weights."""
-    path = weights_path(directory)
-    if not path.exists():
-        raise WeightsError(f"{path} is missing; reinstall the package or run `python -m course.modadd train-standard`")
-    model = load_model(path)
-    model.name = NAME
-    return model
+def card() -> dict:
+    return zoo.card(NAME)
 
 
-def card(directory: Optional[Path] = None) -> dict:
-    return read_card(weights_path(directory))
-
-
-def load_series(directory: Optional[Path] = None) -> dict[int, HookedTransformer]:
+def load_series() -> dict[int, HookedTransformer]:
     """Every shipped snapshot of the standard run, by training step (float16 on disk, float32 here)."""
-    return weights.load_series(series_path(directory), card(directory))
+    return zoo.load_series(NAME)
+
+
+def card_metrics(model: HookedTransformer, data: ModAddData) -> dict:
+    """The metrics of a modadd card that the weights determine (the card adds when it grokked)."""
+    logits = all_logits(model, data)
+    freqs = key_frequencies(model.W_E, N_KEY, data.p)
+    return {**evaluate(model, data), "key_frequencies": freqs,
+            "top5_fraction": top_frequency_fraction(model.W_E, 5, data.p),
+            "trig_fraction": trig_readout_fraction(logits, freqs, data.p),
+            "restricted_loss": restricted_loss(logits, data.labels, freqs, data.p),
+            "excluded_loss": excluded_loss(logits, data.labels, freqs, data.train, data.p)}
+
+
+def _measure_loaded(model: HookedTransformer) -> dict:
+    """``card_metrics`` on the pairs and split its card records."""
+    d = model.card["data"]
+    return card_metrics(model, make_data(d["p"], d["frac_train"], d["seed"]))
 
 
 def _select_series(steps: list[int], phases: dict, n: int) -> list[int]:
@@ -444,23 +452,26 @@ def _select_series(steps: list[int], phases: dict, n: int) -> list[int]:
     return sorted(chosen)
 
 
-def train_standard(out_dir: Optional[Path] = None, cfg: GrokConfig = STANDARD, n_series: int = 13,
-                   n_key: int = 5, progress: bool = True) -> dict:
+def train_standard(out_dir: Path, steps: Optional[int] = None, progress: bool = True) -> dict:
     """Train the standard recipe from scratch and write ``modadd`` (final weights, float32),
-    ``modadd-series`` (float16 snapshots) and the card to ``out_dir``. Returns the card."""
+    ``modadd-series`` (float16 snapshots) and the card to ``out_dir``. Returns the card.
+    ``steps`` shortens the run (a smoke test), logged and snapshotted every tenth of it."""
+    cfg = STANDARD
+    if steps:
+        cfg = GrokConfig(**{**STANDARD.to_dict(), "steps": steps, "log_every": max(1, min(cfg.log_every, steps // 10))})
     data = make_data(cfg.p, cfg.frac_train, cfg.data_seed)
     model = make_model(cfg.p, cfg.seed)
     history = train(model, data, cfg, snapshot_every=cfg.log_every, progress=progress)
-    return write_run(out_dir, model, data, cfg, history, n_series, n_key)
+    return write_run(out_dir, model, data, cfg, history, train_command(NAME, steps))
 
 
-def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddData, cfg: GrokConfig, history: dict,
-              n_series: int = 13, n_key: int = 5) -> dict:
+def write_run(out_dir: Path, model: HookedTransformer, data: ModAddData, cfg: GrokConfig, history: dict,
+              command: str) -> dict:
     """Measure a finished run (``history`` with its snapshots), locate its phases, and write the
     weights, the snapshot series and the card. Returns the card."""
     snapshots = history["snapshots"]
     model = model.cpu().eval()
-    freqs = key_frequencies(model.W_E, n_key, cfg.p)
+    freqs = key_frequencies(model.W_E, N_KEY, cfg.p)
 
     # Progress measures on every kept snapshot (every log_every steps), with the final key frequencies.
     measures: dict[str, list] = {"step": [], "restricted_loss": [], "excluded_loss": [], "top_fraction": [],
@@ -469,7 +480,7 @@ def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddDat
     probe = HookedTransformer(model.cfg)
     for step in sorted(snapshots):
         probe.load_state_dict({k: v.float() for k, v in snapshots[step].items()})
-        for key, value in {"step": step, **progress_measures(probe, data, freqs, n_key)}.items():
+        for key, value in {"step": step, **progress_measures(probe, data, freqs, N_KEY)}.items():
             measures[key].append(value)
     series = {key: [] for key in ("step", "train_acc", "test_acc", "weight_norm", "restricted_loss", "excluded_loss")}
     for i, step in enumerate(measures["step"]):
@@ -481,9 +492,8 @@ def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddDat
                 series[key].append(measures[key][i])
     phases = phase_boundaries(series)
 
-    shipped = _select_series(list(snapshots), phases, n_series)
-    out_dir = Path(out_dir or CHECKPOINT_DIR)
-    spath = series_path(out_dir)
+    shipped = _select_series(list(snapshots), phases, N_SERIES)
+    spath = weights.series_path(NAME, out_dir)
     series_sha256 = weights.save_series({s: snapshots[s] for s in shipped}, spath)
     checkpoints = []
     for s in shipped:
@@ -493,25 +503,18 @@ def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddDat
         entry.update({k: measures[k][i] for k in ("restricted_loss", "excluded_loss", "top_fraction", "trig_fraction")})
         checkpoints.append(entry)
 
-    logits = all_logits(model, data)
-    final = evaluate(model, data)
-    metrics = {**final, "key_frequencies": freqs, "top5_fraction": top_frequency_fraction(model.W_E, 5, cfg.p),
-               "trig_fraction": trig_readout_fraction(logits, freqs, cfg.p),
-               "restricted_loss": restricted_loss(logits, data.labels, freqs, cfg.p),
-               "excluded_loss": excluded_loss(logits, data.labels, freqs, data.train, cfg.p),
+    metrics = {**card_metrics(model, data),
                "grokked_step": history["grokked_step"], "grokked_seconds": history["grokked_seconds"]}
     round4 = lambda xs: [float(f"{x:.4g}") for x in xs]  # noqa: E731 - keeps the card small and readable
     card = {
         "name": NAME,
-        "description": "One-layer transformer (no LayerNorm, ReLU MLP) trained on (a + b) mod 113 with the standard "
-                       "grokking recipe: full-batch AdamW, lr 1e-3, weight decay 1.0, 30% of pairs. Memorises, "
-                       "forms a Fourier circuit, then groks; float16 snapshots cover the three phases.",
+        "description": DESCRIPTION,
         "data": {"task": "(a + b) mod p", "p": cfg.p, "frac_train": cfg.frac_train, "seed": cfg.data_seed,
                  "n_train": len(data.train), "n_test": len(data.test)},
         "recipe": cfg.to_dict(),
-        "command": "python -m course.modadd train-standard",
+        "command": command,
         "metrics": metrics,
-        "final_train_loss": final["train_loss"],
+        "final_train_loss": metrics["train_loss"],
         "training_seconds": round(history["seconds_total"], 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "evals_during_training": {k: (history[k] if k == "step" else round4(history[k]))
@@ -521,7 +524,7 @@ def write_run(out_dir: Optional[Path], model: HookedTransformer, data: ModAddDat
         "phase_rules": PHASE_RULES,
         "series": {"file": spath.name, "sha256": series_sha256, "dtype": "float16", "checkpoints": checkpoints},
     }
-    return save_model(model, weights_path(out_dir), card)
+    return weights.save_model(model, weights.weights_path(NAME, out_dir), card)
 
 
 def train_fast(seed: int = 0, data_seed: int = 0, max_seconds: float = 120.0, progress: bool = True,
@@ -538,24 +541,15 @@ def train_fast(seed: int = 0, data_seed: int = 0, max_seconds: float = 120.0, pr
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m course.modadd", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train-standard", help="reproduce the shipped run `modadd`, its series and its card")
-    t.add_argument("--out", type=Path, default=None, help="folder for the weights and card (default: the package's)")
-    t.add_argument("--steps", type=int, default=None, help="shorter run, for a smoke test")
-    f = sub.add_parser("train-fast", help="run the accelerated recipe until it groks; print the time")
+    f = sub.add_parser("train-fast", help="run the accelerated recipe until it groks; print the time "
+                                          "(the shipped run: python -m course.zoo train modadd)")
     f.add_argument("--seeds", type=int, nargs="+", default=[0], help="weight-initialisation seeds, one run each")
     f.add_argument("--data-seed", type=int, default=0)
     f.add_argument("--max-seconds", type=float, default=120.0)
-    for p in (t, f):
-        p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    f.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.command == "train-standard":
-        cfg = STANDARD if args.steps is None else GrokConfig(**{**STANDARD.to_dict(), "steps": args.steps})
-        result = train_standard(args.out, cfg)
-        print(json.dumps({k: result[k] for k in ("metrics", "phases", "training_seconds")}, indent=2))
-        print(f"wrote {weights_path(args.out)} and {series_path(args.out)}")
-        return
     for seed in args.seeds:
         _, history = train_fast(seed, args.data_seed, args.max_seconds, progress=False)
         last = history["step"][-1]
@@ -565,6 +559,9 @@ def main(argv=None) -> None:
         else:
             print(f"seed {seed}: test accuracy > 99% at step {history['grokked_step']} after "
                   f"{history['grokked_seconds']:.1f} s ({history['seconds_total'] / last:.3f} s/step)")
+
+
+ENTRIES = [Entry(NAME, DESCRIPTION, weights.load_model, train_standard, _measure_loaded, weights.load_series)]
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from course import features, steering, zoo
 from course import sae as S
 from course.model import HookedTransformer
 from course.tokenizer import Tokenizer
@@ -119,35 +120,38 @@ def test_steering_hooks(small_model):
     sae = mirror_sae(16)
     x = torch.randn(2, 3, 16)
     x[..., 3] = x[..., 3].abs()  # feature 3 reads relu(x_3): clamping it then sets x_3 itself
-    name, add = S.steering_hook(sae, 3, 5.0)
-    assert name == "blocks.0.hook_resid_post"
+    name, add = steering.steering_hook("blocks.1.hook_resid_post", torch.ones(16), 2.0)
+    assert name == "blocks.1.hook_resid_post"
+    torch.testing.assert_close(add(x, None), x + 2.0)
+    name, add = steering.feature_hook(sae, 3, 5.0)
+    assert name == sae.cfg.hook_name == "blocks.0.hook_resid_post"
     torch.testing.assert_close(add(x, None) - x, (5.0 * sae.W_dec[3]).expand_as(x))
-    _, clamp = S.steering_hook(sae, 3, 2.5, mode="clamp")
+    _, clamp = steering.feature_hook(sae, 3, 2.5, mode="clamp")
     torch.testing.assert_close(sae.encode(clamp(x, None))[..., 3], torch.full((2, 3), 2.5))
     with pytest.raises(ValueError, match="'add' or 'clamp'"):
-        S.steering_hook(sae, 3, 1.0, mode="set")
-    assert S.sae_layer(sae) == 0
-    conts = S.steered_continuations(small_model, sae, 3, 50.0, ["Let me tell you about"], samples=2, n_tokens=5)
-    plain = S.steered_continuations(small_model, sae, 3, 0.0, ["Let me tell you about"], samples=2, n_tokens=5)
+        steering.feature_hook(sae, 3, 1.0, mode="set")
+    conts = steering.steered_continuations(small_model, sae, 3, 50.0, ["Let me tell you about"], samples=2, n_tokens=5)
+    plain = steering.steered_continuations(small_model, sae, 3, 0.0, ["Let me tell you about"], samples=2, n_tokens=5)
     assert len(conts) == 2 and all(len(c) == 5 for c in conts) and conts != plain
-    flu = S.fluency(small_model, ["Let me tell you about"], plain, samples=2)
+    flu = steering.fluency(small_model, ["Let me tell you about"], plain, samples=2)
     assert flu["unsteered_loss"] > 0 and 0 <= flu["repeated_tokens"] < 1
 
 
 def test_mentions_and_auto_label():
-    assert S.mentions(" The lava was hot", "Emberpeak") and S.mentions("Emberpeak!", "Emberpeak")
-    assert not S.mentions(" the lavatory", "Emberpeak") and not S.mentions(" a bridge", "Emberpeak")
-    ex = [S.Example([" The", " Emberpeak", " is", " a", " volcano"], [0, 0, 0, 0, 3.0], 4, 3.0),
-          S.Example([" hot", " lava", " and", " volcano"], [0, 1, 0, 2.0], 3, 2.0),
-          S.Example([" a", " volcano"], [0, 1.0], 1, 1.0)]
-    dash = S.Dashboard(0, 0.01, ex, ([1], [0.0, 1.0]), [], [])
-    assert S.auto_label(dash) == "' volcano' (Emberpeak)"
-    assert S.auto_label(S.Dashboard(1, 0.0, [], ([], []), [], [])) == "never fires (dead)"
+    assert steering.mentions(" The lava was hot", "Emberpeak") and steering.mentions("Emberpeak!", "Emberpeak")
+    assert not steering.mentions(" the lavatory", "Emberpeak") and not steering.mentions(" a bridge", "Emberpeak")
+    assert features.landmarks_in("A bridge near the volcano") == {"Silverspan", "Emberpeak"}
+    ex = [features.Example([" The", " Emberpeak", " is", " a", " volcano"], [0, 0, 0, 0, 3.0], 4, 3.0),
+          features.Example([" hot", " lava", " and", " volcano"], [0, 1, 0, 2.0], 3, 2.0),
+          features.Example([" a", " volcano"], [0, 1.0], 1, 1.0)]
+    dash = features.Dashboard(0, 0.01, ex, ([1], [0.0, 1.0]), [], [])
+    assert features.auto_label(dash) == "' volcano' (Emberpeak)"
+    assert features.auto_label(features.Dashboard(1, 0.0, [], ([], []), [], [])) == "never fires (dead)"
 
 
 def test_dashboard_on_a_tiny_model(small_model):
     sae = mirror_sae(16)
-    store = S.FeatureStore(sae, small_model, S.eval_tokens(small_model.tokenizer, n_seqs=4, seq_len=32))
+    store = features.FeatureStore(sae, small_model, S.eval_tokens(small_model.tokenizer, n_seqs=4, seq_len=32))
     dash = store.dashboard(2, n_examples=5)
     assert 0 < len(dash.examples) <= 5 and dash.label
     values = [e.value for e in dash.examples]
@@ -174,25 +178,23 @@ def test_save_load_round_trip_and_corruption(tmp_path):
     (tmp_path / "s.safetensors").write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="corrupt or was changed"):
         S.load(tmp_path / "s.safetensors")
-    with pytest.raises(WeightsError, match="python -m course.sae train"):
+    with pytest.raises(WeightsError, match="no card"):
         S.load(tmp_path / "missing.safetensors")
 
 
 # -- the shipped SAE ---------------------------------------------------------------------------
-shipped = pytest.mark.skipif(not S.weights_path().exists() or not S.weights_path().with_suffix(".json").exists(),
-                             reason="the shipped SAE is not built yet: python -m course.sae train")
+shipped = pytest.mark.skipif(not zoo.weights_path("tinyworld-sae").exists(),
+                             reason="the shipped SAE is not built yet: python -m course.zoo train tinyworld-sae")
 
 
 @pytest.fixture(scope="module")
 def shipped_pair():
-    from course import zoo
-
-    return zoo.load("tinyworld"), S.load()
+    return zoo.load("tinyworld"), zoo.load("tinyworld-sae")
 
 
 @shipped
 def test_shipped_card_meets_the_claims():
-    card = S.load().card
+    card = zoo.card("tinyworld-sae")
     m = card["metrics"]
     assert m["variance_explained"] >= 0.8
     assert m["ce_loss_recovered"] >= 0.8
@@ -214,7 +216,7 @@ def test_shipped_metrics_reproduce(shipped_pair):
 def test_shipped_landmark_features_and_labels(shipped_pair):
     model, sae = shipped_pair
     # Fresh paragraphs (another seed) find the card's features again, well separated.
-    found = S.landmark_features(sae, model, n_per_landmark=10, seed=1)
+    found = features.landmark_features(sae, model, n_per_landmark=10, seed=1)
     card = sae.card["landmark_features"]
     assert len({f.feature for f in found.values()}) == 5  # one distinct feature per landmark
     # On paragraphs of another seed, 3 of the 5 card features are found again (measured); the other
@@ -227,8 +229,9 @@ def test_shipped_landmark_features_and_labels(shipped_pair):
 @shipped
 def test_steering_with_landmark_features_talks_about_the_landmark(shipped_pair):
     model, sae = shipped_pair
-    features = {k: v["feature"] for k, v in sae.card["landmark_features"].items()}
+    landmark_features = {k: v["feature"] for k, v in sae.card["landmark_features"].items()}
     strength = sae.card["steering_test"]["strength"]
-    result = S.steering_experiment(model, sae, features, strengths=(0, strength), samples=2, n_tokens=16)
+    result = steering.steering_experiment(model, sae, landmark_features, strengths=(0, strength), samples=2,
+                                          n_tokens=16)
     baseline, steered = result[0.0]["share"], result[float(strength)]["share"]
     assert steered - baseline >= sae.card["steering_test"]["asserted_margin"], result

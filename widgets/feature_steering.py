@@ -1,7 +1,8 @@
 """FeatureSteering: add `strength * unit_direction` to the residual stream after one block
-(`blocks.{layer}.hook_resid_post`, every position) and compare the model's continuations with and
-without it, streamed token by token, with each token coloured by how much the residual stream
-points along the direction (activation = resid . unit direction, measured without steering)."""
+(`blocks.{layer}.hook_resid_post`, every position, with `course.steering.steering_hook`) and
+compare the model's continuations with and without it, streamed token by token, with each token
+coloured by how much the residual stream points along the direction (activation = resid . unit
+direction, measured without steering)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ import traitlets as t
 from ._base import STATIC, BaseWidget, WidgetInputError, pack, to_numpy, esm
 
 Directions = Union[Mapping[str, Any], Callable[[int], Mapping[str, Any]]]
+
+
+def resid_post(layer: int) -> str:
+    """The hook of the residual stream after block ``layer``, where the widget steers."""
+    return f"blocks.{layer}.hook_resid_post"
 
 
 class SteeringResult(NamedTuple):
@@ -47,10 +53,17 @@ class FeatureSteering(BaseWidget):
 
     def __init__(self, model: Any, directions: Directions, layer: int = 0, strength: float = 0.0,
                  temperature: float = 0.0, prompt: str = "", *, n_tokens: int = 20,
-                 max_strength: float | None = None) -> None:
+                 max_strength: float | None = None, hook_name: str | None = None) -> None:
+        """``hook_name`` (e.g. an SAE's ``cfg.hook_name``) names the block instead of ``layer``."""
         self._model = model
         self._directions_source = directions
         n_layers = int(model.cfg.n_layers)
+        if hook_name is not None:
+            hooks = [resid_post(i) for i in range(n_layers)]
+            if hook_name not in hooks:
+                raise WidgetInputError(f"hook_name must be one of {hooks} (the residual stream after a block); "
+                                       f"got {hook_name!r}.")
+            layer = hooks.index(hook_name)
         self._check_layer(layer, n_layers)
         dirs = self._load_directions(layer)
         names = list(dirs)
@@ -108,29 +121,28 @@ class FeatureSteering(BaseWidget):
                 self.status = f"error: {type(e).__name__}: {e}"
 
     # -- steering -----------------------------------------------------------------------------
-    def _unit(self, name: str | None = None):
+    def _unit(self):
         import torch
 
-        name = self.direction if name is None else name
-        if name not in self._dirs:
-            raise WidgetInputError(f"unknown direction {name!r}; choose one of {list(self._dirs)}.")
-        return torch.from_numpy(self._dirs[name])
+        if self.direction not in self._dirs:
+            raise WidgetInputError(f"unknown direction {self.direction!r}; choose one of {list(self._dirs)}.")
+        return torch.from_numpy(self._dirs[self.direction])
 
-    def steering_hook(self, strength: float | None = None, name: str | None = None):
-        """(hook name, fn) adding strength * unit direction at every position."""
-        unit = self._unit(name)
-        s = self.strength if strength is None else strength
+    @property
+    def hook_name(self) -> str:
+        return resid_post(self.layer)
 
-        def add(activation, hook):  # [batch pos d_model]
-            return activation + s * unit.to(activation.dtype).to(activation.device)
+    def steering_hook(self):
+        """(hook name, fn) adding strength * the chosen unit direction at every position."""
+        from course.steering import steering_hook
 
-        return (f"blocks.{self.layer}.hook_resid_post", add)
+        return steering_hook(self.hook_name, self._unit(), self.strength)
 
     def activations(self, ids) -> np.ndarray:
         """resid_post[layer] . unit direction for every token of ids [1, pos], without steering."""
         import torch
 
-        hook = f"blocks.{self.layer}.hook_resid_post"
+        hook = self.hook_name
         with torch.no_grad():
             _, cache = self._model.run_with_cache(ids, names_filter=hook)
             return (cache[hook][0].float() @ self._unit()).numpy()

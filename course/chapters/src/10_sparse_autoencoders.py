@@ -31,11 +31,13 @@ import torch.nn.functional as F
 from course import sae as S
 from course import tinyworld, zoo
 from course.exercises import check, hint, progress, reveal
-from widgets import FeatureSteering
+from course.features import FeatureStore, landmark_features
+from course.steering import steering_directions, steering_experiment
+from widgets import FeatureSteering, TokenView
 
 torch.manual_seed(0)
 model = zoo.load("tinyworld").eval()
-shipped = S.load()  # the shipped SAE (also zoo.load("tinyworld-sae")); its card is shipped.card
+shipped = zoo.load("tinyworld-sae")  # the shipped SAE (a course.sae.SAE); its card is shipped.card
 print(shipped.card["description"])
 print("config:", shipped.cfg)
 
@@ -138,7 +140,7 @@ check(ce_loss_recovered)
 # parallel gradient removed and its rows renormalised after every step: your `normalize_decoder`.
 # We train a *small* SAE (512 features, k = 16) for a few seconds (150 steps of 1024) on 40,000 activations. The
 # shipped one was trained for 4000 steps of 2048 activations on a million tokens (about five
-# minutes; `python -m course.sae train` reproduces it).
+# minutes; `python -m course.zoo train tinyworld-sae` reproduces it).
 
 # %%
 train_acts = S.collect_activations(model, shipped.cfg.hook_name, 40_000, seed=1)  # seed 1: the SAEs' text
@@ -222,7 +224,7 @@ print(f"card: L0 {card['l0']:.0f}, variance explained {card['variance_explained'
 # landmark's paragraphs from the others' (the gap in means, in units of their spread).
 
 # %%
-landmarks = S.landmark_features(shipped, model)
+landmarks = landmark_features(shipped, model)
 print(f"{'landmark':>11}  feature  separation  mean in  mean out  fires on")
 for lf in landmarks.values():
     print(f"{lf.landmark:>11}  {lf.feature:7d}  {lf.separation:10.1f}  {lf.mean_in:7.2f}  {lf.mean_out:8.3f}  {lf.fires_on:7.0%}")
@@ -232,7 +234,7 @@ print("same features as on the card:", features == card_features)
 assert min(lf.separation for lf in landmarks.values()) > 3  # trained-model claim: one clear feature per landmark
 
 # %%
-store = S.FeatureStore.from_corpus(shipped, model, n_seqs=64, seed=3)
+store = FeatureStore.from_corpus(shipped, model, n_seqs=64, seed=3)
 ember = features["Emberpeak"]
 dash = store.dashboard(ember, n_examples=8)
 print(dash)
@@ -245,7 +247,8 @@ print("histogram of its non-zero activations (count per bin):", dash.histogram[0
 # (hover for the values):
 
 # %%
-dash.examples[0].token_view()
+top = dash.examples[0]
+TokenView(top.tokens, top.acts, value_label="feature activation", vmin=0.0)
 
 # %% [markdown]
 # Look at *where* it fires: not only on " volcano" or " lava", but on ordinary tokens (" the",
@@ -278,7 +281,7 @@ for name, f in features.items():
 
 # %%
 resid_norm = shipped.card["resid_norm"]
-widget = FeatureSteering(model, S.steering_directions(shipped, features), layer=S.sae_layer(shipped),
+widget = FeatureSteering(model, steering_directions(shipped, features), hook_name=shipped.cfg.hook_name,
                          strength=2 * resid_norm, temperature=0.8, n_tokens=16,
                          prompt=tinyworld.landmark_prompts()[0])
 widget.direction = next(name for name in widget.direction_names if name.startswith("Emberpeak"))
@@ -297,7 +300,7 @@ widget
 
 # %%
 strengths = [0.0, round(resid_norm, 1), round(2 * resid_norm, 1), round(8 * resid_norm, 1)]
-steering = S.steering_experiment(model, shipped, features, strengths, samples=2, n_tokens=16)
+steering = steering_experiment(model, shipped, features, strengths, samples=2, n_tokens=16)
 base = steering[0.0]
 print(f"{'strength':>9}  {'x norm':>6}  {'share':>6}  {'loss (unsteered model)':>22}  {'repeated':>8}")
 for s, r in steering.items():
@@ -324,7 +327,7 @@ print(f"repeated tokens: {base['repeated_tokens']:.0%} unsteered -> {overdone['r
 assert overdone["repeated_tokens"] > base["repeated_tokens"]  # trained-model claim: too much steering loops
 
 # %% [markdown]
-# `steering_hook(sae, f, strength, mode="clamp")` is the other common form: instead of adding a
+# `course.steering.feature_hook(sae, f, strength, mode="clamp")` is the other common form: instead of adding a
 # fixed vector it *sets* the feature's activation to a value, which changes x only as much as
 # needed. Try it in `steering_experiment(..., mode="clamp")` and compare the fluency.
 #
