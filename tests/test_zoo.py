@@ -125,6 +125,7 @@ def test_the_zoo_lists_every_shipped_model(capsys):
 def test_every_entry_cards_and_loads(name):
     card = zoo.card(name)
     assert card["name"] == name and card["metrics"]
+    assert card["command"] == registry.train_command(name)  # the one command that reproduces it
     loaded = zoo.load(name)
     assert loaded.card == card  # load returns what the entry builds, its card attached
     if registry.entries()[name].series:
