@@ -9,9 +9,8 @@ import collections
 import functools
 
 import torch
-import torch.nn.functional as F
 
-from course import tinyworld
+from course import metrics, tinyworld
 
 
 def _single_token(tokenizer, text: str) -> int:
@@ -55,10 +54,9 @@ def top1_accuracy(model, prompts: list[str], answers: list[str]) -> float:
 def ioi_metrics(model, n: int = 300, seed: int = 0, held_out: bool = True) -> dict:
     items = tinyworld.ioi_dataset(n, seed=seed, held_out=held_out)
     logits = last_logits(model, [it.prompt for it in items])
-    io = torch.tensor([_single_token(model.tokenizer, it.answer) for it in items])
-    s = torch.tensor([_single_token(model.tokenizer, it.subject) for it in items])
-    rows = torch.arange(len(items))
-    diff = logits[rows, io] - logits[rows, s]  # logit difference: correct name minus subject
+    io = torch.tensor([_single_token(model.tokenizer, it.answer) for it in items], device=logits.device)
+    s = torch.tensor([_single_token(model.tokenizer, it.subject) for it in items], device=logits.device)
+    diff = metrics.logit_diff(logits, io, s, per_prompt=True)  # correct name minus subject
     return {"ioi_accuracy": (diff > 0).float().mean().item(), "ioi_logit_diff": diff.mean().item(),
             "ioi_top1": (logits.argmax(-1) == io).float().mean().item()}
 
@@ -110,39 +108,41 @@ def common_tokens(tokenizer, min_count: int = 20, n_docs: int = 5000, seed: int 
     return torch.tensor(sorted(i for i, c in counts.items() if c >= min_count and i not in special))
 
 
+def seen_tokens(model) -> torch.Tensor:
+    """The ids a model saw in training, to draw random sequences from: ``common_tokens`` for a
+    model with the course's TinyWorld tokenizer; every id but BOS for one without (the toy models
+    of chapter 04, trained on uniform random ids)."""
+    from course.tokenizer import Tokenizer
+
+    tokenizer = getattr(model, "tokenizer", None)
+    if isinstance(tokenizer, Tokenizer):
+        return common_tokens(tokenizer)
+    bos = getattr(tokenizer, "bos_id", 0)
+    return torch.tensor([i for i in range(model.cfg.d_vocab) if i != bos])
+
+
 def repeated_random_tokens(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> torch.Tensor:
-    """BOS followed by a random sequence of common tokens, repeated once: ``[batch 1 + 2*seq_len]``."""
-    generator = torch.Generator().manual_seed(seed)
-    vocab = common_tokens(model.tokenizer)
-    half = vocab[torch.randint(0, len(vocab), (batch, seq_len), generator=generator)]
-    bos = torch.full((batch, 1), model.tokenizer.bos_id)
-    return torch.cat([bos, half, half], dim=1).to(model.W_E.device)
+    """``metrics.repeated_tokens`` drawn from the tokens this model saw: ``[batch 1 + 2*seq_len]``,
+    on the model's device."""
+    bos = getattr(getattr(model, "tokenizer", None), "bos_id", 0)
+    return metrics.repeated_tokens(seen_tokens(model), seq_len, batch, seed, bos_id=bos).to(model.W_E.device)
 
 
 def induction_loss_gap(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> dict:
     """Mean loss over the first and the second repeat of random tokens; their gap is in-context learning."""
-    tokens = repeated_random_tokens(model, seq_len, batch, seed)
     with torch.no_grad():
-        logits = model(tokens)
-    losses = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none").view(batch, -1)
-    # losses[:, i] is the loss of predicting token i+1; the first repeat is tokens 1..seq_len
-    first = losses[:, 1:seq_len].mean().item()  # skip the first random token (no context at all)
-    second = losses[:, seq_len:].mean().item()
-    return {"repeat_loss_first": first, "repeat_loss_second": second, "repeat_loss_gap": first - second}
+        losses = model.loss(repeated_random_tokens(model, seq_len, batch, seed), per_token=True)
+    return metrics.repeat_losses(losses, seq_len)
 
 
 def head_scores(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Induction and previous-token scores of every head, ``[layer head_index]``, as the
-    TransformerLens tutorials define them: mean attention on the diagonal offset seq_len - 1
-    (from a token in the second repeat to the token after its first occurrence), and on offset 1."""
+    """Induction and previous-token scores (``metrics``) of every head, ``[layer head_index]``, on
+    ``repeated_random_tokens``."""
     tokens = repeated_random_tokens(model, seq_len, batch, seed)
-    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
-    induction, previous = [], []
-    for layer in range(model.cfg.n_layers):
-        pattern = cache["pattern", layer]  # [batch head_index query_pos key_pos]
-        induction.append(pattern.diagonal(-(seq_len - 1), dim1=-2, dim2=-1).mean((0, -1)))
-        previous.append(pattern.diagonal(-1, dim1=-2, dim2=-1).mean((0, -1)))
-    return {"induction": torch.stack(induction), "previous_token": torch.stack(previous)}
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    patterns = torch.stack([cache["pattern", layer] for layer in range(model.cfg.n_layers)])  # [layer batch head_index q k]
+    return {"induction": metrics.induction_score(patterns, seq_len), "previous_token": metrics.prev_token_score(patterns)}
 
 
 def tinyworld_metrics(model, quick: bool = False) -> dict:

@@ -39,20 +39,6 @@ def toy_batches(batch: int = 32, seq_len: int = 64, seed: int = 0) -> Iterator[t
         yield out
 
 
-def repeated_tokens(d_vocab: int, seq_len: int = 25, batch: int = 20, seed: int = 9, low: int = 1) -> torch.Tensor:
-    """BOS + a random half + the same half again: ``[batch 1 + 2 * seq_len]``."""
-    generator = torch.Generator().manual_seed(seed)
-    half = torch.randint(low, d_vocab, (batch, seq_len), generator=generator)
-    return torch.cat([torch.zeros(batch, 1, dtype=torch.long), half, half], dim=1)
-
-
-def in_context_gap(model, tokens: torch.Tensor, seq_len: int) -> float:
-    """Mean loss over the first repeat minus over the second (nats)."""
-    with torch.no_grad():
-        losses = model.loss(tokens, per_token=True)  # [batch pos-1]
-    return (losses[:, 1:seq_len].mean() - losses[:, seq_len:].mean()).item()
-
-
 def train_toy(model: HookedTransformer, steps: int = 600, seed: int = 0,
               on_step: Optional[Callable[[int, float], Optional[bool]]] = None) -> dict:
     """Train a ``toy_model`` in place (AdamW, lr 1e-2, no weight decay); returns the history."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from course import tinyworld
+from course import metrics, tinyworld
 from course.evaluate import encode_prompts
 
 
@@ -109,14 +109,14 @@ def find_circuit(model, batch: IOIBatch, dla_share: float = 0.03, attention_thre
     from course import attribution, patching
 
     logits, cache = model.run_with_cache(batch.clean)
-    clean_ld = patching.logit_diff(logits, batch.io, batch.s).item()
+    clean_ld = metrics.logit_diff(logits, batch.io, batch.s).item()
     dla = attribution.dla_by_head(model, cache, batch.io, batch.s)
     table = attention_table(model, cache, batch)
     looks_at_io = [lh for lh in heads_over(table["END->IO"], attention_threshold)
                    if table["END->IO"][lh] > table["END->S2"][lh]]
     negative = [lh for lh in looks_at_io if dla[lh] < -dla_share * clean_ld]
     name_movers = [lh for lh in looks_at_io if lh not in negative and dla[lh] >= 0]
-    metric = lambda lg: patching.logit_diff(lg, batch.io, batch.s)  # noqa: E731
+    metric = lambda lg: metrics.logit_diff(lg, batch.io, batch.s)  # noqa: E731
     if name_movers:
         receivers = [(l, h, "q") for l, h in name_movers]
         to_queries = patching.path_patch_all_senders(model, batch.clean, batch.abc, metric, receivers)

@@ -21,6 +21,7 @@ from torch import nn
 from course.config import ModelConfig
 from course.hooks import HookedRootModule, HookPoint
 from course.kv_cache import KVCache
+from course.metrics import next_token_loss
 from course.validation import check_tokens
 
 
@@ -272,10 +273,7 @@ class HookedTransformer(HookedRootModule):
     def loss(self, tokens: torch.Tensor, per_token: bool = False) -> torch.Tensor:
         """Next-token cross-entropy: ``[batch pos-1]`` per token, or its mean."""
         tokens = check_tokens(tokens, self.cfg.d_vocab, self.cfg.n_ctx)
-        logits = self(tokens)
-        losses = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none")
-        losses = losses.view(tokens.shape[0], -1)
-        return losses if per_token else losses.mean()
+        return next_token_loss(self(tokens), tokens, per_token)
 
     # -- generation (course/sampling.py) -------------------------------------------------------
     def generate(self, tokens, max_new_tokens: int = 20, temperature: float = 0.0, top_k: Optional[int] = None,

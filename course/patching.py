@@ -16,14 +16,7 @@ import torch
 
 from course.cache import act_name
 
-Metric = Callable[[torch.Tensor], torch.Tensor]  # logits [batch pos d_vocab] -> scalar
-
-
-def logit_diff(logits: torch.Tensor, answer_tokens: torch.Tensor, wrong_tokens: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of logit[answer] - logit[wrong] at the last position."""
-    last = logits[:, -1]  # [batch d_vocab]
-    rows = torch.arange(last.shape[0], device=last.device)
-    return (last[rows, answer_tokens] - last[rows, wrong_tokens]).mean()
+Metric = Callable[[torch.Tensor], torch.Tensor]  # logits [batch pos d_vocab] -> scalar, e.g. metrics.logit_diff
 
 
 def normalised(metric: Metric, clean_value: float, corrupted_value: float) -> Metric:

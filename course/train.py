@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Optional
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from course.metrics import next_token_loss
 
 
 @dataclass
@@ -94,7 +95,7 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step - 1, cfg)
         logits = model(tokens)  # [batch pos d_vocab]
-        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
+        loss = next_token_loss(logits, tokens)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

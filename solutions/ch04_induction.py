@@ -1,4 +1,8 @@
-"""Chapter 04, induction heads: reference solutions, their hints and the known mistakes."""
+"""Chapter 04, induction heads: reference solutions, their hints and the known mistakes.
+
+The previous-token score is chapter 03's exercise (``previous_token_attention``); the course's one
+definition of both scores is in ``course/metrics.py``, and ``tests/test_metrics.py`` holds these
+references equal to it on the shipped models."""
 
 from __future__ import annotations
 
@@ -8,39 +12,6 @@ from course.exercises import Case, Exercise, Mistake
 
 CHAPTER = "04"
 TITLE = "Induction heads"
-
-
-def _pattern_cases():
-    g = torch.Generator().manual_seed(4)
-    scores = torch.randn(3, 2, 9, 9, generator=g).masked_fill(torch.ones(9, 9).triu(1).bool(), float("-inf"))
-    perfect = torch.zeros(1, 2, 9, 9)
-    perfect[0, 0, 0, 0] = 1
-    perfect[0, 0, torch.arange(1, 9), torch.arange(0, 8)] = 1  # head 0 always looks one back
-    perfect[0, 1, :, 0] = 1  # head 1 always looks at BOS
-    return [Case("random causal patterns, batch 3, 2 heads, 9 positions", (scores.softmax(-1),)),
-            Case("a perfect previous-token head and a BOS head", (perfect,))]
-
-
-def prev_token_score(pattern: torch.Tensor) -> torch.Tensor:
-    """Mean attention from each position to the one just before it, per head.
-    pattern: [batch head_index query_pos key_pos] -> [head_index]."""
-    return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=(0, -1))
-
-
-def _wrong_prev_main_diagonal(pattern):
-    return pattern.diagonal(offset=0, dim1=-2, dim2=-1).mean(dim=(0, -1))
-
-
-def _wrong_prev_upper(pattern):
-    return pattern.diagonal(offset=1, dim1=-2, dim2=-1).mean(dim=(0, -1))
-
-
-def _wrong_prev_no_batch_mean(pattern):
-    return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=-1)
-
-
-def _wrong_prev_sum(pattern):
-    return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).sum(dim=-1).mean(0)
 
 
 def _induction_cases():
@@ -104,20 +75,6 @@ def _composition_cases():
 
 
 EXERCISES = [
-    Exercise(
-        "prev_token_score", CHAPTER, prev_token_score, _pattern_cases,
-        hints=["Attention from position i to position i - 1 sits on the diagonal just below the main one.",
-               "pattern.diagonal(offset=-1, dim1=-2, dim2=-1) gives [batch head_index pos-1]; average over batch and positions."],
-        mistakes=[
-            Mistake("main diagonal", _wrong_prev_main_diagonal, "Did you take the main diagonal? That is attention to the "
-                                                                "token itself; the previous token is offset=-1."),
-            Mistake("upper diagonal", _wrong_prev_upper, "Did you take offset=+1? Above the diagonal is the future, "
-                                                         "which a causal pattern never attends to; use offset=-1."),
-            Mistake("no batch mean", _wrong_prev_no_batch_mean, "Did you forget to average over the batch? The result "
-                                                                "has one score per head."),
-            Mistake("sum", _wrong_prev_sum, "Did you sum over positions? Take the mean, so a perfect head scores 1."),
-        ],
-    ),
     Exercise(
         "induction_score", CHAPTER, induction_score, _induction_cases,
         hints=["A token in the second repeat at position i first occurred at i - seq_len; an induction head looks at "

@@ -3,15 +3,14 @@ attn-only-2l model's induction heads are what in-context copying depends on."""
 
 import torch
 
-from course import evaluate, induction, zoo
+from course import evaluate, induction, metrics, zoo
 
 
 def test_toy_model_forms_induction_heads_in_600_steps():
     model = induction.toy_model(seed=0)
-    tokens = induction.repeated_tokens(induction.TOY_VOCAB + 1, seq_len=25)
-    assert induction.in_context_gap(model, tokens, 25) < 0.5
+    assert evaluate.induction_loss_gap(model, seq_len=25)["repeat_loss_gap"] < 0.5
     history = induction.train_toy(model, steps=600)
-    assert induction.in_context_gap(model, tokens, 25) > 1.5
+    assert evaluate.induction_loss_gap(model, seq_len=25)["repeat_loss_gap"] > 1.5
     assert history["loss"][-1] < history["loss"][0] - 2  # the phase change
 
 
@@ -33,7 +32,6 @@ def test_shipped_induction_heads_carry_in_context_copying():
     kcomp = induction.k_composition(model)
     assert kcomp[:, heads].mean() > kcomp[:, others].mean()
     tokens = evaluate.repeated_random_tokens(model, seq_len=50)
-    clean = model.loss(tokens, per_token=True)[:, 50:].mean().item()
-    ablated = induction.ablate_heads(model, tokens, [(1, h) for h in heads])[:, 50:].mean().item()
-    control = induction.ablate_heads(model, tokens, [(1, h) for h in others])[:, 50:].mean().item()
+    clean, ablated, control = (metrics.repeat_losses(induction.ablate_heads(model, tokens, ablate), 50)["repeat_loss_second"]
+                               for ablate in ([], [(1, h) for h in heads], [(1, h) for h in others]))
     assert clean < 0.5 and ablated > clean + 3 and control < clean + 1

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course import ioi, zoo
+from course import ioi, metrics, zoo
 from course.config import ModelConfig
 from course.model import HookedTransformer
 from course.tokenizer import Tokenizer
@@ -74,9 +74,9 @@ def test_one_layer_zero_head_moves_the_subject_to_end():
     model = zoo.load("tinyworld")
     batch = ioi.ioi_batch(model, n=60, seed=0, held_out=True)
     with torch.no_grad():
-        clean = patching.logit_diff(model(batch.clean), batch.io, batch.s).item()
-        corrupted = patching.logit_diff(model(batch.corrupted), batch.io, batch.s).item()
-    metric = patching.normalised(lambda lg: patching.logit_diff(lg, batch.io, batch.s), clean, corrupted)
+        clean = metrics.logit_diff(model(batch.clean), batch.io, batch.s).item()
+        corrupted = metrics.logit_diff(model(batch.corrupted), batch.io, batch.s).item()
+    metric = patching.normalised(lambda lg: metrics.logit_diff(lg, batch.io, batch.s), clean, corrupted)
     heads = patching.patch_heads(model, batch.clean, batch.corrupted, metric)
     assert heads[0, 3] > 0.9  # L0H3 restores the logit difference almost alone ...
     others = heads.clone()

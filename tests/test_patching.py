@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from course import attribution, patching
+from course import attribution, metrics, patching
 
 
 @pytest.fixture
@@ -12,9 +12,9 @@ def pair(tiny_model):
     corrupted[:, 2] = (corrupted[:, 2] + 7) % 50  # one position differs, as in IOI's name swap
     answer, wrong = torch.tensor([1, 2, 3, 4]), torch.tensor([5, 6, 7, 8])
     with torch.no_grad():
-        clean_value = patching.logit_diff(tiny_model(clean), answer, wrong).item()
-        corrupted_value = patching.logit_diff(tiny_model(corrupted), answer, wrong).item()
-    metric = patching.normalised(lambda logits: patching.logit_diff(logits, answer, wrong), clean_value, corrupted_value)
+        clean_value = metrics.logit_diff(tiny_model(clean), answer, wrong).item()
+        corrupted_value = metrics.logit_diff(tiny_model(corrupted), answer, wrong).item()
+    metric = patching.normalised(lambda logits: metrics.logit_diff(logits, answer, wrong), clean_value, corrupted_value)
     return clean, corrupted, metric
 
 
@@ -73,5 +73,5 @@ def test_component_attributions_add_up_to_the_logit_difference(tiny_model, token
     by_component, _ = attribution.dla_by_component(tiny_model, cache, answer, wrong)
     const = (tiny_model.ln_final.b @ (tiny_model.W_U[:, answer] - tiny_model.W_U[:, wrong])).mean()
     const = const + (tiny_model.b_U[answer] - tiny_model.b_U[wrong]).mean()
-    expected = patching.logit_diff(logits, answer, wrong)
+    expected = metrics.logit_diff(logits, answer, wrong)
     torch.testing.assert_close(by_component.sum() + const, expected, atol=1e-4, rtol=1e-4)

@@ -5,7 +5,7 @@
 #
 # - train a two-layer attention-only transformer live and watch its loss drop suddenly when
 #   induction heads form (a *phase change*);
-# - write the two scores that find them: the previous-token score and the induction score;
+# - write the induction score, which with chapter 03's previous-token score finds them;
 # - measure how a layer-1 head reads what a layer-0 head wrote (K-composition);
 # - ablate the induction heads of the shipped `attn-only-2l` model and watch in-context copying go.
 #
@@ -19,7 +19,7 @@
 import torch
 from IPython.display import display
 
-from course import evaluate, induction, zoo
+from course import evaluate, induction, metrics, zoo
 from course.exercises import check, hint, progress, reveal
 from widgets import InductionView, TrainingCurves
 
@@ -30,20 +30,19 @@ torch.manual_seed(0)
 #
 # The toy data is a random run of 6-19 tokens, repeated until the row is full. Before the model
 # can copy, every token is a surprise (about log 100 = 4.6 nats). The curves show the training loss
-# and, every 50 steps, the *in-context gap*: loss over the first repeat of a test sequence minus
-# loss over the second. Press Stop if you like; it takes about 10-20 seconds.
+# and, every 50 steps, the *in-context gap*: loss over the first repeat of random test sequences
+# minus loss over the second. Press Stop if you like; it takes about 10-20 seconds.
 
 # %%
 curves = TrainingCurves("toy attention-only model", log_x=False, log_y=False)
 display(curves)
-test_tokens = induction.repeated_tokens(induction.TOY_VOCAB + 1, seq_len=25)
 events = {}
 
 
 def report(step, loss):
     curves.append(step, train_loss=loss)
     if step % 50 == 0:
-        gap = induction.in_context_gap(live_model, test_tokens, 25)
+        gap = evaluate.induction_loss_gap(live_model, seq_len=25)["repeat_loss_gap"]
         curves.append(step, in_context_gap=gap)
         if gap > 1.0 and "bump" not in events:
             events["bump"] = step
@@ -54,7 +53,7 @@ def report(step, loss):
 
 live_model = induction.toy_model(seed=0)
 history = induction.train_toy(live_model, steps=600, on_step=report)
-gap = induction.in_context_gap(live_model, test_tokens, 25)
+gap = evaluate.induction_loss_gap(live_model, seq_len=25)["repeat_loss_gap"]
 print(f"trained {history['step'][-1]} steps in {history['seconds']:.1f} s; in-context gap {gap:.2f} nats; "
       f"the gap passed 1 nat at step {events.get('bump')}")
 assert gap > 1.5  # trained-model claim: the live model learned to copy
@@ -62,33 +61,33 @@ assert gap > 1.5  # trained-model claim: the live model learned to copy
 # %% [markdown]
 # ## 2. Scores that find the heads
 #
-# Feed a random sequence repeated once, BOS + r + r. A previous-token head puts its attention on
-# the diagonal just below the main one. Write its score from a pattern `[batch head q k]`.
-
-# %% [exercise] prev_token_score
-check(prev_token_score)
-
-# %% [markdown]
-# An induction head at a token of the second repeat attends to the token that *followed* that
-# token's first occurrence: `seq_len - 1` positions back.
+# Feed random sequences repeated once, BOS + r + r, drawn from tokens the model saw in training
+# (`evaluate.repeated_random_tokens`). A previous-token head puts its attention on the diagonal
+# just below the main one: you measured that in chapter 03 (`previous_token_attention`), and the
+# course's one definition of it is `metrics.prev_token_score`. An induction head at a token of
+# the second repeat attends to the token that *followed* that token's first occurrence:
+# `seq_len - 1` positions back. Write its score from a pattern `[batch head q k]`.
 
 # %% [exercise] induction_score
 check(induction_score)
 
 # %%
+test_tokens = evaluate.repeated_random_tokens(live_model, seq_len=25)
 _, live_cache = live_model.run_with_cache(test_tokens)
 for layer in range(2):
     pattern = live_cache["pattern", layer]
-    print(f"layer {layer}: previous-token {prev_token_score(pattern).tolist()}  "
+    print(f"layer {layer}: previous-token {metrics.prev_token_score(pattern).tolist()}  "
           f"induction {induction_score(pattern, 25).tolist()}")
-InductionView.from_model(live_model, seq_len=25)
+    torch.testing.assert_close(induction_score(pattern, 25), metrics.induction_score(pattern, 25))
+InductionView.from_model(live_model, seq_len=25)  # the same sequences, the same scores
 
 # %% [markdown]
 # ## 3. The shipped model, and its whole training history
 #
 # `attn-only-2l` is larger (4 heads per layer, LayerNorm) and was trained on TinyWorld text plus
-# repeated random runs. Click a head in the heatmap to see its pattern, with the induction stripe
-# marked.
+# repeated random runs. `evaluate.head_scores` is the table its model card records; the widget
+# below shows the same scores. Click a head in the heatmap to see its pattern, with the induction
+# stripe marked.
 
 # %%
 model = zoo.load("attn-only-2l")
@@ -148,9 +147,15 @@ assert kcomp[:, induction_heads].mean() > kcomp[:, others].mean()  # trained-mod
 
 # %%
 tokens = evaluate.repeated_random_tokens(model, seq_len=50)
-clean = model.loss(tokens, per_token=True)[:, 50:].mean().item()
-ablated = induction.ablate_heads(model, tokens, [(1, h) for h in induction_heads])[:, 50:].mean().item()
-control = induction.ablate_heads(model, tokens, [(1, h) for h in others])[:, 50:].mean().item()
+
+
+def second_repeat_loss(heads):
+    return metrics.repeat_losses(induction.ablate_heads(model, tokens, heads), 50)["repeat_loss_second"]
+
+
+clean = second_repeat_loss([])  # nothing ablated: the card's repeat_loss_second
+ablated = second_repeat_loss([(1, h) for h in induction_heads])
+control = second_repeat_loss([(1, h) for h in others])
 print(f"loss on the second repeat: {clean:.2f} nats; induction heads ablated {ablated:.2f}; "
       f"other layer-1 heads ablated {control:.2f}")
 assert ablated > clean + 3 and control < clean + 1  # trained-model claim

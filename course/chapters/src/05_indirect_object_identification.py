@@ -22,7 +22,7 @@
 # %%
 import torch
 
-from course import attribution, ioi, patching, zoo
+from course import attribution, ioi, metrics, patching, zoo
 from course.exercises import check, hint, progress, reveal
 from widgets import AttentionPatterns
 
@@ -50,8 +50,7 @@ with torch.no_grad():
     corrupted_logits = model(batch.corrupted)
 clean_ld = ioi_logit_diff(clean_logits, batch.io, batch.s).item()
 corrupted_ld = ioi_logit_diff(corrupted_logits, batch.io, batch.s).item()
-rows = torch.arange(len(batch.items))
-accuracy = (clean_logits[rows, -1, batch.io] > clean_logits[rows, -1, batch.s]).float().mean().item()
+accuracy = (metrics.logit_diff(clean_logits, batch.io, batch.s, per_prompt=True) > 0).float().mean().item()
 print(f"clean: logit difference {clean_ld:.2f}, IO preferred in {accuracy:.0%} of prompts")
 print(f"corrupted (S2 replaced by IO, so the answer flips): logit difference {corrupted_ld:.2f}")
 assert accuracy > 0.9 and clean_ld > 3  # trained-model claim: it solves IOI on unseen templates
@@ -143,10 +142,11 @@ assert grid[0, s2] > 0.9  # trained-model claim: at first, everything that matte
 # Before layer 0, only the S2 position differs between the two runs, so patching it there
 # restores everything. Follow that row of high values down: at some layer the information leaves
 # S2 and appears at END. The heads that move it live around that layer. `course.patching` has the
-# same loop, reusable, and one that patches each head's output (z) in turn:
+# same loop, reusable, and one that patches each head's output (z) in turn; `metrics.logit_diff` is
+# the course's logit difference (the same as yours):
 
 # %%
-metric = patching.normalised(lambda lg: patching.logit_diff(lg, batch.io, batch.s), clean_ld, corrupted_ld)
+metric = patching.normalised(lambda lg: metrics.logit_diff(lg, batch.io, batch.s), clean_ld, corrupted_ld)
 library_grid = patching.patch_resid_by_layer_and_pos(model, batch.clean, batch.corrupted, metric)
 torch.testing.assert_close(library_grid, grid, atol=1e-4, rtol=1e-4)  # your loop, reproduced
 moved = [layer for layer in range(n_layers) if grid[layer, -1] > grid[layer, s2]]
