@@ -269,7 +269,7 @@ def evaluate(sae: SAE, model, tokens: torch.Tensor, batch_size: int = 32) -> dic
       for the figure over enough tokens to trust)."""
     hook = sae.cfg.hook_name
     bos = model.tokenizer.bos_id
-    sq_err = total_var_num = 0.0
+    sq_err = 0.0
     l0_sum = n = 0
     fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
     xs = []

@@ -5,7 +5,6 @@ import inspect
 import shutil
 
 import pytest
-import torch
 
 from course import evaluate, registry, zoo
 from course.weights import WeightsError
