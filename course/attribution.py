@@ -39,7 +39,8 @@ def dla_by_head(model, cache: ActivationCache, answer_tokens, wrong_tokens, pos:
 
 
 def dla_by_layer(model, cache: ActivationCache, answer_tokens, wrong_tokens, pos: int = -1):
-    """Attribution of the residual stream accumulated up to each layer (the logit lens of the difference)."""
+    """Attribution of the residual stream accumulated up to each layer, through the linear map above
+    (not the logit lens, which applies the real LayerNorm: ``lens.logit_lens``)."""
     stack = cache.accumulated_resid()
     labels = cache.accumulated_resid_labels()
     return attribute(stack, cache, logit_diff_direction(model, answer_tokens, wrong_tokens), pos), labels

@@ -74,7 +74,9 @@ class ActivationCache(Mapping):
         """The residual stream before each block and after the last: ``[component batch pos d_model]``.
 
         ``layer`` stops before that block (``layer=n_layers`` or None means all); ``incl_mid`` adds the
-        stream between attention and MLP. Labels are in ``accumulated_resid_labels``."""
+        stream between attention and MLP. Labels are in ``accumulated_resid_labels``. ``apply_ln``
+        applies ``apply_ln_to_stack``, the *linear* map of direct logit attribution (final-stream
+        scale, no bias); for a logit lens, which needs the real LayerNorm, use ``lens.logit_lens``."""
         n_layers = self.model.cfg.n_layers
         layer = n_layers if layer is None else layer
         parts = []
@@ -129,7 +131,8 @@ class ActivationCache(Mapping):
         component of a stack ``[component batch pos d_model]``, as a *linear* map: centre, divide by
         the scale cached for the full stream, multiply by w. The bias b is left out because it is
         one constant, not part of any component, so the components still add up (less b) to the
-        normalised stream. This is what direct logit attribution multiplies by W_U."""
+        normalised stream. This is what direct logit attribution multiplies by W_U; it is not a
+        logit lens (an earlier stream has its own scale): ``lens.logit_lens`` applies the real one."""
         if self.model.cfg.normalization is None:
             return stack
         if layer is None or layer == self.model.cfg.n_layers:

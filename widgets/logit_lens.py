@@ -68,8 +68,11 @@ class LogitLens(BaseWidget):
 
     @classmethod
     def from_model(cls, model: Any, tokens: Any) -> "LogitLens":
-        """Run `model` on `tokens` (a string, or ids [1, pos]) and read every layer's prediction."""
+        """Run `model` on `tokens` (a string, or ids [1, pos]) and read every layer's prediction
+        with `course.lens.logit_lens` (the real final LayerNorm: the last row is the model's output)."""
         import torch
+
+        from course.lens import logit_lens
 
         ids = model.to_tokens(tokens) if isinstance(tokens, str) else torch.as_tensor(tokens)
         if ids.ndim == 1:
@@ -78,18 +81,13 @@ class LogitLens(BaseWidget):
             raise WidgetInputError(
                 f"tokens must be a string or ids of shape [1, pos]; got shape {tuple(ids.shape)}. "
                 "The logit lens shows one text at a time: pass ids[:1].")
-        with torch.no_grad():
-            _, cache = model.run_with_cache(ids)
-            resid = cache.accumulated_resid(apply_ln=True)[:, 0]  # [layers+1, pos, d_model]
-            logits = resid @ model.W_U + model.b_U  # [layers+1, pos, d_vocab]
-            probs = logits.softmax(-1)
-            top_p, top_i = probs.max(-1)  # [layers+1, pos]
-            nxt = ids[0, 1:]  # the actual next token at each position but the last
-            correct = logits[:, :-1].gather(-1, nxt[None, :, None].expand(logits.shape[0], -1, 1))
-            ranks = (logits[:, :-1] > correct).sum(-1)
-            ranks = torch.cat([ranks, torch.full((logits.shape[0], 1), -1, dtype=ranks.dtype)], 1)
+        logits = logit_lens(model, ids)[:, 0].float().cpu()  # [layers+1, pos, d_vocab]
+        top_p, top_i = logits.softmax(-1).max(-1)  # [layers+1, pos]
+        nxt = ids[0, 1:].cpu()  # the actual next token at each position but the last
+        correct = logits[:, :-1].gather(-1, nxt[None, :, None].expand(logits.shape[0], -1, 1))
+        ranks = (logits[:, :-1] > correct).sum(-1)
+        ranks = torch.cat([ranks, torch.full((logits.shape[0], 1), -1, dtype=ranks.dtype)], 1)
         str_tokens = [str(s) for s in model.to_str_tokens(ids[0])]
         top_tokens = [[str(s) for s in model.to_str_tokens(row)] for row in top_i]
-        n = resid.shape[0]
-        labels = ["embed"] + [f"block {i}" for i in range(n - 1)]
+        labels = ["embed"] + [f"block {i}" for i in range(logits.shape[0] - 1)]
         return cls(str_tokens, top_tokens, top_p, ranks, labels)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course import tinyworld, zoo
+from course import lens, tinyworld, zoo
 from course.exercises import check, hint, progress, reveal
 from widgets import LogitLens
 
@@ -301,7 +301,6 @@ assert model.tokenizer.token_str(next_id) == " Austin"
 item = next(it for it in tinyworld.two_hop_dataset() if it.city == "Dallas")
 print(item)
 lens_tokens = model.to_tokens(item.prompt)
-lens_str = model.to_str_tokens(lens_tokens)
 with torch.no_grad():
     _, lens_cache = model.run_with_cache(lens_tokens)
 stack = lens_cache.accumulated_resid()[:, 0]  # [layer pos d_model]: the stream before each block, and at the end
@@ -339,19 +338,15 @@ assert layer_names[first_top] == "1_pre" and int(rank_state[1]) <= 2 and int(ran
 # The `LogitLens` widget shows this reading at every position at once: each row is a layer, each
 # column a position, each cell the top prediction for the token that comes *after* that
 # position, coloured by its probability. Hover a cell for details; cells whose prediction is the
-# token that actually comes next are marked. (`LogitLens.from_model(model, prompt)` builds the
-# same view in one call, the TransformerLens way, which normalises every layer with the final
-# stream's scale; here we pass it the rows computed with your own functions.)
+# token that actually comes next are marked. It reads the rows with `course.lens.logit_lens`,
+# which computes exactly what your functions did: each stream through the real final LayerNorm
+# (its own scale, and the bias). Beware the shortcut of normalising every layer with the final
+# stream's scale and leaving the bias out: that *linear* map is what direct logit attribution
+# needs (chapter 05), and as a lens it would not even reproduce the model's own output.
 
 # %%
-probs = lens_logits.softmax(-1)
-top_probs, top_ids = probs.max(-1)  # [layer pos]
-next_ids = lens_tokens[0, 1:]
-next_logit = lens_logits[:, :-1].gather(-1, next_ids[None, :, None].expand(len(layer_names), -1, 1))
-ranks = (lens_logits[:, :-1] > next_logit).sum(-1)  # rank of the actual next token; none after the last
-ranks = torch.cat([ranks, torch.full((len(layer_names), 1), -1)], dim=1)
-top_strs = [[model.tokenizer.token_str(int(i)) for i in row] for row in top_ids]
-LogitLens(lens_str, top_strs, top_probs, ranks, layer_names)
+torch.testing.assert_close(lens.logit_lens(model, lens_cache)[:, 0], lens_logits, atol=1e-4, rtol=1e-4)
+LogitLens.from_model(model, lens_tokens)
 
 # %% [markdown]
 # ## Recap
