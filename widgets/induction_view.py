@@ -1,8 +1,7 @@
-"""InductionView: which heads are induction heads and previous-token heads, on a repeated random
-sequence (BOS + r + r), as in the TransformerLens tutorial (Olsson et al. 2022): a head's
-induction score is its mean attention from each position i of the second repeat to i - seq_len + 1
-(the token after the earlier copy of the current token); its previous-token score is its mean
-attention on the diagonal offset -1. The loss per position shows the second repeat being predicted."""
+"""InductionView: which heads are induction heads and previous-token heads, on repeated random
+sequences (BOS + r + r), as in the TransformerLens tutorial (Olsson et al. 2022). The scores and
+the losses over each repeat are `course.metrics`'s, computed by `course.evaluate` on the same
+sequences as the model cards and chapter 04, so the widget shows the same numbers they print."""
 
 from __future__ import annotations
 
@@ -14,18 +13,6 @@ import traitlets as t
 from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
 
 
-def induction_scores(patterns: np.ndarray, seq_len: int) -> np.ndarray:
-    """patterns [layers, heads, pos, pos] of BOS + r + r -> [layers, heads] induction scores."""
-    q = np.arange(seq_len + 1, 2 * seq_len + 1)  # the second repeat
-    return patterns[..., q, q - seq_len + 1].mean(-1)
-
-
-def prev_token_scores(patterns: np.ndarray) -> np.ndarray:
-    """patterns [layers, heads, pos, pos] -> [layers, heads] mean attention to the previous token."""
-    q = np.arange(1, patterns.shape[-1])
-    return patterns[..., q, q - 1].mean(-1)
-
-
 class InductionView(BaseWidget):
     _esm = esm("induction_view.js")
     _css = STATIC / "induction_view.css"
@@ -35,6 +22,8 @@ class InductionView(BaseWidget):
     prev_token_scores = t.Bytes(help="float32 bytes [layers, heads].").tag(sync=True)
     patterns = t.Bytes(help="float16 bytes [layers, heads, pos, pos].").tag(sync=True)
     loss_per_pos = t.Bytes(help="float32 bytes [pos - 1]: loss of predicting token i+1 at position i.").tag(sync=True)
+    repeat_loss = t.List(t.Float(), help="[first, second]: mean loss over each repeat (metrics.repeat_losses); "
+                                         "empty if not repeated.").tag(sync=True)
     shape = t.List(t.Int(), help="[layers, heads, pos].").tag(sync=True)
     seq_len = t.Int(0, help="Length of one repeat (tokens are BOS + r + r); 0 if not repeated.").tag(sync=True)
     selected_layer = t.Int(0, help="Layer of the head whose pattern is shown.").tag(sync=True)
@@ -69,41 +58,40 @@ class InductionView(BaseWidget):
         if seq_len and 2 * seq_len + 1 != n_pos:
             raise WidgetInputError(
                 f"seq_len={seq_len} means BOS + r + r = {2 * seq_len + 1} tokens, but there are {n_pos}.")
+        repeat_loss = []
+        if seq_len:
+            from course.metrics import repeat_losses
+
+            both = repeat_losses(loss, seq_len)
+            repeat_loss = [both["repeat_loss_first"], both["repeat_loss_second"]]
         super().__init__(tokens=tokens, induction_scores=pack(ind), prev_token_scores=pack(prev),
-                         patterns=pack(pat, "float16"), loss_per_pos=pack(loss),
+                         patterns=pack(pat, "float16"), loss_per_pos=pack(loss), repeat_loss=repeat_loss,
                          shape=[int(ind.shape[0]), int(ind.shape[1]), n_pos], seq_len=int(seq_len))
         best = np.unravel_index(int(np.argmax(ind)), ind.shape) if ind.size else (0, 0)
         self.selected_layer, self.selected_head = int(best[0]), int(best[1])
 
     @classmethod
-    def from_model(cls, model: Any, seq_len: int = 50, seed: int = 0,
-                   bos_token_id: int | None = None) -> "InductionView":
-        """Run `model` on BOS + r + r for a random r of `seq_len` tokens and score every head."""
+    def from_model(cls, model: Any, seq_len: int = 50, batch: int = 20, seed: int = 0) -> "InductionView":
+        """Score every head of `model` on `batch` sequences BOS + r + r, r a random run of `seq_len`
+        tokens the model saw in training (`evaluate.repeated_random_tokens`, as the model cards and
+        chapter 04). Shows the first sequence's patterns and the loss per position over the batch."""
         import torch
 
-        n_ctx = getattr(model.cfg, "n_ctx", None)
-        if n_ctx is not None and 2 * seq_len + 1 > n_ctx:
+        from course import evaluate, metrics
+
+        n_ctx = model.cfg.n_ctx
+        if 2 * seq_len + 1 > n_ctx:
             raise WidgetInputError(
                 f"seq_len={seq_len} needs 2 * seq_len + 1 = {2 * seq_len + 1} positions but the "
                 f"model's context is n_ctx={n_ctx}. Use seq_len <= {(n_ctx - 1) // 2}.")
-        if bos_token_id is None:
-            tok = getattr(model, "tokenizer", None)
-            bos_token_id = getattr(tok, "bos_id", None) or getattr(tok, "bos_token_id", None) or 0
-        g = torch.Generator().manual_seed(seed)
-        # random tokens other than BOS
-        r = torch.randint(0, model.cfg.d_vocab - 1, (seq_len,), generator=g)
-        r = r + (r >= bos_token_id).long()
-        ids = torch.cat([torch.tensor([bos_token_id]), r, r])[None]
+        scores = evaluate.head_scores(model, seq_len, batch, seed)  # [layer head_index] each
+        tokens = evaluate.repeated_random_tokens(model, seq_len, batch, seed)
         with torch.no_grad():
-            logits, cache = model.run_with_cache(ids)
-            logp = logits[0, :-1].log_softmax(-1)
-            loss = -logp.gather(-1, ids[0, 1:, None])[:, 0]
-            pats = torch.stack([cache[f"blocks.{l}.attn.hook_pattern"][0]
-                                for l in range(model.cfg.n_layers)])  # [layers, heads, pos, pos]
-        p = pats.float().numpy()
+            logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+        loss = metrics.next_token_loss(logits, tokens, per_token=True).mean(0)  # [pos-1], over the batch
+        patterns = torch.stack([cache["pattern", layer][0] for layer in range(model.cfg.n_layers)])  # [layer head q k]
         try:
-            str_tokens = [str(s) for s in model.to_str_tokens(ids[0])]
-        except Exception:  # a model without a tokenizer: show ids
-            str_tokens = [str(int(i)) for i in ids[0]]
-        return cls(induction_scores(p, seq_len), prev_token_scores(p), p, str_tokens,
-                   loss.numpy(), seq_len=seq_len)
+            str_tokens = [str(s) for s in model.to_str_tokens(tokens[0])]
+        except ValueError:  # a model without a tokenizer (chapter 04's toy): show ids
+            str_tokens = [str(int(i)) for i in tokens[0]]
+        return cls(scores["induction"], scores["previous_token"], patterns, str_tokens, loss, seq_len=seq_len)

@@ -18,7 +18,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "widgets-browser-test"
 SHOTS = REPO / "artifacts" / "screenshots"
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "widgets")]  # widgets (uninstalled checkout), fake_model
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "widgets")]  # widgets (uninstalled checkout), tiny_model
 
 
 def pytest_collection_modifyitems(items):

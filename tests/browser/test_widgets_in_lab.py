@@ -13,9 +13,9 @@ pytestmark = pytest.mark.browser
 
 SETUP = r'''
 import json, time, torch, numpy as np
-from fake_model import FakeModel, HOSTILE
+from tiny_model import HOSTILE, tiny_model
 from widgets import *
-m = FakeModel()
+m = tiny_model()
 tokens = ["<bos>", " ", "\n", "", "\u200b", "שלום", "🙂"] + HOSTILE
 n = len(tokens)
 g = torch.Generator().manual_seed(0)

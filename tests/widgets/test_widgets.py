@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from fake_model import HOSTILE, FakeModel
+from course import evaluate, lens
+from tiny_model import HOSTILE, tiny_model
 from widgets import (AttentionPatterns, FeatureSteering, InductionView, LogitLens, TokenView,
                      TrainingCurves, WidgetInputError)
 from widgets._base import unpack
-from widgets.induction_view import induction_scores, prev_token_scores
 
 STATIC = pathlib.Path(__file__).parents[2] / "widgets" / "static"
 TOKS = ["<bos>", " ", "\n", "", "\u200b"] + HOSTILE
@@ -67,7 +67,7 @@ def test_attention_rejects_ids_and_label_count():
 
 
 def test_attention_from_cache_uses_batch_0():
-    m = FakeModel()
+    m = tiny_model()
     ids = m.to_tokens("a b c")
     _, cache = m.run_with_cache(ids)
     w = AttentionPatterns.from_cache(cache, 1, m.to_str_tokens(ids[0]))
@@ -100,17 +100,21 @@ def test_token_view_state_and_validation():
 
 # -- LogitLens ---------------------------------------------------------------------------------
 def test_logit_lens_from_model():
-    m = FakeModel()
-    w = LogitLens.from_model(m, "a the b")
-    ids = m.to_tokens("a the b")
+    m = tiny_model()
+    text = "a the b w3 \u200b c"
+    w = LogitLens.from_model(m, text)
+    ids = m.to_tokens(text)
     L, P = m.cfg.n_layers + 1, ids.shape[1]
     assert w.shape == [L, P] and w.layer_labels == ["embed", "block 0", "block 1"]
     assert len(w.top_probs) == 4 * L * P and len(w.correct_ranks) == 4 * L * P
     ranks = unpack(w.correct_ranks, "int32", w.shape)
     assert (ranks[:, -1] == -1).all() and (ranks[:, :-1] >= 0).all()
-    # the last layer's top token is the model's own prediction
-    logits = m(ids)[0]
-    assert w.top_tokens[-1] == m.to_str_tokens(logits.argmax(-1))
+    # every row is course.lens.logit_lens; the last is the model's own prediction, probabilities included
+    probs = lens.logit_lens(m, ids)[:, 0].softmax(-1)
+    np.testing.assert_allclose(unpack(w.top_probs, "float32", w.shape), probs.max(-1).values.numpy(), rtol=1e-5)
+    own = m(ids)[0].detach().softmax(-1)
+    assert w.top_tokens[-1] == m.to_str_tokens(own.argmax(-1))
+    np.testing.assert_allclose(unpack(w.top_probs, "float32", w.shape)[-1], own.max(-1).values.numpy(), rtol=1e-5)
 
 
 def test_logit_lens_validation():
@@ -123,28 +127,36 @@ def test_logit_lens_validation():
 
 
 # -- InductionView -----------------------------------------------------------------------------
-def test_induction_scores_definitions():
-    n = 5
-    pos = 2 * n + 1
-    perfect = np.zeros((1, 2, pos, pos))
-    for q in range(pos):
-        perfect[0, 0, q, q - n + 1 if q > n else 0] = 1  # induction head
-        perfect[0, 1, q, max(q - 1, 0)] = 1  # previous-token head
-    ind, prev = induction_scores(perfect, n), prev_token_scores(perfect)
-    assert ind[0, 0] == 1 and ind[0, 1] == 0
-    assert prev[0, 1] == 1 and prev[0, 0] < 0.5
-
-
 def test_induction_from_model():
-    m = FakeModel()
+    m = tiny_model()
     w = InductionView.from_model(m, seq_len=8, seed=1)
     assert w.shape == [2, 4, 17] and w.seq_len == 8 and len(w.tokens) == 17
     assert w.tokens[0] == "<bos>" and w.tokens[1:9] == w.tokens[9:]
     assert len(w.patterns) == 2 * 4 * 17 * 17 * 2 and len(w.loss_per_pos) == 16 * 4
     ind = unpack(w.induction_scores, "float32", [2, 4])
     assert (w.selected_layer, w.selected_head) == np.unravel_index(ind.argmax(), ind.shape)
+    # the scores and repeat losses are evaluate's, on the same sequences
+    scores = evaluate.head_scores(m, seq_len=8, seed=1)
+    np.testing.assert_allclose(ind, scores["induction"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(unpack(w.prev_token_scores, "float32", [2, 4]), scores["previous_token"].numpy(), rtol=1e-6)
+    gap = evaluate.induction_loss_gap(m, seq_len=8, seed=1)
+    assert w.repeat_loss == pytest.approx([gap["repeat_loss_first"], gap["repeat_loss_second"]], rel=1e-5)
     with pytest.raises(WidgetInputError, match="n_ctx=128"):
         InductionView.from_model(m, seq_len=100)
+
+
+def test_induction_view_of_attn_only_2l_is_its_card():
+    from course import zoo
+
+    w = InductionView.from_model(zoo.load("attn-only-2l"))
+    card = zoo.card("attn-only-2l")["metrics"]
+    ind = unpack(w.induction_scores, "float32", w.shape[:2])
+    best = (w.selected_layer, w.selected_head)
+    assert best == (1, 2) and ind[best] == pytest.approx(card["max_induction_score"], abs=0.02)
+    assert ind[best] == pytest.approx(evaluate.head_scores(zoo.load("attn-only-2l"))["induction"].max().item(), abs=1e-6)
+    first, second = w.repeat_loss
+    assert second < first - 5  # the second repeat is copied
+    assert [first, second] == pytest.approx([card["repeat_loss_first"], card["repeat_loss_second"]], abs=1e-3)
 
 
 def test_induction_validation():
@@ -192,7 +204,7 @@ def test_training_curves_steps_stop_and_pause():
 
 # -- FeatureSteering ---------------------------------------------------------------------------
 def test_steering_zero_strength_matches_and_strength_changes_output():
-    m = FakeModel()
+    m = tiny_model()
     g = torch.Generator().manual_seed(0)
     dirs = {"up": torch.randn(16, generator=g), "down": np.ones(16)}
     fs = FeatureSteering(m, dirs, layer=1, strength=0.0, prompt="a b")
@@ -212,7 +224,7 @@ def test_steering_zero_strength_matches_and_strength_changes_output():
 
 
 def test_steering_hook_adds_the_unit_direction():
-    m = FakeModel()
+    m = tiny_model()
     fs = FeatureSteering(m, {"d": torch.ones(16) * 3}, layer=0, strength=2.0)
     name, fn = fs.steering_hook()
     assert name == "blocks.0.hook_resid_post"
@@ -221,7 +233,7 @@ def test_steering_hook_adds_the_unit_direction():
 
 
 def test_steering_validation_and_callable_directions():
-    m = FakeModel()
+    m = tiny_model()
     with pytest.raises(WidgetInputError, match=r"shape \[d_model\] = \[16\]; got shape \(8,\)"):
         FeatureSteering(m, {"bad": torch.ones(8)})
     with pytest.raises(WidgetInputError, match="norm 0"):
@@ -236,7 +248,7 @@ def test_steering_validation_and_callable_directions():
 
 # -- shared: saved pages, JS conventions -------------------------------------------------------
 def all_widgets():
-    m = FakeModel()
+    m = tiny_model()
     n = len(TOKS)
     return [
         AttentionPatterns(TOKS, causal_patterns(2, n), head_labels=HOSTILE[:2]),

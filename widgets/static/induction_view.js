@@ -7,6 +7,7 @@
  *   prev_token_scores: DataView,    // float32 bytes [layers, heads]
  *   patterns: DataView,             // float16 bytes [layers, heads, pos, pos]
  *   loss_per_pos: DataView,         // float32 bytes [pos - 1]: loss of predicting token i+1 at i
+ *   repeat_loss: number[],          // [first, second]: mean loss over each repeat, or [] (computed in Python)
  *   shape: number[],                // [layers, heads, pos]
  *   seq_len: number,                // length of one repeat (0: not a repeated sequence)
  *   selected_layer: number, selected_head: number,   // synced both ways
@@ -86,9 +87,9 @@ function render({ model, el }) {
     }
     ctx.strokeStyle = "#3182bd"; ctx.lineWidth = 1.5; ctx.beginPath();
     loss.forEach((v, i) => (i ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v)))); ctx.stroke();
-    if (n && loss.length >= 2 * n) {
-      const mean = (a) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
-      lossInfo.textContent = `mean loss: first repeat ${fmt(mean(loss.slice(0, n)))}, second repeat ${fmt(mean(loss.slice(n)))}`;
+    const [first, second] = model.get("repeat_loss");
+    if (n && second !== undefined) {
+      lossInfo.textContent = `mean loss: first repeat ${fmt(first)}, second repeat ${fmt(second)}`;
     } else lossInfo.textContent = `mean loss ${fmt(loss.reduce((s, v) => s + v, 0) / Math.max(1, loss.length))}`;
   }
   for (const c of [indC, prevC]) {
@@ -100,7 +101,7 @@ function render({ model, el }) {
     });
   }
   const onData = () => { decode(); draw(); };
-  const ev = "change:induction_scores change:prev_token_scores change:patterns change:loss_per_pos change:shape change:seq_len";
+  const ev = "change:induction_scores change:prev_token_scores change:patterns change:loss_per_pos change:repeat_loss change:shape change:seq_len";
   model.on(ev, onData); model.on("change:selected_layer change:selected_head", draw);
   onData();
   return () => { model.off(ev, onData); model.off("change:selected_layer change:selected_head", draw); root.remove(); };
