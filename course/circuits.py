@@ -19,6 +19,8 @@ from typing import Optional
 
 import torch
 
+from course import metrics
+
 
 def _ln_rows(ln: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's own LayerNorm (or identity) applied to each row of ``x`` [n d_model]."""
@@ -121,10 +123,9 @@ def positional_pattern(model, layer: int, head: int, n_pos: int = 32,
 
 def previous_token_qk_score(model, layer: int, head: int, n_pos: int = 32,
                             tokens: Optional[torch.Tensor] = None) -> float:
-    """Mean attention from each position to the one before it in ``positional_pattern`` (the first
-    position, which has no predecessor, is left out): a previous-token score from weights only."""
-    pattern = positional_pattern(model, layer, head, n_pos, tokens)
-    return pattern.diagonal(-1).mean().item()
+    """``metrics.prev_token_score`` of ``positional_pattern``: a previous-token score from weights only."""
+    pattern = positional_pattern(model, layer, head, n_pos, tokens)  # [query_pos key_pos]
+    return metrics.prev_token_score(pattern[None, None]).item()  # as one batch of one head
 
 
 def all_heads(model, score_fn, **kwargs) -> torch.Tensor:
