@@ -1,6 +1,7 @@
 """A short training loop: AdamW, linear warmup then cosine decay, gradient clipping, periodic
 evaluation, a progress bar, and checkpoints at log-spaced steps (early training changes fastest,
-so the training-dynamics chapter wants more snapshots there). Seeded: a rerun reproduces it.
+so the training-dynamics chapter wants more snapshots there). Seeded: a rerun reproduces it, and a
+long run saved to a state file resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import torch
 from tqdm.auto import tqdm
 
+from course import resumable
 from course.metrics import next_token_loss
 
 
@@ -77,10 +80,14 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
           evaluate: Optional[Callable[[torch.nn.Module], dict]] = None,
           on_checkpoint: Optional[Callable[[int, torch.nn.Module], None]] = None,
           on_step: Optional[Callable[[int, float], Optional[bool]]] = None,
-          progress: bool = True, device: Optional[torch.device] = None) -> dict:
+          progress: bool = True, device: Optional[torch.device] = None,
+          state_path: Optional[Path] = None, save_every: int = 500, bf16: bool = False) -> dict:
     """Train ``model`` in place. Returns the history: losses per step and evaluations.
 
     ``on_step(step, loss)`` may return True to stop early (a widget's Stop button uses this).
+    ``state_path``: save the whole training state there every ``save_every`` steps and, if it
+    exists, resume from it (see `course.resumable`). ``bf16``: the forward pass under bfloat16
+    autocast (about 1.6x faster on a CPU with AVX-512 BF16); loss, weights and optimizer in float32.
     """
     device = device or default_device()
     torch.manual_seed(cfg.seed)
@@ -88,14 +95,21 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
     optimizer = make_optimizer(model, cfg)
     checkpoint_steps = set(log_spaced_steps(cfg.steps, cfg.n_checkpoints))
     history = {"step": [], "loss": [], "lr": [], "evals": [], "seconds": 0.0}
-    start = time.perf_counter()
-    bar = tqdm(range(1, cfg.steps + 1), disable=not progress, desc="training", unit="step")
+    start_step = 0
+    if state_path is not None and Path(state_path).exists():
+        start_step, history = resumable.load_state(Path(state_path), model, optimizer)
+        for _ in range(start_step):  # the stream is deterministic: skip what was already trained on
+            next(batches)
+    start = time.perf_counter() - history["seconds"]
+    bar = tqdm(range(start_step + 1, cfg.steps + 1), disable=not progress, desc="training", unit="step",
+               initial=start_step, total=cfg.steps)
     for step in bar:
         tokens = next(batches).to(device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step - 1, cfg)
-        logits = model(tokens)  # [batch pos d_vocab]
-        loss = next_token_loss(logits, tokens)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(tokens)  # [batch pos d_vocab]
+        loss = next_token_loss(logits.float(), tokens)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -118,6 +132,9 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
             model.eval()
             on_checkpoint(step, model)
             model.train()
+        if state_path is not None and (step % save_every == 0 or step == cfg.steps):
+            history["seconds"] = time.perf_counter() - start
+            resumable.save_state(Path(state_path), model, optimizer, step, history)
         if on_step is not None and on_step(step, loss_value):
             break
     history["seconds"] = time.perf_counter() - start
