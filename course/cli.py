@@ -3,6 +3,7 @@
     course start [DIR] [--no-open]   copy the chapters into DIR (default ./course-workspace), open JupyterLab
     course reset CHAPTER [--dir DIR] back the chapter up and put a fresh copy in its place
     course progress [--dir DIR]      which exercises pass
+    course report DIR [--csv PATH]   an instructor's table of a class's progress (course/report.py)
 
 The workspace keeps ``.course/manifest.json``: the sha256 of each notebook as it was copied. On a
 later ``start`` (after upgrading the course), a notebook whose file still has that hash was never
@@ -22,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from course import report as class_report
 from course.progress import MANIFEST_FILE, WORKSPACE_DIR, write_json_atomic
 
 DEFAULT_DIR = "course-workspace"
@@ -181,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     prog = sub.add_parser("progress", help="show which exercises pass")
     prog.add_argument("--dir", default=DEFAULT_DIR, help=f"workspace folder (default ./{DEFAULT_DIR})")
     prog.set_defaults(func=cmd_progress)
+    report = sub.add_parser("report", help="instructors: a class table from every learner's progress under DIR")
+    class_report.add_arguments(report)
+    report.set_defaults(func=class_report.main)
     args = parser.parse_args(argv)
     return args.func(args)
 
