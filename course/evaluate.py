@@ -1,5 +1,5 @@
 """Behavioural metrics of a TinyWorld model: each phenomenon a chapter studies, measured on the
-held-out evaluation sets of ``course.tinyworld``. The model cards record these numbers and the
+held-out evaluation sets of ``course.evalsets``. The model cards record these numbers and the
 tests hold the shipped models to them.
 """
 
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import collections
 import functools
+import importlib
 
 import torch
 
-from course import metrics, tinyworld
+from course import corpus, evalsets, metrics
 
 
 def _single_token(tokenizer, text: str) -> int:
@@ -51,34 +52,56 @@ def top1_accuracy(model, prompts: list[str], answers: list[str]) -> float:
     return (logits.argmax(-1) == targets).float().mean().item()
 
 
-def ioi_metrics(model, n: int = 300, seed: int = 0, held_out: bool = True) -> dict:
-    items = tinyworld.ioi_dataset(n, seed=seed, held_out=held_out)
+def ioi_metrics(model, n: int = 500, seed: int = 0) -> dict:
+    """IOI on held-out frames and held-out name pairs: accuracy (logit difference > 0), mean logit
+    difference (IO minus S), and how often IO is the top prediction; overall, for ABBA and BABA."""
+    items = evalsets.ioi_dataset(n, seed=seed)
     logits = last_logits(model, [it.prompt for it in items])
     io = torch.tensor([_single_token(model.tokenizer, it.answer) for it in items], device=logits.device)
     s = torch.tensor([_single_token(model.tokenizer, it.subject) for it in items], device=logits.device)
     diff = metrics.logit_diff(logits, io, s, per_prompt=True)  # correct name minus subject
-    return {"ioi_accuracy": (diff > 0).float().mean().item(), "ioi_logit_diff": diff.mean().item(),
-            "ioi_top1": (logits.argmax(-1) == io).float().mean().item()}
+    top1 = logits.argmax(-1) == io
+    out = {"ioi_accuracy": (diff > 0).float().mean().item(), "ioi_logit_diff": diff.mean().item(),
+           "ioi_top1": top1.float().mean().item()}
+    for order in ("ABBA", "BABA"):
+        mask = torch.tensor([it.order == order for it in items])
+        out[f"ioi_accuracy_{order}"] = (diff[mask] > 0).float().mean().item()
+        out[f"ioi_logit_diff_{order}"] = diff[mask].mean().item()
+    frames = torch.tensor([it.template for it in items])
+    out["ioi_accuracy_by_frame"] = [round((diff[frames == t] > 0).float().mean().item(), 3)
+                                    for t in range(len(evalsets.IOI_HELD_OUT_FRAMES))]
+    return out
 
 
-def fact_accuracy(model) -> float:
-    items = tinyworld.fact_dataset()
+def fact_accuracy(model, phrasings: str = "held_out") -> float:
+    items = evalsets.fact_dataset(phrasings)
     return top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
 
 
-def two_hop_accuracy(model, held_out: bool) -> float:
-    items = tinyworld.two_hop_dataset(held_out=held_out)
+def two_hop_accuracy(model, held_out_cities: bool = True, phrasings: str = "all") -> float:
+    items = evalsets.two_hop_dataset(held_out_cities, phrasings)
     return top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
+
+
+def two_hop_by_phrasing(model, held_out_cities: bool = True) -> dict[str, float]:
+    """Accuracy of each question phrasing (training and held-out ones) on the chosen cities."""
+    items = evalsets.two_hop_dataset(held_out_cities, "all")
+    logits = last_logits(model, [it.prompt for it in items])
+    hits = logits.argmax(-1) == torch.tensor([_single_token(model.tokenizer, it.answer) for it in items])
+    out: dict[str, list] = {}
+    for it, hit in zip(items, hits.tolist()):
+        out.setdefault(it.phrasing, []).append(hit)
+    return {k: sum(v) / len(v) for k, v in out.items()}
 
 
 def one_hop_accuracy(model, kind: str) -> float:
-    items = tinyworld.one_hop_dataset(kind)
+    items = evalsets.one_hop_dataset(kind)
     return top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
 
 
 def addition_accuracy(model, held_out: bool = True, limit: int | None = None) -> float:
     """Exact match of the greedily generated answer (a space, then the digits, then a non-digit)."""
-    items = tinyworld.addition_dataset(held_out=held_out)[:limit]
+    items = evalsets.addition_dataset(held_out=held_out)[:limit]
     tokens = encode_prompts(model, [it.prompt for it in items])
     correct = 0
     with torch.no_grad():
@@ -97,26 +120,29 @@ def addition_accuracy(model, held_out: bool = True, limit: int | None = None) ->
 
 
 @functools.lru_cache(maxsize=4)
-def common_tokens(tokenizer, min_count: int = 20, n_docs: int = 5000, seed: int = 12345) -> torch.Tensor:
-    """Ids of the tokens that occur at least ``min_count`` times in a fixed sample of TinyWorld.
+def common_tokens(tokenizer, corpus: str = "course.corpus", min_count: int = 20, n_docs: int = 5000,
+                  seed: int = 12345) -> torch.Tensor:
+    """Ids of the tokens that occur at least ``min_count`` times in a fixed sample of a corpus
+    module's documents (``course.corpus``, TinyWorld v2, by default).
 
-    About 700 of the 2048 ids qualify; many BPE merges never occur in running text, and their
-    embeddings stay untrained, so random sequences are drawn from tokens the model has really seen
-    (with GPT-2 and its 50k trained tokens, TransformerLens samples the whole vocabulary)."""
-    counts = collections.Counter(i for ids in tokenizer.encode_batch(tinyworld.corpus(n_docs, seed)) for i in ids)
+    Many BPE merges never occur in running text and their embeddings stay untrained, so random
+    sequences are drawn from tokens the model has really seen (with GPT-2 and its 50k trained
+    tokens, TransformerLens samples the whole vocabulary)."""
+    docs = importlib.import_module(corpus).documents(n_docs, seed)
+    counts = collections.Counter(i for ids in tokenizer.encode_batch(docs) for i in ids)
     special = {tokenizer.bos_id, getattr(tokenizer, "eot_id", None)}
     return torch.tensor(sorted(i for i, c in counts.items() if c >= min_count and i not in special))
 
 
 def seen_tokens(model) -> torch.Tensor:
-    """The ids a model saw in training, to draw random sequences from: ``common_tokens`` for a
-    model with the course's TinyWorld tokenizer; every id but BOS for one without (the toy models
-    of chapter 04, trained on uniform random ids)."""
+    """The ids a model saw in training, to draw random sequences from: ``common_tokens`` of the
+    corpus its card names, for a model with the course's tokenizer; every id but BOS for one
+    without (the toy models of chapter 04, trained on uniform random ids)."""
     from course.tokenizer import Tokenizer
-
     tokenizer = getattr(model, "tokenizer", None)
     if isinstance(tokenizer, Tokenizer):
-        return common_tokens(tokenizer)
+        card = getattr(model, "card", None) or {}
+        return common_tokens(tokenizer, card.get("data", {}).get("corpus", "course.corpus"))
     bos = getattr(tokenizer, "bos_id", 0)
     return torch.tensor([i for i in range(model.cfg.d_vocab) if i != bos])
 
@@ -145,18 +171,64 @@ def head_scores(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> dic
     return {"induction": metrics.induction_score(patterns, seq_len), "previous_token": metrics.prev_token_score(patterns)}
 
 
+def held_out_loss(model, n_docs: int = 300, seed: int = 10_000_019) -> float:
+    """Mean next-token loss (nats) on fresh corpus documents (a seed no training run uses), each
+    document on its own after BOS, truncated to the context."""
+    tok = model.tokenizer
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for doc in corpus.documents(n_docs, seed):
+            ids = torch.tensor([[tok.bos_id] + tok.encode(doc)][: model.cfg.n_ctx])[:, : model.cfg.n_ctx]
+            losses = model.loss(ids, per_token=True)
+            total += losses.sum().item()
+            count += losses.numel()
+    return total / count
+
+
+NEUTRAL_PROMPTS = ["One morning,", "Last summer,", "The"]
+
+
+def samples(model, prompts: list[str] = NEUTRAL_PROMPTS, max_new_tokens: int = 40, temperature: float = 0.8,
+            seed: int = 0) -> list[str]:
+    """Free continuations of neutral prompts (sampled, first line only): does it write TinyWorld text?"""
+    torch.manual_seed(seed)
+    tok = model.tokenizer
+    out = []
+    with torch.no_grad():
+        for p in prompts:
+            ids = torch.tensor([[tok.bos_id] + tok.encode(p)])
+            new = model.generate(ids, max_new_tokens=max_new_tokens, temperature=temperature)[0, ids.shape[1]:]
+            out.append(p + tok.decode(new.tolist()).split("\n")[0].split("<|endoftext|>")[0])
+    return out
+
+
 def tinyworld_metrics(model, quick: bool = False) -> dict:
-    """Every behaviour the tinyworld card records. ``quick`` uses smaller sets (during training)."""
-    metrics = {}
-    metrics.update(ioi_metrics(model, n=100 if quick else 500))
-    metrics["fact_accuracy"] = fact_accuracy(model)
-    metrics["two_hop_trained_accuracy"] = two_hop_accuracy(model, held_out=False)
-    metrics["two_hop_held_out_accuracy"] = two_hop_accuracy(model, held_out=True)
-    metrics["city_state_accuracy"] = one_hop_accuracy(model, "city_state")
-    metrics["state_capital_accuracy"] = one_hop_accuracy(model, "state_capital")
-    metrics["addition_held_out_accuracy"] = addition_accuracy(model, held_out=True, limit=200 if quick else None)
-    metrics.update(induction_loss_gap(model))
-    return metrics
+    """Every behaviour the tinyworld card records, on held-out frames, phrasings, cities and pairs.
+    ``quick`` uses smaller sets and skips the mechanism checks (during training)."""
+    from course import causal_tracing, two_hop
+
+    out = {}
+    out.update(ioi_metrics(model, n=100 if quick else 500))
+    out["fact_accuracy_held_out_phrasings"] = fact_accuracy(model, "held_out")
+    out["fact_accuracy_train_phrasing"] = fact_accuracy(model, "train")
+    out["two_hop_held_out_accuracy"] = two_hop_accuracy(model, held_out_cities=True)
+    out["two_hop_trained_accuracy"] = two_hop_accuracy(model, held_out_cities=False)
+    out["city_state_accuracy"] = one_hop_accuracy(model, "city_state")
+    out["state_capital_accuracy"] = one_hop_accuracy(model, "state_capital")
+    out["addition_held_out_accuracy"] = addition_accuracy(model, held_out=True, limit=200 if quick else None)
+    out.update(induction_loss_gap(model))
+    if quick:
+        return out
+    out["two_hop_held_out_by_phrasing"] = two_hop_by_phrasing(model, held_out_cities=True)
+    out["two_hop_state"] = two_hop.locate_state(model)
+    out["addition_train_accuracy"] = addition_accuracy(model, held_out=False, limit=1000)
+    out["max_induction_score"] = head_scores(model)["induction"].max().item()
+    out["held_out_loss"] = held_out_loss(model)
+    facts = evalsets.fact_dataset("held_out")
+    out["fact_trace"] = {site: causal_tracing.trace_facts(model, facts[::2], site=site)
+                         for site in ("resid", "mlp", "attn")}
+    out["samples"] = samples(model)
+    return out
 
 
 def attn_only_metrics(model) -> dict:

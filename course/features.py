@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from course import tinyworld
+from course import evalsets, world
 from course.sae import SAE, activations_at, eval_tokens, keep_mask
 
 
@@ -142,7 +142,7 @@ _WORD = re.compile(r"[A-Za-z]+")
 def landmarks_in(text: str) -> set[str]:
     """The TinyWorld landmarks whose name or one of whose words ``text`` uses."""
     vocab = {}
-    for name, words in tinyworld.LANDMARKS.items():
+    for name, words in world.LANDMARKS.items():
         vocab.update({w: name for w in (name.lower(), *words)})
     return {vocab[w.lower()] for w in _WORD.findall(text) if w.lower() in vocab}
 
@@ -208,11 +208,11 @@ class LandmarkFeature:
 def landmark_features(sae: SAE, model, n_per_landmark: int = 20, seed: int = 0) -> dict[str, LandmarkFeature]:
     """For each TinyWorld landmark, the feature whose mean activation over a paragraph best
     separates that landmark's paragraphs from the other landmarks' (largest standardized gap)."""
-    items = tinyworld.landmark_dataset(n_per_landmark, seed)
+    items = evalsets.landmark_dataset(n_per_landmark, seed)
     acts = paragraph_activations(sae, model, [it.text for it in items])  # [n d_sae]
     names = [it.landmark for it in items]
     found = {}
-    for landmark in tinyworld.LANDMARKS:
+    for landmark in world.LANDMARKS:
         mask = torch.tensor([n == landmark for n in names])
         a_in, a_out = acts[mask], acts[~mask]
         pooled = ((a_in.var(0) + a_out.var(0)) / 2).sqrt() + 1e-3

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from course import metrics, tinyworld
+from course import evalsets, metrics
 from course.evaluate import encode_prompts
 
 
@@ -27,12 +27,15 @@ class IOIBatch:
     items: list
 
 
-def ioi_batch(model, n: int = 60, seed: int = 0, held_out: bool = True, template: int | None = None) -> IOIBatch:
-    """Prompts of one token length (a batch needs that): the most common length among ``n`` items."""
-    items = tinyworld.ioi_dataset(n * 3, seed=seed, held_out=held_out)
+def ioi_batch(model, n: int = 60, seed: int = 0, template: int | None = None) -> IOIBatch:
+    """Held-out IOI prompts of one token length (a batch needs that): the most common length among
+    the candidates. Frames that open with a name are left out: a name at the very start has no
+    leading space and is several tokens, so its position would not be one token's."""
+    tok = model.tokenizer
+    items = [it for it in evalsets.ioi_dataset(n * 6, seed=seed)
+             if not evalsets.IOI_HELD_OUT_FRAMES[it.template].startswith("{")]
     if template is not None:
         items = [it for it in items if it.template == template]
-    tok = model.tokenizer
     lengths = [len(tok.encode(it.prompt)) for it in items]
     common = max(set(lengths), key=lengths.count)
     items = [it for it, length in zip(items, lengths) if length == common][:n]

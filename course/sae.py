@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course import tinyworld
+from course import corpus
 from course.metrics import next_token_loss
 from course.weights import WeightsError, load_state, read_card, save_weights
 
@@ -159,7 +159,7 @@ def token_batches(tokenizer, seed: int, batch_size: int = 64, seq_len: int = 128
     """TinyWorld text as ``[batch pos]`` blocks, documents packed end to end (as the model was trained)."""
     from course.train import packed_batches
 
-    return packed_batches(tinyworld.token_stream(tokenizer, seed=seed), batch_size, seq_len)
+    return packed_batches(corpus.token_stream(tokenizer, seed=seed), batch_size, seq_len)
 
 
 def collect_activations(model, hook_name: str, n_tokens: int, seed: int = 1, batch_size: int = 64,

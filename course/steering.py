@@ -10,7 +10,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from course import tinyworld
+from course import evalsets
 from course.features import landmarks_in
 from course.sae import SAE
 
@@ -89,7 +89,7 @@ def steering_experiment(model, sae: SAE, features: dict[str, int], strengths: Se
     """For each strength: the share of continuations that mention the steered landmark (averaged
     over landmarks, prompts and samples), and their fluency. Strength 0 is the unsteered
     baseline: the share of ordinary continuations that happen to mention each landmark."""
-    prompts = list(prompts or tinyworld.landmark_prompts())
+    prompts = list(prompts or evalsets.landmark_prompts())
     results = {}
     for s in strengths:
         if s == 0 and mode == "add":  # unsteered: one set of texts, scored against every landmark

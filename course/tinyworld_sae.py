@@ -108,7 +108,7 @@ def train(out_dir: Path, steps: Optional[int] = None, progress: bool = True) -> 
         "description": recipe.description(),
         "model": recipe.model,
         "model_sha256": sha256_of(weights_path(recipe.model)),
-        "data": {"corpus": "course.tinyworld", "seed": recipe.data_seed, "n_tokens": recipe.n_tokens,
+        "data": {"corpus": "course.corpus", "seed": recipe.data_seed, "n_tokens": recipe.n_tokens,
                  "excluded": "position 0 and BOS/EOT tokens", "eval_seed": recipe.eval_seed,
                  "eval_tokens": metrics["n_tokens"]},
         "recipe": {"train": recipe.train.to_dict(), "n_tokens": recipe.n_tokens, "eval_seqs": recipe.eval_seqs,

@@ -144,7 +144,7 @@ def train_merge_everything_bpe(texts: Iterable[str], vocab_size: int = DEFAULT_V
 
 def world_words() -> list[str]:
     """Every word of TinyWorld that must be a single token with its leading space."""
-    from course import tinyworld as tw
+    from course import world as tw
 
     words = (tw.NAMES + list(tw.STATES) + tw.CITIES + tw.CAPITALS + tw.SPORTS + list(tw.LANDMARKS)
              + [w for ws in tw.LANDMARKS.values() for w in ws]
@@ -154,11 +154,12 @@ def world_words() -> list[str]:
 
 def training_texts(n_docs: int = TRAIN_DOCS, seed: int = TRAIN_SEED) -> list[str]:
     """TinyWorld documents plus a list of the world's words, each repeated often enough that BPE
-    merges it into one token even if the sampled documents happen to use it rarely."""
-    from course import tinyworld as tw
+    merges it into one token even if the sampled documents happen to use it rarely. The shipped
+    tokenizer was trained on the first corpus (`course.corpus_v1`), which this reproduces."""
+    from course import corpus_v1
 
     boost = " " + " ".join(world_words())  # " Mary Alice ...": each word with its leading space
-    return tw.corpus(n_docs, seed) + [boost] * 200
+    return corpus_v1.documents(n_docs, seed) + [boost] * 200
 
 
 def train_default_tokenizer() -> Tokenizer:

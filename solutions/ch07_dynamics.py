@@ -33,7 +33,7 @@ LLC_CURVE_PATH = Path(__file__).resolve().parent.parent / "course" / "data" / "l
 # and init_loss (the mean over those 4 batches) is the loss on exactly the data the chain saw.
 LLC_SETTINGS = {
     "model": "attn-only-2l",
-    "data": {"stream": "tinyworld.token_stream", "seed": 77, "mix": "the card's training mix",
+    "data": {"stream": "corpus_v1.token_stream", "seed": 77, "mix": "the card's training mix",
              "n_seqs": 32, "seq_len": 64, "batch_size": 8},
     "sgld": {"epsilon": 3e-5, "gamma": 3000.0, "n_chains": 2, "n_steps": 32, "n_burnin": 12, "n_beta": None},
     "seed": 0,
@@ -45,9 +45,9 @@ LLC_SETTINGS = {
 
 def tinyworld_rows(tokenizer, mix: dict, seed: int, n_seqs: int, seq_len: int) -> torch.Tensor:
     """``[n_seqs seq_len]`` token ids cut from a TinyWorld stream (documents separated by EOT)."""
-    from course import tinyworld
+    from course import corpus_v1
 
-    stream = tinyworld.token_stream(tokenizer, seed=seed, mix=mix, batch=64)
+    stream = corpus_v1.token_stream(tokenizer, seed=seed, mix=mix, batch=64)
     return torch.tensor(list(itertools.islice(stream, n_seqs * seq_len))).view(n_seqs, seq_len)
 
 

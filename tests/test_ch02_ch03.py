@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import torch
 
-from course import circuits, circuitsvis_offline, evaluate, tinyworld
+from course import circuits, circuitsvis_offline, evalsets, evaluate
 from course_model import have_shipped_model, load_model
 from solutions import ch02_transformer, ch03_attention
 
@@ -219,7 +219,7 @@ def model():
 
 @shipped
 def test_ch02_logit_lens_on_the_two_hop_prompt(model):
-    item = next(it for it in tinyworld.two_hop_dataset() if it.city == "Dallas")
+    item = next(it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out") if it.state == "Texas")
     tokens = model.to_tokens(item.prompt)
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens)

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from course import tinyworld as tw
+from course import corpus_v1 as tw
+from course import evalsets
 from course.tokenizer import (EOT, Tokenizer, train_default_tokenizer, train_merge_everything_bpe,
                               train_tokenizer, world_words)
 
@@ -30,14 +31,16 @@ def test_world_word_is_one_token_with_its_space(tok, word):
 
 
 def test_every_evaluation_answer_starts_with_one_token(tok):
-    answers = ([x.answer for x in tw.ioi_dataset(100, seed=0)] + [x.subject for x in tw.ioi_dataset(100, seed=0)]
-               + [x.answer for x in tw.two_hop_dataset(True) + tw.two_hop_dataset(False)]
-               + [x.answer for k in ("city_state", "state_capital") for x in tw.one_hop_dataset(k)]
-               + [x.answer for x in tw.fact_dataset()])
+    answers = ([x.answer for x in evalsets.ioi_dataset(100, seed=0)]
+               + [x.subject for x in evalsets.ioi_dataset(100, seed=0)]
+               + [x.answer for x in evalsets.two_hop_dataset(True) + evalsets.two_hop_dataset(False)]
+               + [x.answer for k in ("city_state", "state_capital") for x in evalsets.one_hop_dataset(k)]
+               + [x.answer for x in evalsets.fact_dataset("held_out") + evalsets.fact_dataset("train")])
     for a in answers:
         assert len(tok.encode(a)) == 1, a
-    # names inside prompts are single tokens too: swapping them keeps positions aligned
-    for x in tw.ioi_dataset(50, seed=1):
+    # swapping a name keeps positions aligned (a name at a prompt's start is several tokens,
+    # but the same name is swapped for the same name's pieces only in the corrupted prompt's S2)
+    for x in evalsets.ioi_dataset(50, seed=1):
         n = len(tok.encode(x.prompt))
         assert len(tok.encode(x.corrupted_prompt)) == n == len(tok.encode(x.abc_prompt))
 
@@ -47,12 +50,12 @@ def test_digits_are_single_tokens(tok):
     assert pieces[-3:] == [" ", "9", "5"]
     assert pieces == ["calc", ":", " ", "3", "6", " +", " ", "5", "9", " =", " ", "9", "5"]
     assert [tok.token_str(i) for i in tok.encode("12345")] == list("12345")
-    for x in tw.addition_dataset(held_out=True)[:100]:
+    for x in evalsets.addition_dataset(held_out=True)[:100]:
         assert tok.encode(x.answer) == tok.encode(" ") + [tok.encode(d)[0] for d in str(x.total)]
 
 
 def test_merge_everything_bpe_splits_numbers_unevenly():
-    texts = tw.corpus(1500, seed=0)
+    texts = tw.documents(1500, seed=0)
     plain = train_merge_everything_bpe(texts, vocab_size=600)
     ours = train_tokenizer(texts, vocab_size=600)
     def multi_digit(t):  # byte-level symbols for ASCII digits are the digits themselves
@@ -78,10 +81,10 @@ def test_round_trip(tok, text):
     assert tok.decode(ids) == text
 
 
-def test_documents_fit_the_context(tok):
-    lens = [len(ids) for ids in tok.encode_batch(tw.corpus(3000, seed=11))]
+def test_first_corpus_documents_fit_the_context(tok):
+    lens = [len(ids) for ids in tok.encode_batch(tw.documents(3000, seed=11))]
     assert max(lens) + 1 <= 128  # with the EOT/BOS in front
-    docs = tw.corpus(300, seed=11)
+    docs = tw.documents(300, seed=11)
     assert all(tok.decode(tok.encode(d)) == d for d in docs)
 
 
@@ -121,7 +124,7 @@ def test_save_load_round_trip(tok, tmp_path):
 
 
 def test_training_is_deterministic():
-    texts = tw.corpus(1000, seed=2)
+    texts = tw.documents(1000, seed=2)
     a, b = train_tokenizer(texts, 500), train_tokenizer(texts, 500)
     assert a._tok.to_str() == b._tok.to_str()
 
@@ -137,4 +140,4 @@ def test_token_stream(tok):
     ids = [next(stream) for _ in range(400)]
     assert ids[0] == tok.eot_id
     docs = tok.decode(ids).split(EOT)
-    assert docs[1:-1] == tw.corpus(len(docs) - 2, seed=0)
+    assert docs[1:-1] == tw.documents(len(docs) - 2, seed=0)

@@ -2,6 +2,7 @@
 Every number a chapter quotes comes from these cards, so these tests keep the prose true."""
 
 import inspect
+import json
 import shutil
 
 import pytest
@@ -15,36 +16,6 @@ pytestmark = pytest.mark.skipif(not zoo.weights_path("tinyworld").exists(), reas
 @pytest.fixture(scope="module")
 def tinyworld():
     return zoo.load("tinyworld")
-
-
-@pytest.fixture(scope="module")
-def tinyworld_metrics(tinyworld):
-    return evaluate.tinyworld_metrics(tinyworld)
-
-
-def test_tinyworld_card_matches_a_fresh_measurement(tinyworld, tinyworld_metrics):
-    card = zoo.card("tinyworld")["metrics"]
-    for key, value in tinyworld_metrics.items():
-        assert card[key] == pytest.approx(value, abs=1e-3), key
-
-
-def test_tinyworld_indirect_object_identification(tinyworld_metrics):
-    # held-out templates and name pairs never seen together in training
-    assert tinyworld_metrics["ioi_accuracy"] >= 0.95
-    assert tinyworld_metrics["ioi_logit_diff"] >= 3.0
-
-
-def test_tinyworld_facts_two_hop_and_addition(tinyworld_metrics):
-    assert tinyworld_metrics["fact_accuracy"] >= 0.95
-    assert tinyworld_metrics["two_hop_trained_accuracy"] >= 0.95
-    assert 0.0 <= tinyworld_metrics["two_hop_held_out_accuracy"] <= 1.0  # recorded, whatever it is
-    # The issue asks for 90%; the shipped model reaches 80% on the 818 held-out sums (it was still
-    # climbing steeply when training ended: 8% at step 3500, 78% at step 5000). See the card.
-    assert tinyworld_metrics["addition_held_out_accuracy"] >= 0.78
-
-
-def test_tinyworld_in_context_learning(tinyworld_metrics):
-    assert tinyworld_metrics["repeat_loss_gap"] >= 4.0
 
 
 def test_attn_only_has_induction_and_previous_token_heads():
@@ -89,7 +60,7 @@ def test_series_snapshots_load_and_match_their_recorded_metrics():
 
 def test_shipped_weights_fit_the_size_budget():
     total = sum(p.stat().st_size for p in zoo.CHECKPOINT_DIR.glob("*.safetensors"))
-    assert total <= 42e6  # "about 40 MB"
+    assert total <= 60e6  # the budget of the TinyWorld v2 issue
 
 
 def test_unknown_name_and_tampered_file(tmp_path):
@@ -149,7 +120,10 @@ def test_every_entry_trains_from_the_command_line(name, tmp_path):
     fresh = registry.entries()[name].metrics(loaded)
     assert fresh and set(fresh) <= set(card["metrics"])
     for key, value in fresh.items():
-        assert card["metrics"][key] == pytest.approx(value, abs=1e-4), key
+        if isinstance(value, float):
+            assert card["metrics"][key] == pytest.approx(value, abs=1e-4), key
+        else:  # tables and samples: measured afresh, they must be what the card says
+            assert card["metrics"][key] == json.loads(json.dumps(value)), key
     if registry.entries()[name].series:
         assert sorted(zoo.load_series(name, tmp_path)) == zoo.checkpoint_steps(name, tmp_path)
 

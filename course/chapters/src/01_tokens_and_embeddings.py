@@ -18,7 +18,7 @@ import re
 import torch
 import torch.nn.functional as F
 
-from course import tinyworld, zoo
+from course import corpus, world, zoo
 from course.exercises import check, hint, progress, reveal
 from course.tokenizer import train_merge_everything_bpe
 from widgets import TokenView
@@ -55,7 +55,7 @@ TokenView(pieces, [len(p) for p in pieces], value_label="characters")
 # across two words. Our training text: a few TinyWorld documents.
 
 # %%
-text = "\n".join(tinyworld.corpus(30, seed=0))
+text = "\n".join(corpus.documents(30, seed=0))
 word_strings = re.findall(r" ?[A-Za-z]+|[0-9]| ?[^\sA-Za-z0-9]+|\s+", text)
 words = [list(w) for w in word_strings]
 assert "".join(word_strings) == text
@@ -125,7 +125,7 @@ assert n_course < n_ours < len(text)  # more merges, fewer tokens
 # `calc:` lines of sums) and compare.
 
 # %%
-merge_everything = train_merge_everything_bpe(tinyworld.corpus(3000, seed=1), vocab_size=2048)
+merge_everything = train_merge_everything_bpe(corpus.documents(3000, seed=1), vocab_size=2048)
 
 
 def split(tok, number):
@@ -208,7 +208,7 @@ for word in ["Dallas", "Mary", "Texas", "red"]:
 # succeed only a few percent of the time.
 
 # %%
-groups = {"cities": tinyworld.CITIES, "names": tinyworld.NAMES, "states": list(tinyworld.STATES)}
+groups = {"cities": world.CITIES, "names": world.NAMES, "states": list(world.STATES)}
 same_kind, chance = {}, {}
 for kind, members in groups.items():
     ids = {single_token_id(w) for w in members}

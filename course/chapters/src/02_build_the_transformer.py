@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course import lens, tinyworld, zoo
+from course import corpus, evalsets, lens, zoo
 from course.exercises import check, hint, progress, reveal
 from widgets import LogitLens
 
@@ -263,7 +263,7 @@ mine.eval()
 # Same weights, two implementations. Do they agree on a batch of real TinyWorld text?
 
 # %%
-stream = [i for doc in tinyworld.corpus(20, seed=2) for i in [model.tokenizer.bos_id] + model.tokenizer.encode(doc)]
+stream = [i for doc in corpus.documents(20, seed=2) for i in [model.tokenizer.bos_id] + model.tokenizer.encode(doc)]
 text_tokens = torch.tensor(stream[: 4 * 64]).view(4, 64)  # [batch pos]: four chunks of TinyWorld text
 with torch.no_grad():
     theirs = model(text_tokens)
@@ -298,7 +298,7 @@ assert model.tokenizer.token_str(next_id) == " Austin"
 # separately, and these composite questions for a set of cities.
 
 # %%
-item = next(it for it in tinyworld.two_hop_dataset() if it.city == "Dallas")
+item = next(it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out") if it.state == "Texas")
 print(item)
 lens_tokens = model.to_tokens(item.prompt)
 with torch.no_grad():

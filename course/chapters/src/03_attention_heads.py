@@ -22,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course import circuits, circuitsvis_offline, evaluate, tinyworld, zoo
+from course import circuits, circuitsvis_offline, evalsets, evaluate, zoo
 from course.exercises import check, hint, progress, reveal
 from widgets import AttentionPatterns
 
@@ -49,7 +49,7 @@ print(f"{cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, d_he
 # reads: the stream after `ln1`.
 
 # %%
-ioi = tinyworld.ioi_dataset(1, seed=3)[0]
+ioi = evalsets.ioi_dataset(1, seed=3)[0]
 tokens = model.to_tokens(ioi.prompt)
 str_tokens = model.to_str_tokens(tokens)
 print(str_tokens)

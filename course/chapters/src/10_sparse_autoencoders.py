@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from course import sae as S
-from course import tinyworld, zoo
+from course import evalsets, zoo
 from course.exercises import check, hint, progress, reveal
 from course.features import FeatureStore, landmark_features
 from course.steering import steering_directions, steering_experiment
@@ -283,7 +283,7 @@ for name, f in features.items():
 resid_norm = shipped.card["resid_norm"]
 widget = FeatureSteering(model, steering_directions(shipped, features), hook_name=shipped.cfg.hook_name,
                          strength=2 * resid_norm, temperature=0.8, n_tokens=16,
-                         prompt=tinyworld.landmark_prompts()[0])
+                         prompt=evalsets.landmark_prompts()[0])
 widget.direction = next(name for name in widget.direction_names if name.startswith("Emberpeak"))
 result = widget.generate()
 print("prompt:   ", widget.prompt)

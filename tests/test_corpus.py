@@ -1,0 +1,128 @@
+"""TinyWorld v2: the world, the compositional corpus, and above all that nothing held out for
+evaluation (IOI frames and name pairs, two-hop composites and phrasings, fact phrasings, addition
+pairs) ever appears in the training stream."""
+
+import hashlib
+import random
+import re
+
+import pytest
+
+from course import corpus, corpus_v1, evalsets, world
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return corpus.documents(20_000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def text(docs):
+    return "\n".join(docs)
+
+
+def test_world_sizes():
+    assert len(set(world.NAMES)) == len(world.NAMES) >= 50
+    assert len(world.STATES) >= 30 and all(len(v["cities"]) >= 3 for v in world.STATES.values())
+    assert len(world.FACTS) >= 30 and set(world.FACTS.values()) <= set(world.SPORTS)
+    assert set(world.PETS) == set(world.FACTS) and set(world.PETS.values()) <= set(world.ANIMALS)
+
+
+def test_generation_is_deterministic_and_leaves_global_random_alone():
+    state = random.getstate()
+    assert corpus.documents(200, seed=3) == corpus.documents(200, seed=3) != corpus.documents(200, seed=4)
+    it = corpus.iter_documents(seed=3)
+    assert [next(it) for _ in range(200)] == corpus.documents(200, seed=3)
+    assert random.getstate() == state
+
+
+def test_every_kind_of_segment_appears(text):
+    assert text.count("calc: ") > 5000
+    assert len(re.findall(r"\b(gave|handed|passed|sent|showed|offered)\b", text)) > 2000
+    assert "The capital of the state containing" in text and ", Texas" in text
+    for landmark in world.LANDMARKS:
+        assert landmark in text
+
+
+def test_unknown_mix_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown segment kinds"):
+        corpus.generate_document(random.Random(0), mix={"poetry": 1.0})
+
+
+def test_ioi_is_compositional(text):
+    # many distinct frames, not a few dozen templates: count distinct name-free skeletons
+    skeletons = set()
+    for line in text.split("\n"):
+        for sent in re.split(r"(?<=\.) ", line):
+            if re.search(r" (to|for|at)$", sent.rsplit(" ", 1)[0] if " " in sent else sent):
+                skeletons.add(re.sub("|".join(world.NAMES), "N", sent))
+    assert len(skeletons) > 3000
+
+
+@pytest.mark.parametrize("marker", evalsets.IOI_HELD_OUT_MARKERS)
+def test_held_out_ioi_frames_never_in_training(text, marker):
+    assert not re.search(rf"\b{marker}\b", text)
+
+
+def test_held_out_name_pairs_never_together_in_training_ioi():
+    rng = random.Random(0)
+    for _ in range(20_000):
+        io, s = corpus.train_name_pair(rng)
+        assert evalsets.pair_key(io, s) not in evalsets.HELD_OUT_NAME_PAIRS
+
+
+def test_held_out_two_hop_phrasings_and_composites_never_in_training(text):
+    for phrasing in evalsets.TWO_HOP_HELD_OUT_PHRASINGS:
+        skeleton = re.escape(phrasing).replace(re.escape("{c}"), r"\w+")
+        assert not re.search(skeleton, text), phrasing
+    for line in text.split("\n"):
+        for city in evalsets.HELD_OUT_CITIES:
+            if re.search(rf"\b{city}\b", line):
+                capital = world.STATES[world.CITY_STATE[city]]["capital"]
+                segment_sentences = [s for s in re.split(r"(?<=\.) ", line) if city in s]
+                assert not any(capital in s for s in segment_sentences), (city, line)
+
+
+def test_held_out_fact_phrasings_never_in_training(text):
+    for phrasing in evalsets.FACT_HELD_OUT_PHRASINGS:
+        skeleton = re.escape(phrasing).replace(re.escape("{n}"), r"\w+").replace(re.escape("{p}"), r"\w+")
+        assert not re.search(skeleton, text), phrasing
+
+
+def test_held_out_addition_pairs_never_in_training(text):
+    for a, b in re.findall(r"calc: (\d+) \+ (\d+) =", text):
+        assert evalsets.pair_key(int(a), int(b)) not in evalsets.HELD_OUT_ADDITION_PAIRS
+
+
+def test_facts_in_training_are_the_worlds_facts(text):
+    for name, sport in re.findall(rf"\b({'|'.join(world.FACT_PEOPLE)}) plays ({'|'.join(world.SPORTS)})\b", text):
+        assert world.FACTS[name] == sport
+
+
+def test_ioi_evaluation_items():
+    items = evalsets.ioi_dataset(200, seed=1)
+    assert items == evalsets.ioi_dataset(200, seed=1)
+    assert {it.template for it in items} == set(range(len(evalsets.IOI_HELD_OUT_FRAMES)))
+    assert sum(it.order == "ABBA" for it in items) == 100
+    for it in items:
+        assert evalsets.pair_key(it.io, it.s) in evalsets.HELD_OUT_NAME_PAIRS
+        assert it.prompt.count(it.s) == 2 and it.prompt.count(it.io) == 1
+        assert it.corrupted_prompt.count(it.io) == 2 and it.abc_prompt.count(it.c) == 1
+
+
+def test_two_hop_and_fact_evaluation_items():
+    held = evalsets.two_hop_dataset(True, "all")
+    assert len(held) == len(world.STATES) * (len(evalsets.TWO_HOP_TRAIN_PHRASINGS) + len(evalsets.TWO_HOP_HELD_OUT_PHRASINGS))
+    assert {x.city for x in held} == set(evalsets.HELD_OUT_CITIES)
+    assert all(world.STATES[world.CITY_STATE[x.city]]["capital"] == x.capital for x in held)
+    with pytest.raises(ValueError, match="phrasings"):
+        evalsets.two_hop_dataset(True, "some")
+    facts = evalsets.fact_dataset("held_out")
+    assert len(facts) == len(world.FACTS) * len(evalsets.FACT_HELD_OUT_PHRASINGS)
+
+
+def test_first_corpus_still_reproducible():
+    # The shipped tokenizer and attn-only-2l were trained on it: its text must never change. The
+    # hash was taken from the original generator (course/tinyworld.py) before it was split up.
+    joined = "\n".join(corpus_v1.documents(500, seed=0)).encode()
+    assert hashlib.sha256(joined).hexdigest() == "b6bc9beb96c0f67e8baed262d106d8882aee3771f1632d5845578e9f876f3401"
