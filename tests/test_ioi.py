@@ -46,7 +46,7 @@ shipped = pytest.mark.skipif(not zoo.weights_path("tinyworld").exists(), reason=
 @pytest.fixture(scope="module")
 def circuit():
     model = zoo.load("tinyworld")
-    return ioi.find_circuit(model, ioi.ioi_batch(model, n=60, seed=0, held_out=True))
+    return ioi.find_circuit(model, ioi.ioi_batch(model, n=60, seed=0))
 
 
 @shipped
@@ -72,7 +72,7 @@ def test_one_layer_zero_head_moves_the_subject_to_end():
     from course import patching
 
     model = zoo.load("tinyworld")
-    batch = ioi.ioi_batch(model, n=60, seed=0, held_out=True)
+    batch = ioi.ioi_batch(model, n=60, seed=0)
     with torch.no_grad():
         clean = metrics.logit_diff(model(batch.clean), batch.io, batch.s).item()
         corrupted = metrics.logit_diff(model(batch.corrupted), batch.io, batch.s).item()

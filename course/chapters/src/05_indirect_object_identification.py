@@ -28,7 +28,7 @@ from widgets import AttentionPatterns
 
 torch.manual_seed(0)
 model = zoo.load("tinyworld").eval()
-batch = ioi.ioi_batch(model, n=60, seed=0, held_out=True)
+batch = ioi.ioi_batch(model, n=60, seed=0)
 print(len(batch.items), "held-out prompts, e.g.:")
 for item in batch.items[:3]:
     print(f"  {item.prompt!r} -> {item.answer!r}   (corrupted: ...{item.corrupted_prompt[-30:]!r})")
