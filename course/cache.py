@@ -20,6 +20,9 @@ SHORT_NAMES = {
     "v": "blocks.{l}.attn.hook_v", "z": "blocks.{l}.attn.hook_z", "attn_scores": "blocks.{l}.attn.hook_attn_scores",
     "pattern": "blocks.{l}.attn.hook_pattern", "pre": "blocks.{l}.mlp.hook_pre", "post": "blocks.{l}.mlp.hook_post",
     "scale": "blocks.{l}.ln1.hook_scale", "ln_final_scale": "ln_final.hook_scale",
+    # chapter 13's variants: SwiGLU's linear half, a mixture of experts' routing
+    "pre_linear": "blocks.{l}.mlp.hook_pre_linear", "router_probs": "blocks.{l}.mlp.hook_router_probs",
+    "gates": "blocks.{l}.mlp.hook_gates", "expert_out": "blocks.{l}.mlp.hook_expert_out",
 }
 
 
@@ -103,9 +106,13 @@ class ActivationCache(Mapping):
 
     def decompose_resid(self, layer: Optional[int] = None, pos_slice=slice(None)) -> tuple[torch.Tensor, list[str]]:
         """The residual stream as a sum of what wrote to it: embeddings, then each attention
-        layer's and MLP layer's output. Returns ``([component batch pos d_model], labels)``."""
+        layer's and MLP layer's output. Returns ``([component batch pos d_model], labels)``.
+        (A model with rotary positions has no pos_embed component.)"""
         layer = self.model.cfg.n_layers if layer is None else layer
-        parts, labels = [self["hook_embed"], self["hook_pos_embed"]], ["embed", "pos_embed"]
+        parts, labels = [self["hook_embed"]], ["embed"]
+        if self.model.pos_embed is not None:
+            parts.append(self["hook_pos_embed"])
+            labels.append("pos_embed")
         for l in range(layer):
             parts.append(self[f"blocks.{l}.hook_attn_out"])
             labels.append(f"{l}_attn_out")
@@ -128,11 +135,12 @@ class ActivationCache(Mapping):
 
     def apply_ln_to_stack(self, stack: torch.Tensor, layer: Optional[int] = None, pos_slice=slice(None)) -> torch.Tensor:
         """Apply the LayerNorm that reads the stream before ``layer`` (default: the final one) to each
-        component of a stack ``[component batch pos d_model]``, as a *linear* map: centre, divide by
-        the scale cached for the full stream, multiply by w. The bias b is left out because it is
-        one constant, not part of any component, so the components still add up (less b) to the
-        normalised stream. This is what direct logit attribution multiplies by W_U; it is not a
-        logit lens (an earlier stream has its own scale): ``lens.logit_lens`` applies the real one."""
+        component of a stack ``[component batch pos d_model]``, as a *linear* map: centre (RMSNorm
+        does not), divide by the scale cached for the full stream, multiply by w. The bias b is
+        left out because it is one constant, not part of any component, so the components still add
+        up (less b) to the normalised stream. This is what direct logit attribution multiplies by
+        W_U; it is not a logit lens (an earlier stream has its own scale): ``lens.logit_lens``
+        applies the real one."""
         if self.model.cfg.normalization is None:
             return stack
         if layer is None or layer == self.model.cfg.n_layers:
@@ -140,8 +148,7 @@ class ActivationCache(Mapping):
         else:
             scale_name, ln = f"blocks.{layer}.ln1.hook_scale", self.model.blocks[layer].ln1
         scale = self[scale_name][:, pos_slice]  # [batch pos 1]
-        centred = stack - stack.mean(-1, keepdim=True)
-        return centred / scale * ln.w.detach()
+        return ln.frozen(stack, scale)
 
     def logit_attrs(self, stack: torch.Tensor, tokens: torch.Tensor, incorrect_tokens: Optional[torch.Tensor] = None,
                     pos_slice=-1) -> torch.Tensor:

@@ -69,10 +69,11 @@ def qk_circuit(model, layer: int, head: int, queries: torch.Tensor, keys: torch.
     1/sqrt(d_head) as in the forward pass) between residual vectors that the head reads, already
     LayerNormed: ``(queries W_Q + b_Q)(keys W_K + b_K)^T / sqrt(d_head)``."""
     attn = model.blocks[layer].attn
-    W_Q, W_K = attn.W_Q.detach()[head], attn.W_K.detach()[head]  # [d_model d_head]
+    kv = attn.kv_head(head)  # under grouped-query attention, the key head this query head reads
+    W_Q, W_K = attn.W_Q.detach()[head], attn.W_K.detach()[kv]  # [d_model d_head]
     q, k = queries @ W_Q, keys @ W_K
     if bias:
-        q, k = q + attn.b_Q.detach()[head], k + attn.b_K.detach()[head]
+        q, k = q + attn.b_Q.detach()[head], k + attn.b_K.detach()[kv]
     return q @ k.T / math.sqrt(W_Q.shape[-1])
 
 
@@ -85,7 +86,7 @@ def ov_circuit(model, layer: int, head: int, sources: Optional[torch.Tensor] = N
     attn = model.blocks[layer].attn
     sources = token_inputs(model, layer) if sources is None else sources
     unembed = effective_unembed(model) if unembed is None else unembed
-    W_OV = attn.W_V.detach()[head] @ attn.W_O.detach()[head]  # [d_model d_model], rank d_head
+    W_OV = attn.W_V.detach()[attn.kv_head(head)] @ attn.W_O.detach()[head]  # [d_model d_model], rank d_head
     return sources @ W_OV @ unembed
 
 
@@ -106,7 +107,7 @@ def ov_eigenvalue_score(model, layer: int, head: int, tokens: Optional[torch.Ten
     E = token_inputs(model, layer, tokens)  # [n d_model]
     U = effective_unembed(model)
     U = U if tokens is None else U[:, tokens]  # [d_model n]
-    small = attn.W_O.detach()[head] @ U @ E @ attn.W_V.detach()[head]  # [d_head d_head]
+    small = attn.W_O.detach()[head] @ U @ E @ attn.W_V.detach()[attn.kv_head(head)]  # [d_head d_head]
     eig = torch.linalg.eigvals(small.double())
     return (eig.sum().real / eig.abs().sum()).item()
 

@@ -49,13 +49,13 @@ def train_toy(model: HookedTransformer, steps: int = 600, seed: int = 0,
 def ov_matrix(model, layer: int, head: int) -> torch.Tensor:
     """W_V W_O of one head: ``[d_model d_model]`` (what it writes, for what it reads)."""
     attn = model.blocks[layer].attn
-    return (attn.W_V[head] @ attn.W_O[head]).detach()
+    return (attn.W_V[attn.kv_head(head)] @ attn.W_O[head]).detach()
 
 
 def qk_matrix(model, layer: int, head: int) -> torch.Tensor:
     """W_Q W_K^T of one head: ``[d_model d_model]`` (query-side stream x key-side stream -> score)."""
     attn = model.blocks[layer].attn
-    return (attn.W_Q[head] @ attn.W_K[head].T).detach()
+    return (attn.W_Q[head] @ attn.W_K[attn.kv_head(head)].T).detach()
 
 
 def composition_score(W_A: torch.Tensor, W_B: torch.Tensor) -> float:

@@ -13,7 +13,7 @@ import torch
 class KVCache:
     def __init__(self, n_layers: int, batch: int, n_heads: int, n_ctx: int, d_head: int,
                  dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
-        shape = (batch, n_heads, n_ctx, d_head)  # [batch head_index pos d_head]
+        shape = (batch, n_heads, n_ctx, d_head)  # [batch kv_head_index pos d_head]
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
         self.n_ctx = n_ctx
@@ -23,7 +23,8 @@ class KVCache:
     def for_model(cls, model, batch: int) -> "KVCache":
         cfg = model.cfg
         param = next(model.parameters())
-        return cls(cfg.n_layers, batch, cfg.n_heads, cfg.n_ctx, cfg.d_head, param.dtype, param.device)
+        # grouped-query attention caches only its key/value heads: the point of having fewer
+        return cls(cfg.n_layers, batch, cfg.n_key_value_heads, cfg.n_ctx, cfg.d_head, param.dtype, param.device)
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store ``k, v`` (``[batch head_index new_pos d_head]``) after the cached positions and

@@ -3,10 +3,13 @@
 Read it top to bottom, in the order data flows: embeddings, LayerNorm, attention, MLP, a block,
 the unembedding, and the model that stacks them. Parameter names and shapes follow
 TransformerLens (``W_Q: [head_index, d_model, d_head]``...), so what learners read here matches
-what they meet in the field. Architecture variants are options of ``ModelConfig``.
+what they meet in the field. Architecture variants are options of ``ModelConfig``; the GPT-2
+component each replaces is here, the variant in its own module (rmsnorm.py, rotary.py, swiglu.py,
+moe.py), and small factories (``make_norm``, ``make_mlp``) pick one. Grouped-query attention is
+a parameter of ``Attention`` itself: n_key_value_heads = n_heads is GPT-2's multi-head attention.
 
-Shape names used throughout: batch, pos, d_model, head_index, d_head, d_mlp, d_vocab,
-query_pos, key_pos.
+Shape names used throughout: batch, pos, d_model, head_index, kv_head_index, d_head, d_mlp,
+d_vocab, query_pos, key_pos, expert.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from course.config import ModelConfig
 from course.hooks import HookedRootModule, HookPoint
 from course.kv_cache import KVCache
 from course.metrics import next_token_loss
+from course.moe import MoE
+from course.rmsnorm import RMSNorm
+from course.rotary import Rotary
+from course.swiglu import SwiGLU
 from course.validation import check_tokens
 
 
@@ -76,54 +83,70 @@ class LayerNorm(nn.Module):
         scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
         return self.hook_normalized(x / scale * self.w + self.b)
 
+    def frozen(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """The norm as a fixed linear map: centre, divide by a given (cached) scale, times w, no bias."""
+        return (x - x.mean(-1, keepdim=True)) / scale * self.w.detach()
+
 
 class Attention(nn.Module):
     """Causal multi-head self-attention. Each head reads the residual stream through W_Q, W_K,
-    W_V and writes back through its slice of W_O."""
+    W_V and writes back through its slice of W_O.
+
+    With n_key_value_heads < n_heads it is grouped-query attention (Ainslie et al. 2023, Llama 2):
+    W_K and W_V have one head per *group* of n_heads // n_key_value_heads query heads, query head h
+    reads key/value head h // group, and the KV cache shrinks by the same factor. With rotary
+    positions, ``hook_q`` and ``hook_k`` hold the rotated vectors, the ones the dot product sees."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        h, d, e = cfg.n_heads, cfg.d_model, cfg.d_head
+        h, kv, d, e = cfg.n_heads, cfg.n_key_value_heads, cfg.d_model, cfg.d_head
         self.cfg = cfg
         self.W_Q = nn.Parameter(torch.empty(h, d, e))
-        self.W_K = nn.Parameter(torch.empty(h, d, e))
-        self.W_V = nn.Parameter(torch.empty(h, d, e))
+        self.W_K = nn.Parameter(torch.empty(kv, d, e))
+        self.W_V = nn.Parameter(torch.empty(kv, d, e))
         self.W_O = nn.Parameter(torch.empty(h, e, d))
         self.b_Q = nn.Parameter(torch.zeros(h, e))
-        self.b_K = nn.Parameter(torch.zeros(h, e))
-        self.b_V = nn.Parameter(torch.zeros(h, e))
+        self.b_K = nn.Parameter(torch.zeros(kv, e))
+        self.b_V = nn.Parameter(torch.zeros(kv, e))
         self.b_O = nn.Parameter(torch.zeros(d))
+        self.rotary = Rotary(cfg) if cfg.positional == "rotary" else None
         self.hook_q = HookPoint("batch pos head_index d_head")
-        self.hook_k = HookPoint("batch pos head_index d_head")
-        self.hook_v = HookPoint("batch pos head_index d_head")
+        self.hook_k = HookPoint("batch pos kv_head_index d_head")
+        self.hook_v = HookPoint("batch pos kv_head_index d_head")
         self.hook_attn_scores = HookPoint("batch head_index query_pos key_pos")
         self.hook_pattern = HookPoint("batch head_index query_pos key_pos")
         self.hook_z = HookPoint("batch pos head_index d_head")
         self.frozen_qkv: Optional[tuple[torch.Tensor, torch.Tensor]] = None  # set by sampling.frozen_weights
 
     def qkv_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """W_Q, W_K, W_V side by side as one [d_model, 3 * head_index * d_head] matrix, so the
-        three projections are a single matmul (as GPT-2's c_attn)."""
+        """W_Q, W_K, W_V side by side as one [d_model, (head_index + 2 * kv_head_index) * d_head]
+        matrix, so the three projections are a single matmul (as GPT-2's c_attn)."""
         if self.frozen_qkv is not None:  # generation builds it once, not once per token
             return self.frozen_qkv
-        w = torch.cat([self.W_Q, self.W_K, self.W_V])  # [3*head_index d_model d_head]
-        b = torch.cat([self.b_Q, self.b_K, self.b_V])  # [3*head_index d_head]
+        w = torch.cat([self.W_Q, self.W_K, self.W_V])  # [head_index+2*kv_head_index d_model d_head]
+        b = torch.cat([self.b_Q, self.b_K, self.b_V])  # [head_index+2*kv_head_index d_head]
         return w.transpose(0, 1).reshape(self.cfg.d_model, -1), b.reshape(-1)
+
+    def kv_head(self, head: int) -> int:
+        """The key/value head that query head ``head`` reads: itself, unless attention is grouped."""
+        return head // (self.cfg.n_heads // self.cfg.n_key_value_heads)
 
     def forward(self, x: torch.Tensor, kv_cache: Optional[KVCache] = None, layer: int = 0) -> torch.Tensor:
         batch, pos, _ = x.shape
-        h, e = self.cfg.n_heads, self.cfg.d_head
+        h, kv, e = self.cfg.n_heads, self.cfg.n_key_value_heads, self.cfg.d_head
+        offset = kv_cache.length if kv_cache is not None else 0  # absolute position of x's first row
         w_qkv, b_qkv = self.qkv_weight()
-        qkv = torch.addmm(b_qkv, x.reshape(batch * pos, -1), w_qkv).view(batch, pos, 3, h, e)
-        q = self.hook_q(qkv[:, :, 0])  # [batch pos head_index d_head]
-        k = self.hook_k(qkv[:, :, 1])
-        v = self.hook_v(qkv[:, :, 2])
+        qkv = torch.addmm(b_qkv, x.reshape(batch * pos, -1), w_qkv).view(batch, pos, h + 2 * kv, e)
+        q, k, v = qkv.split([h, kv, kv], dim=2)  # [batch pos head_index d_head], k and v: kv_head_index
+        if self.rotary is not None:
+            q, k = self.rotary(q, offset), self.rotary(k, offset)
+        q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [batch head_index pos d_head]
 
-        offset = 0
         if kv_cache is not None:
-            offset = kv_cache.length
-            k, v = kv_cache.update(layer, k, v)  # now [batch head_index offset+pos d_head]
+            k, v = kv_cache.update(layer, k, v)  # now [batch kv_head_index offset+pos d_head]
+        if kv < h:  # each key/value head serves a group of consecutive query heads
+            k, v = k.repeat_interleave(h // kv, dim=1), v.repeat_interleave(h // kv, dim=1)
 
         if self.hook_attn_scores.has_hooks or self.hook_pattern.has_hooks:
             scores = q @ k.transpose(-1, -2) / math.sqrt(e)  # [batch head_index query_pos key_pos]
@@ -174,7 +197,18 @@ class MLP(nn.Module):
 
 
 def make_norm(cfg: ModelConfig) -> nn.Module:
-    return LayerNorm(cfg) if cfg.normalization == "LN" else nn.Identity()
+    """LayerNorm (GPT-2), RMSNorm (Llama), or nothing."""
+    return {"LN": LayerNorm, "RMS": RMSNorm}[cfg.normalization](cfg) if cfg.normalization else nn.Identity()
+
+
+def make_dense_mlp(cfg: ModelConfig) -> nn.Module:
+    """One MLP of width d_mlp: GPT-2's or SwiGLU."""
+    return {"standard": MLP, "swiglu": SwiGLU}[cfg.mlp](cfg)
+
+
+def make_mlp(cfg: ModelConfig) -> nn.Module:
+    """A block's MLP: one dense MLP, or a mixture of n_experts of them."""
+    return make_dense_mlp(cfg) if cfg.n_experts is None else MoE(cfg, make_dense_mlp)
 
 
 class TransformerBlock(nn.Module):
@@ -191,7 +225,7 @@ class TransformerBlock(nn.Module):
         self.attn_only = cfg.attn_only
         if not cfg.attn_only:
             self.ln2 = make_norm(cfg)
-            self.mlp = MLP(cfg)
+            self.mlp = make_mlp(cfg)
             self.hook_resid_mid = HookPoint("batch pos d_model")
             self.hook_mlp_out = HookPoint("batch pos d_model")
 
@@ -229,8 +263,10 @@ class HookedTransformer(HookedRootModule):
         self.tokenizer = tokenizer  # anything with encode(str) -> list[int] and decode(list[int]) -> str
         self.embed = Embed(cfg)
         self.hook_embed = HookPoint("batch pos d_model")
-        self.pos_embed = PosEmbed(cfg)
-        self.hook_pos_embed = HookPoint("batch pos d_model")
+        self.pos_embed = None  # rotary positions act inside attention (course/rotary.py)
+        if cfg.positional == "learned":
+            self.pos_embed = PosEmbed(cfg)
+            self.hook_pos_embed = HookPoint("batch pos d_model")
         self.blocks = nn.ModuleList(TransformerBlock(cfg, layer) for layer in range(cfg.n_layers))
         self.ln_final = make_norm(cfg)
         self.unembed = Unembed(cfg, self.embed)
@@ -263,7 +299,9 @@ class HookedTransformer(HookedRootModule):
         offset = kv_cache.length if kv_cache is not None else 0
         tokens = check_tokens(tokens, self.cfg.d_vocab, self.cfg.n_ctx, offset)
         tokens = tokens.to(self.embed.W_E.device)
-        resid = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(tokens, offset))
+        resid = self.hook_embed(self.embed(tokens))
+        if self.pos_embed is not None:
+            resid = resid + self.hook_pos_embed(self.pos_embed(tokens, offset))
         for block in self.blocks:
             resid = block(resid, kv_cache)
         if kv_cache is not None:
@@ -274,6 +312,17 @@ class HookedTransformer(HookedRootModule):
         """Next-token cross-entropy: ``[batch pos-1]`` per token, or its mean."""
         tokens = check_tokens(tokens, self.cfg.d_vocab, self.cfg.n_ctx)
         return next_token_loss(self(tokens), tokens, per_token)
+
+    def aux_loss(self) -> torch.Tensor:
+        """The mixture-of-experts load-balancing loss of the last forward pass (course/moe.py),
+        mean over layers times ``cfg.router_aux_loss_coef``: add it to the training loss.
+        Zero for a dense model."""
+        losses = [block.mlp.aux_loss for block in self.blocks if isinstance(getattr(block, "mlp", None), MoE)]
+        if not losses:
+            return torch.zeros((), device=self.W_E.device)
+        if any(loss is None for loss in losses):
+            raise RuntimeError("aux_loss() reads the last forward pass; run the model first")
+        return self.cfg.router_aux_loss_coef * torch.stack(losses).mean()
 
     # -- generation (course/sampling.py) -------------------------------------------------------
     def generate(self, tokens, max_new_tokens: int = 20, temperature: float = 0.0, top_k: Optional[int] = None,
@@ -325,6 +374,8 @@ class HookedTransformer(HookedRootModule):
 
     @property
     def W_pos(self) -> torch.Tensor:  # [n_ctx d_model]
+        if self.pos_embed is None:  # not AttributeError, which nn.Module would replace by its own message
+            raise ValueError("a model with rotary positions has no W_pos: positions rotate queries and keys")
         return self.pos_embed.W_pos
 
     @property

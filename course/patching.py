@@ -66,13 +66,15 @@ def patch_layer_outputs(model, clean_tokens, corrupted_tokens, metric: Metric) -
 def patch_heads(model, clean_tokens, corrupted_tokens, metric: Metric, component: str = "z",
                 pos: Optional[int] = None) -> torch.Tensor:
     """Patch one head's ``z`` (its output before W_O; or ``q``, ``k``, ``v``, ``pattern``) from the clean
-    run into the corrupted run, at every position or only ``pos``. Returns ``[layer head_index]``."""
+    run into the corrupted run, at every position or only ``pos``. Returns ``[layer head_index]``
+    (for ``k`` and ``v`` under grouped-query attention, ``[layer kv_head_index]``)."""
     names = [act_name(component, l) for l in range(model.cfg.n_layers)]
     _, clean_cache = model.run_with_cache(clean_tokens, names_filter=names)
     head_axis = 1 if component in ("pattern", "attn_scores") else 2
-    scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    n_heads = clean_cache[names[0]].shape[head_axis]
+    scores = torch.zeros(model.cfg.n_layers, n_heads)
     for layer, name in enumerate(names):
-        for head in range(model.cfg.n_heads):
+        for head in range(n_heads):
             def patch(act, hook, head=head):
                 act = act.clone()
                 index = [slice(None)] * act.ndim
@@ -95,7 +97,8 @@ def path_patch(model, target_tokens, source_tokens, senders: Sequence[tuple[int,
     every other head is frozen to its target value, so the change can travel only directly. With
     ``receivers=None`` the path ends at the logits (through MLPs, which are recomputed, as in ARENA's
     IOI exercises). With receivers ``(layer, head, "q"|"k"|"v")``, a second run takes the receivers'
-    inputs from the first run and everything else from the target run. Returns the metric.
+    inputs from the first run and everything else from the target run (under grouped-query
+    attention a ``k`` or ``v`` receiver's head is a key/value head). Returns the metric.
     """
     n_layers = model.cfg.n_layers
     z_names = [act_name("z", l) for l in range(n_layers)]

@@ -143,4 +143,4 @@ def test_config_round_trips_through_dict():
     cfg = tiny_config(attn_only=True)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown ModelConfig fields"):
-        ModelConfig.from_dict({**cfg.to_dict(), "n_experts": 4})
+        ModelConfig.from_dict({**cfg.to_dict(), "n_expert": 4})
