@@ -82,8 +82,10 @@ def to_hf(model: HookedTransformer):
 
     cfg = model.cfg
     problems = []
-    if cfg.attn_only or cfg.normalization != "LN" or cfg.positional != "learned":
-        problems.append("GPT-2 needs MLPs, LayerNorm and learned positions")
+    if (cfg.attn_only or cfg.normalization != "LN" or cfg.positional != "learned" or cfg.mlp != "standard"
+            or cfg.n_experts is not None or cfg.n_key_value_heads != cfg.n_heads):
+        problems.append("GPT-2 needs LayerNorm, learned positions, multi-head attention and one standard MLP a block"
+                        " (a Llama-style model exports with course.hf_llama.to_hf_llama)")
     if cfg.n_heads * cfg.d_head != cfg.d_model:
         problems.append(f"GPT-2 needs n_heads * d_head == d_model ({cfg.n_heads} * {cfg.d_head} != {cfg.d_model})")
     if model.unembed.b_U.abs().max() > 0:
@@ -137,22 +139,30 @@ class HFTokenizer:
         return self.hf.decode(list(ids))
 
 
-def load_gpt2(name_or_path: str = "gpt2") -> HookedTransformer:
-    """Load a GPT-2 from a local folder or the local Hugging Face cache; never from the network."""
-    from transformers import AutoTokenizer, GPT2LMHeadModel
+def load_local(model_class, name_or_path: str, convert, what: str) -> HookedTransformer:
+    """Load a Hugging Face ``model_class`` from a local folder or the local Hugging Face cache, never
+    from the network, and ``convert`` it (``from_hf``, ``hf_llama.from_hf_llama``) with its tokenizer."""
+    from transformers import AutoTokenizer
 
     try:
-        hf_model = GPT2LMHeadModel.from_pretrained(name_or_path, local_files_only=True)
+        hf_model = model_class.from_pretrained(name_or_path, local_files_only=True)
     except OSError:
         where = "this folder" if Path(name_or_path).exists() else "the local Hugging Face cache"
         raise HFImportError(
-            f"GPT-2 weights {name_or_path!r} were not found in {where}, and the course never downloads "
+            f"{what} weights {name_or_path!r} were not found in {where}, and the course never downloads "
             "at run time. On a machine with internet, run once:\n"
-            f"    python -c \"from transformers import GPT2LMHeadModel as M; M.from_pretrained('{name_or_path}')\"\n"
+            f"    python -c \"from transformers import {model_class.__name__} as M; M.from_pretrained('{name_or_path}')\"\n"
             "then come back offline; or use the course's own models: course.zoo.load('tinyworld')."
         ) from None
     try:
         tokenizer = HFTokenizer(AutoTokenizer.from_pretrained(name_or_path, local_files_only=True))
     except (OSError, ValueError):
         tokenizer = None  # weights without a tokenizer still work on token ids
-    return from_hf(hf_model, tokenizer)
+    return convert(hf_model, tokenizer)
+
+
+def load_gpt2(name_or_path: str = "gpt2") -> HookedTransformer:
+    """Load a GPT-2 from a local folder or the local Hugging Face cache; never from the network."""
+    from transformers import GPT2LMHeadModel
+
+    return load_local(GPT2LMHeadModel, name_or_path, from_hf, "GPT-2")
