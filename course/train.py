@@ -110,6 +110,8 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(tokens)  # [batch pos d_vocab]
         loss = next_token_loss(logits.float(), tokens)
+        if model.cfg.n_experts:  # a mixture of experts also learns to spread tokens over its experts
+            loss = loss + model.aux_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
