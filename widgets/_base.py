@@ -23,6 +23,12 @@ def esm(name: str) -> str:
     return (STATIC / "_shared.js").read_text(encoding="utf-8") + "\n" + (STATIC / name).read_text(encoding="utf-8")
 
 
+def css(name: str) -> str:
+    """The stylesheet of widget ``name`` with the shared look of ``_shared.css`` (theme colours,
+    focus outlines) in front, as ``esm`` does for the modules."""
+    return (STATIC / "_shared.css").read_text(encoding="utf-8") + "\n" + (STATIC / name).read_text(encoding="utf-8")
+
+
 class WidgetInputError(ValueError):
     """Raised when a widget is given data it cannot show; the message says what to change."""
 
@@ -182,12 +188,12 @@ class BaseWidget(anywidget.AnyWidget):
         """
         path = pathlib.Path(path)
         title = title or type(self).__name__
-        css = str(getattr(self, "_css", "") or "").replace("</", "<\\/")
+        style = str(getattr(self, "_css", "") or "").replace("</", "<\\/")
         page = (
             "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title>\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<style>body{{font-family:system-ui,sans-serif;margin:16px}}\n{css}</style>\n"
+            f"<style>body{{font-family:system-ui,sans-serif;margin:16px}}\n{style}</style>\n"
             "</head><body>\n<div id=\"widget-root\"></div>\n"
             f"<script type=\"application/json\" id=\"widget-state\">"
             f"{json_for_script(self._saved_state())}</script>\n"

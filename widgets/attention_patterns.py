@@ -10,12 +10,12 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
+from ._base import BaseWidget, WidgetInputError, check_array, check_length, check_tokens, css, esm, pack
 
 
 class AttentionPatterns(BaseWidget):
     _esm = esm("attention_patterns.js")
-    _css = STATIC / "attention_patterns.css"
+    _css = css("attention_patterns.css")
 
     tokens = t.List(t.Unicode(), help="Token strings, one per position.").tag(sync=True)
     patterns = t.Bytes(help="Attention probabilities as little-endian `dtype` bytes, see `storage`.").tag(sync=True)

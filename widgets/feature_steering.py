@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Union
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, pack, to_numpy, esm
+from ._base import BaseWidget, WidgetInputError, css, esm, pack, to_numpy
 
 Directions = Union[Mapping[str, Any], Callable[[int], Mapping[str, Any]]]
 
@@ -32,7 +32,7 @@ class SteeringResult(NamedTuple):
 
 class FeatureSteering(BaseWidget):
     _esm = esm("feature_steering.js")
-    _css = STATIC / "feature_steering.css"
+    _css = css("feature_steering.css")
 
     prompt = t.Unicode("", help="Text the continuations start from.").tag(sync=True)
     direction_names = t.List(t.Unicode(), help="Names of the directions to choose from.").tag(sync=True)

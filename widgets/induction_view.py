@@ -10,12 +10,12 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
+from ._base import BaseWidget, WidgetInputError, check_array, check_length, check_tokens, css, esm, pack
 
 
 class InductionView(BaseWidget):
     _esm = esm("induction_view.js")
-    _css = STATIC / "induction_view.css"
+    _css = css("induction_view.css")
 
     tokens = t.List(t.Unicode(), help="Token strings, one per position.").tag(sync=True)
     induction_scores = t.Bytes(help="float32 bytes [layers, heads].").tag(sync=True)

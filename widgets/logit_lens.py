@@ -8,12 +8,12 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
+from ._base import BaseWidget, WidgetInputError, check_array, check_length, check_tokens, css, esm, pack
 
 
 class LogitLens(BaseWidget):
     _esm = esm("logit_lens.js")
-    _css = STATIC / "logit_lens.css"
+    _css = css("logit_lens.css")
 
     tokens = t.List(t.Unicode(), help="Input token strings, one per position.").tag(sync=True)
     top_tokens = t.List(t.List(t.Unicode()), help="[layers][pos] top predicted next-token string.").tag(sync=True)

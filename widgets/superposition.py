@@ -11,12 +11,12 @@ import time
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, pack, esm
+from ._base import BaseWidget, WidgetInputError, css, esm, pack
 
 
 class SuperpositionExplorer(BaseWidget):
     _esm = esm("superposition.js")
-    _css = STATIC / "superposition.css"
+    _css = css("superposition.css")
 
     n_features = t.Int(5, help="Number of features n (hidden space is 2-dimensional).").tag(sync=True)
     sparsity = t.Float(0.9, help="Probability that a feature is 0 (S), in [0, 1).").tag(sync=True)

@@ -8,12 +8,12 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, check_array, check_length, check_tokens, pack, esm
+from ._base import BaseWidget, WidgetInputError, check_array, check_length, check_tokens, css, esm, pack
 
 
 class TokenView(BaseWidget):
     _esm = esm("token_view.js")
-    _css = STATIC / "token_view.css"
+    _css = css("token_view.css")
 
     tokens = t.List(t.Unicode(), help="Token strings, one per position.").tag(sync=True)
     values = t.Bytes(help="One float32 value per token (little-endian bytes).").tag(sync=True)

@@ -16,12 +16,12 @@ from typing import Any, Iterator
 import numpy as np
 import traitlets as t
 
-from ._base import STATIC, BaseWidget, WidgetInputError, pack, esm
+from ._base import BaseWidget, WidgetInputError, css, esm, pack
 
 
 class TrainingCurves(BaseWidget):
     _esm = esm("training_curves.js")
-    _css = STATIC / "training_curves.css"
+    _css = css("training_curves.css")
 
     title = t.Unicode("Training", help="Shown above the plots.").tag(sync=True)
     log_x = t.Bool(True, help="Logarithmic step axis.").tag(sync=True)

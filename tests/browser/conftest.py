@@ -2,8 +2,8 @@
 
 import json
 import os
+import re
 import pathlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -96,3 +96,29 @@ def lab(tmp_path_factory):
 def shots():
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS
+
+
+def write_notebook(path, cells):
+    """A notebook of code cells, on the python3 kernel."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def open_and_run_all(page, url, dialog_timeout=20_000):
+    """Open a notebook page (JupyterLab or Notebook 7), accept the kernel dialog that may ask which
+    kernel to use on first open, and run every cell from the Run menu."""
+    page.goto(url)
+    try:
+        page.locator(".jp-Dialog .jp-mod-accept").click(timeout=dialog_timeout)
+    except Exception:
+        pass
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-NotebookKernelStatus, "
+                           ".jp-Toolbar-kernelStatus') !== null", timeout=30_000)
+    page.locator(".jp-Notebook").click()
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()

@@ -2,12 +2,10 @@
 check that Python saw the interaction, and that hostile token strings stay text."""
 
 import json
-import re
 
-import nbformat
 import pytest
 
-from conftest import TOKEN
+from conftest import TOKEN, open_and_run_all, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -56,26 +54,12 @@ def _wait_text(locator, pattern, timeout):
 
 def test_all_widgets_in_jupyterlab(lab, browser, shots):
     url, root = lab
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "widgets.ipynb")
-
+    write_notebook(root / "widgets.ipynb", CELLS)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     dialogs, errors = [], []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{url}/lab/tree/widgets.ipynb?token={TOKEN}")
-    # JupyterLab may ask which kernel to use on first open: accept its choice
-    try:
-        page.locator(".jp-Dialog .jp-mod-accept").click(timeout=20_000)
-    except Exception:
-        pass
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus') !== null", timeout=30_000)
-    page.locator(".jp-Notebook").click()
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+    open_and_run_all(page, f"{url}/lab/tree/widgets.ipynb?token={TOKEN}")
 
     # every widget renders (TrainingCurves while its loop is running), with no error box
     for sel in [".cw-attn", ".cw-tv", ".cw-ll", ".cw-iv", ".cw-fs", ".cw-tc"]:
@@ -89,17 +73,22 @@ def test_all_widgets_in_jupyterlab(lab, browser, shots):
     ap.locator(".cw-strip").first.locator("[data-pos='7']").hover()
     wait_text(ap.locator(".cw-info"), "query 7")
     assert "<img·src=x·onerror=window.__pwned=1>" in ap.locator(".cw-strip").first.inner_text()
+    # Park the mouse on the menu bar after each hover: a scroll (a screenshot scrolls its element
+    # into view) would otherwise slide another token under the still pointer, and hover it.
+    page.mouse.move(5, 5)
     ap.screenshot(path=shots / "attention_patterns.png")
 
     tvl = page.locator(".cw-tv")
     tvl.locator("[data-pos='2']").hover()
     wait_text(tvl.locator(".cw-tv-info"), "position 2")
     assert "↵" in tvl.locator(".cw-tv-info").inner_text()
+    page.mouse.move(5, 5)
     tvl.screenshot(path=shots / "token_view.png")
 
     lll = page.locator(".cw-ll")
     lll.locator(".cw-ll-cell[data-layer='1'][data-pos='2']").hover()
     wait_text(lll.locator(".cw-info"), "position 2")
+    page.mouse.move(5, 5)
     lll.screenshot(path=shots / "logit_lens.png")
 
     ivl = page.locator(".cw-iv")

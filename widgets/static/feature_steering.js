@@ -31,11 +31,15 @@ function render({ model, el }) {
   ntok.type = "number"; ntok.min = "1"; ntok.max = "200";
   const gen = h("button", "cw-fs-generate", "Generate"); gen.type = "button";
   const status = h("span", "cw-muted cw-fs-status");
+  status.setAttribute("role", "status");
   form.append(gen, status);
   const cols = h("div", "cw-fs-cols");
-  const mkCol = (t) => { const c = h("div", "cw-fs-col"), title = h("div", "cw-title", t), body = h("div", "cw-fs-text"); c.append(title, body); cols.append(c); return [title, body]; };
-  const [, unBody] = mkCol("Unsteered");
-  const [stTitle, stBody] = mkCol("Steered");
+  const mkCol = (t) => {
+    const c = h("div", "cw-fs-col"), title = h("div", "cw-title", t), body = h("div", "cw-fs-text"), note = h("div", "cw-summary");
+    c.append(title, body, note); cols.append(c); return [title, body, note];
+  };
+  const [, unBody, unNote] = mkCol("Unsteered");
+  const [stTitle, stBody, stNote] = mkCol("Steered");
   const legend = h("div", "cw-muted", "Token colour: activation of the direction (residual stream · unit direction at the layer, measured without steering); red negative, blue positive. Hover a token for its value.");
   root.append(form, cols, legend); el.appendChild(root);
 
@@ -63,23 +67,29 @@ function render({ model, el }) {
     temp.value = String(model.get("temperature")); ntok.value = String(model.get("n_tokens"));
     stTitle.textContent = `Steered: + ${fmt(model.get("strength"), 2)} × “${iso(model.get("direction"))}” at layer ${model.get("layer")}`;
   }
-  function text(body, gen, actsKey) {
-    const pt = model.get("prompt_tokens"), acts = readArray(model.get(actsKey), "float32");
+  function text(body, note, gen, actsKey) {
+    const pt = model.get("prompt_tokens"), acts = readArray(model.get(actsKey), "float32"), all = [...pt, ...gen];
     let m = 0; for (const a of acts) m = Math.max(m, Math.abs(a));
     body.replaceChildren();
-    [...pt, ...gen].forEach((t, i) => {
+    all.forEach((t, i) => {
       const sp = tokenEl(t, i < pt.length ? "cw-fs-prompt-tok" : "cw-fs-gen-tok");
       if (i < acts.length) {
-        const c = colour(acts[i] / (m || 1));
+        const c = diverging(acts[i] / (m || 1));
         sp.style.background = css(c); sp.style.color = inkOn(c);
         sp.title = `activation ${fmt(acts[i], 3)}`;
       }
       body.append(sp);
     });
+    // the colours in words: where the direction is most and least active
+    const n = Math.min(acts.length, all.length);
+    if (!gen.length || !n) { note.textContent = ""; return; }
+    let lo = 0, hi = 0;
+    for (let i = 1; i < n; i++) { if (acts[i] < acts[lo]) lo = i; if (acts[i] > acts[hi]) hi = i; }
+    note.textContent = `${gen.length} tokens generated. Activation highest at “${iso(all[hi])}” (${fmt(acts[hi], 2)}), lowest at “${iso(all[lo])}” (${fmt(acts[lo], 2)}).`;
   }
   const texts = () => {
-    text(unBody, model.get("unsteered_tokens"), "unsteered_acts");
-    text(stBody, model.get("steered_tokens"), "steered_acts");
+    text(unBody, unNote, model.get("unsteered_tokens"), "unsteered_acts");
+    text(stBody, stNote, model.get("steered_tokens"), "steered_acts");
   };
   const onStatus = () => { status.textContent = model.get("status"); gen.disabled = model.get("status") === "generating"; };
   const cev = "change:prompt change:direction_names change:direction change:layer change:n_layers change:strength change:max_strength change:temperature change:n_tokens";

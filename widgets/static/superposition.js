@@ -26,16 +26,20 @@ function render({ model, el }) {
   const decay = field("Importance decay (I_i = decay^i)", h("input", "cw-sp-slider cw-sp-decay"), decayOut);
   decay.type = "range"; decay.min = "0.5"; decay.max = "1"; decay.step = "0.01";
   const status = h("span", "cw-muted cw-sp-status");
+  status.setAttribute("role", "status");
   form.append(status);
   const row = h("div", "cw-row");
   const canvas = h("canvas", "cw-sp-canvas");
+  canvas.setAttribute("role", "img");
   const side = h("div", "cw-sp-side");
   const arrangement = h("div", "cw-title cw-sp-arrangement");
   const info = h("div", "cw-info cw-sp-info");
   const table = h("table", "cw-sp-table");
+  table.id = uniqueId("sp-table");
+  canvas.setAttribute("aria-describedby", table.id);
   side.append(arrangement, info, table);
   row.append(canvas, side);
-  const legend = h("div", "cw-muted", "Each arrow is one feature's direction W_i in the 2-d hidden space (the circle has radius 1); darker blue = more important (palest = least). D_i: dimensions the feature gets (1 alone, 1/2 antipodal pair, 2/5 pentagon, 0 dropped).");
+  const legend = h("div", "cw-muted", "Each arrow is one feature's direction W_i in the 2-d hidden space (the circle has radius 1); the more important the feature, the more its arrow stands out from the page (dark blue on a light page, yellow on a dark one). D_i: dimensions the feature gets (1 alone, 1/2 antipodal pair, 2/5 pentagon, 0 dropped).");
   root.append(form, row, legend); el.appendChild(root);
 
   const commit = (k, v) => { model.set(k, v); model.save_changes(); status.textContent = "training…"; };
@@ -62,17 +66,21 @@ function render({ model, el }) {
     const n = Math.min(imp.length, Math.floor(W.length / 2));
     const size = 320, c = size / 2;
     canvas.width = size; canvas.height = size;
-    const ctx = canvas.getContext("2d");
+    const ctx = canvas.getContext("2d"), th = theme(root);
     ctx.clearRect(0, 0, size, size);
     let r = 1; for (let i = 0; i < n; i++) r = Math.max(r, Math.hypot(W[2 * i], W[2 * i + 1]));
     const scale = (c - 24) / r;
-    ctx.strokeStyle = "#ddd"; ctx.lineWidth = 1;
+    ctx.strokeStyle = th.grid; ctx.lineWidth = 1;
     ctx.beginPath(); ctx.arc(c, c, scale, 0, 2 * Math.PI); ctx.stroke();
     ctx.beginPath(); ctx.moveTo(0, c); ctx.lineTo(size, c); ctx.moveTo(c, 0); ctx.lineTo(c, size); ctx.stroke();
     let top = -Infinity, low = Infinity;
     for (let i = 0; i < n; i++) { top = Math.max(top, imp[i]); low = Math.min(low, imp[i]); }
-    // least important pale, most important dark blue (all dark when they are equal)
-    const shade = (v) => colour(0.2 + 0.8 * (top > low ? (v - low) / (top - low) : 1));
+    // the most important feature stands out most from the page: the dark end of cividis on a light
+    // page, the bright end on a dark one; the least important sits near the middle (all equal: most)
+    const shade = (v) => {
+      const rel = top > low ? (v - low) / (top - low) : 1;
+      return sequential(th.dark ? 0.4 + 0.6 * rel : 0.6 - 0.6 * rel);
+    };
     table.replaceChildren();
     const head = h("tr"); for (const t of ["feature", "importance", "|W_i|", "D_i"]) head.append(h("th", null, t)); table.append(head);
     for (let i = n - 1; i >= 0; i--) {  // least important first, so the important arrows are on top
@@ -86,7 +94,7 @@ function render({ model, el }) {
         ctx.lineTo(ex - 10 * Math.cos(a - 0.4), ey - 10 * Math.sin(a - 0.4));
         ctx.lineTo(ex - 10 * Math.cos(a + 0.4), ey - 10 * Math.sin(a + 0.4)); ctx.fill();
       }
-      ctx.fillStyle = "#111"; ctx.font = "12px sans-serif";
+      ctx.fillStyle = th.fg; ctx.font = "12px sans-serif";
       ctx.fillText(String(i), ex + 6 * Math.cos(a) - 3, ey + 6 * Math.sin(a) + 4);
     }
     for (let i = 0; i < n; i++) {
@@ -97,14 +105,18 @@ function render({ model, el }) {
       table.append(tr);
     }
     arrangement.textContent = model.get("arrangement");
+    let shown = 0; for (let i = 0; i < n; i++) if (Math.hypot(W[2 * i], W[2 * i + 1]) > 0.5) shown++;
+    canvas.setAttribute("aria-label", `${n} feature directions in a 2-d hidden space: ${model.get("arrangement")}; ` +
+      `${shown} of ${n} have length above 0.5 (represented), the others are near 0. The table lists each one.`);
     info.textContent = `loss ${fmt(model.get("loss"), 4)} · trained in ${fmt(model.get("train_seconds"), 2)} s (${model.get("steps")} steps)`;
   }
   const onStatus = () => { status.textContent = model.get("status"); };
   const cev = "change:sparsity change:importance_decay";
   const dev = "change:W change:importance change:dimensionality change:arrangement change:loss change:train_seconds";
   model.on(cev, controls); model.on(dev, draw); model.on("change:status", onStatus);
+  const stopWatching = onThemeChange(draw);
   controls(); draw(); onStatus();
-  return () => { model.off(cev, controls); model.off(dev, draw); model.off("change:status", onStatus); root.remove(); };
+  return () => { model.off(cev, controls); model.off(dev, draw); model.off("change:status", onStatus); stopWatching(); root.remove(); };
 }
 
 export default { render };

@@ -14,7 +14,6 @@
  */
 // (the shared helpers of _shared.js are prepended to this module by widgets/_base.py)
 
-const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
 const isAcc = (name) => /acc/i.test(name);
 
 function render({ model, el }) {
@@ -22,9 +21,11 @@ function render({ model, el }) {
   const title = h("div", "cw-title");
   const bar = h("div", "cw-row cw-tc-bar");
   const pause = h("button", "cw-tc-pause", "Pause"), stop = h("button", "cw-tc-stop", "Stop"), status = h("span", "cw-muted cw-tc-status");
+  status.setAttribute("role", "status");
   pause.type = stop.type = "button";
   bar.append(pause, stop, status);
   const plots = h("div", "cw-row"), lossC = h("canvas"), accC = h("canvas");
+  for (const c of [lossC, accC]) c.setAttribute("role", "img");
   plots.append(lossC, accC);
   const legend = h("div", "cw-tc-legend");
   root.append(title, bar, plots, legend); el.appendChild(root);
@@ -55,7 +56,7 @@ function render({ model, el }) {
   function panel(canvas, names, logY, label) {
     const W = 460, H = 280, L = 56, R = 24, T = 12, B = 36;
     canvas.width = W; canvas.height = H;
-    const ctx = canvas.getContext("2d");
+    const ctx = canvas.getContext("2d"), th = theme(root);
     ctx.clearRect(0, 0, W, H);
     ctx.font = "11px system-ui, sans-serif";
     const logX = model.get("log_x");
@@ -67,8 +68,8 @@ function render({ model, el }) {
     if (!Number.isFinite(x0)) { x0 = 0; x1 = 1; } if (x1 === x0) x1 = x0 + 1;
     if (!Number.isFinite(y0)) { y0 = 0; y1 = 1; } if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
     const px = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R), py = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - B - T);
-    ctx.strokeStyle = "#999"; ctx.strokeRect(L, T, W - L - R, H - B - T);
-    ctx.fillStyle = "#444"; ctx.textAlign = "center";
+    ctx.strokeStyle = th.axis; ctx.strokeRect(L, T, W - L - R, H - B - T);
+    ctx.fillStyle = th.fg; ctx.textAlign = "center";
     const ticks = (a, b, log) => {
       const out = [];
       if (log) { for (let e = Math.ceil(a); e <= Math.floor(b); e++) out.push(e); if (out.length < 2) out.push(a, b); }
@@ -79,16 +80,16 @@ function render({ model, el }) {
     for (const x of ticks(x0, x1, logX)) { ctx.fillText(lab(x, logX), px(x), H - B + 14); }
     ctx.fillText(`step${logX ? " (log)" : ""}`, (L + W) / 2, H - 6);
     ctx.textAlign = "right";
-    for (const y of ticks(y0, y1, logY)) { ctx.fillText(lab(y, logY), L - 4, py(y) + 4); ctx.strokeStyle = "#eee"; ctx.beginPath(); ctx.moveTo(L + 1, py(y)); ctx.lineTo(W - R - 1, py(y)); ctx.stroke(); }
+    for (const y of ticks(y0, y1, logY)) { ctx.fillText(lab(y, logY), L - 4, py(y) + 4); ctx.strokeStyle = th.grid; ctx.beginPath(); ctx.moveTo(L + 1, py(y)); ctx.lineTo(W - R - 1, py(y)); ctx.stroke(); }
     ctx.save(); ctx.translate(12, (T + H - B) / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center"; ctx.fillText(label + (logY ? " (log)" : ""), 0, 0); ctx.restore();
     for (const [s, text] of model.get("events")) {
       const x = px(tx(s)); if (x < L || x > W - R) continue;
-      ctx.strokeStyle = "#888"; ctx.setLineDash([3, 3]); ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, H - B); ctx.stroke(); ctx.setLineDash([]);
-      ctx.save(); ctx.translate(x + 3, T + 4); ctx.rotate(Math.PI / 2); ctx.textAlign = "left"; ctx.fillStyle = "#555"; ctx.fillText(showToken(text), 0, 0); ctx.restore();
+      ctx.strokeStyle = th.axis; ctx.setLineDash([3, 3]); ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, H - B); ctx.stroke(); ctx.setLineDash([]);
+      ctx.save(); ctx.translate(x + 3, T + 4); ctx.rotate(Math.PI / 2); ctx.textAlign = "left"; ctx.fillStyle = th.muted; ctx.fillText(showToken(text), 0, 0); ctx.restore();
     }
     ctx.save(); ctx.beginPath(); ctx.rect(L, T, W - L - R, H - B - T); ctx.clip();
     for (const n of names) {
-      const arr = cols.get(n), colr = PALETTE[[...cols.keys()].indexOf(n) % PALETTE.length];
+      const arr = cols.get(n), colr = CATEGORICAL[[...cols.keys()].indexOf(n) % CATEGORICAL.length];
       ctx.strokeStyle = colr; ctx.lineWidth = 1.6; ctx.setLineDash(/test|val/i.test(n) ? [6, 3] : []); ctx.beginPath();
       let on = false;
       arr.forEach((v, i) => {
@@ -99,6 +100,16 @@ function render({ model, el }) {
       ctx.stroke();
     }
     ctx.restore();
+    // the plot in words, for readers who cannot see it
+    const last = (arr) => { for (let j = arr.length - 1; j >= 0; j--) if (Number.isFinite(arr[j])) return [arr[j], steps[j]]; return [NaN, NaN]; };
+    const lines = names.map((n) => {
+      const arr = cols.get(n), [v, s] = last(arr), acc = label === "accuracy";
+      const extreme = arr.reduce((m, x) => (!Number.isFinite(x) ? m : !Number.isFinite(m) ? x : acc ? Math.max(m, x) : Math.min(m, x)), NaN);
+      return `${n} ${fmt(v, 4)} at step ${s} (${label === "accuracy" ? "highest" : "lowest"} ${fmt(extreme, 4)})`;
+    });
+    const marks = model.get("events").map(([s, text]) => `“${showToken(text)}” at step ${s}`);
+    canvas.setAttribute("aria-label", `${label} over ${steps.length} points${logY ? ", log scale" : ""}: ${lines.join("; ") || "no data yet"}` +
+      (marks.length ? `. Events: ${marks.join(", ")}` : ""));
   }
   function draw() {
     title.textContent = model.get("title");
@@ -109,7 +120,7 @@ function render({ model, el }) {
     legend.replaceChildren();
     names.forEach((n, i) => {
       const item = h("span", "cw-tc-item"), sw = h("span", "cw-tc-swatch");
-      sw.style.background = PALETTE[i % PALETTE.length];
+      sw.style.background = CATEGORICAL[i % CATEGORICAL.length];
       const arr = cols.get(n); let last = NaN; for (let j = arr.length - 1; j >= 0; j--) if (Number.isFinite(arr[j])) { last = arr[j]; break; }
       item.append(sw, h("span", "cw-tc-name", n), h("span", "cw-muted", ` ${fmt(last, 4)}`));
       legend.append(item);
@@ -128,8 +139,10 @@ function render({ model, el }) {
   model.on(ev, fromSnapshot); model.on("msg:custom", onMsg);
   model.on("change:title change:log_x change:log_y change:events", schedule);
   model.on("change:status change:paused change:should_stop", showStatus);
+  const stopWatching = onThemeChange(schedule);
   fromSnapshot();
   return () => {
+    stopWatching();
     model.off(ev, fromSnapshot); model.off("msg:custom", onMsg);
     model.off("change:title change:log_x change:log_y change:events", schedule);
     model.off("change:status change:paused change:should_stop", showStatus);
