@@ -3,9 +3,10 @@
 A neuron of an MLP is a key and a value: its column of W_in is a *key*, a direction of the residual
 stream it fires on; its row of W_out is a *value*, the vector it adds to the stream when it fires.
 Read through the unembedding, a value says which next tokens the neuron promotes. This module holds
-chapter 06's tools: top contexts of keys and top tokens of values; patching and ablating one MLP's
-output at the subject's token; single-neuron effects; and ROME's rank-one edit of W_out, which
-rewrites one fact. Causal tracing itself lives in `course.causal_tracing`.
+the tools of chapter 06 (MLPs as key-value memories): top contexts of keys and top tokens of values;
+patching and ablating one MLP's output at the subject's token; single-neuron effects; and ROME's
+rank-one edit of W_out, which rewrites one fact. Causal tracing is `course.causal_tracing`'s; here
+it is batched (`batched_trace`, the same numbers in one forward pass).
 
 Positions count BOS as 0; a fact's *subject position* is the last token of the subject's name (as
 in ROME: a name at a prompt's start is several tokens, and the last one is where it is complete).
@@ -167,11 +168,14 @@ def subject_noise_scale(model) -> float:
     return noise_scale(model, [token_id(model, " " + p) for p in FACT_PEOPLE])
 
 
-def trace_items(model, items, site: str = "mlp", n_noise: int = 10, scale: Optional[float] = None) -> dict:
+def trace_items(model, items, site: str = "mlp", n_noise: int = 10, scale: Optional[float] = None,
+                min_gap: float = 0.05) -> dict:
     """Batched causal traces of fact items (with .prompt, .subject, .answer), skipping those the model
-    answers wrong (nothing to locate). Returns ``effects``: one ``[layer pos]`` indirect-effect table
-    per traced item, ``items``: those items, and ``by_kind``: ``[layer kind]`` averaged over them with
-    the kinds of `course.causal_tracing.POSITION_KINDS` (what `causal_tracing.trace_facts` reports)."""
+    answers wrong (nothing to locate) and those where the noise takes less than ``min_gap`` of the
+    answer's probability away (the indirect effect divides by that gap). Returns ``effects``: one
+    ``[layer pos]`` indirect-effect table per traced item, ``items``: those items, and ``by_kind``:
+    ``[layer kind]`` averaged over them with the kinds of `course.causal_tracing.POSITION_KINDS`
+    (what `causal_tracing.trace_facts` reports)."""
     from course.causal_tracing import POSITION_KINDS, indirect_effect, position_kinds
 
     scale = subject_noise_scale(model) if scale is None else scale
@@ -184,8 +188,10 @@ def trace_items(model, items, site: str = "mlp", n_noise: int = 10, scale: Optio
         subject = word_positions(model.tokenizer, it.prompt, it.subject)
         if not good or subject[-1] == tokens.shape[1] - 1:
             continue
-        effect = indirect_effect(batched_trace(model, tokens, subject, token_id(model, it.answer), scale, site,
-                                               n_noise=n_noise, seed=i))
+        result = batched_trace(model, tokens, subject, token_id(model, it.answer), scale, site, n_noise=n_noise, seed=i)
+        if result["clean"] - result["corrupt"] < min_gap:
+            continue
+        effect = indirect_effect(result)
         effects.append(effect)
         traced.append(it)
         for pos, kind in enumerate(position_kinds(tokens.shape[1], subject)):
@@ -216,12 +222,22 @@ def run_with_mlp_out(model, tokens: torch.Tensor, layer: Layers, pos: int,
     return model.run_with_hooks(tokens, fwd_hooks=[(name, replace) for name in by_name])[:, -1]
 
 
+def _position(model, it, at: str) -> int:
+    if at == "subject":
+        return subject_position(model, it.prompt, it.subject)
+    if at == "last":
+        return encode(model, it.prompt).shape[1] - 1
+    raise ValueError(f"at must be 'subject' or 'last', got {at!r}")
+
+
 @torch.no_grad()
-def mlp_out_at(model, prompt: str, subject: str, layer: Layers) -> list[torch.Tensor]:
-    """The MLP outputs (one ``[d_model]`` per layer) at the subject's position of ``prompt``."""
+def mlp_out_at(model, prompt: str, subject: str, layer: Layers, at: str = "subject") -> list[torch.Tensor]:
+    """The MLP outputs (one ``[d_model]`` per layer) at the subject's position of ``prompt`` (or, with
+    ``at="last"``, at its last position)."""
     names = [act_name("mlp_out", l) for l in _layers(layer)]
-    _, cache = model.run_with_cache(encode(model, prompt), names_filter=names)
-    pos = subject_position(model, prompt, subject)
+    tokens = encode(model, prompt)
+    _, cache = model.run_with_cache(tokens, names_filter=names)
+    pos = subject_position(model, prompt, subject) if at == "subject" else tokens.shape[1] - 1
     return [cache[n][0, pos] for n in names]
 
 
@@ -265,37 +281,37 @@ def fact_patching(model, items, layer: Layers, seed: int = 0) -> dict:
 
 
 @torch.no_grad()
-def mean_mlp_out(model, items, layer: int) -> dict[str, torch.Tensor]:
-    """For each phrasing, the MLP output at the subject's position averaged over every person: what
-    that layer writes there on average, with who it is averaged away. ``{phrasing: [d_model]}``."""
-    return {p: torch.stack([mlp_out_at(model, it.prompt, it.subject, layer)[0] for it in group]).mean(0)
+def mean_mlp_out(model, items, layer: int, at: str = "subject") -> dict[str, torch.Tensor]:
+    """For each phrasing, the MLP output at the subject's position (or the last) averaged over every
+    person: what that layer writes there on average, with who it is averaged away. ``{phrasing: [d_model]}``."""
+    return {p: torch.stack([mlp_out_at(model, it.prompt, it.subject, layer, at)[0] for it in group]).mean(0)
             for p, group in by_phrasing(items).items()}
 
 
-def ablation_table(model, items, layer: int, how: str = "mean") -> dict:
-    """Replace the MLP output at the subject's position by its mean (``how="mean"``) or by zeros
-    (``"zero"``) in every prompt. Per person: share of their prompts answered right, clean and
-    ablated; overall: accuracy, and how often the answer is still *a* sport (the category)."""
-    from course.world import SPORTS
-
+def ablation_table(model, items, layer: int, how: str = "mean", at: str = "subject") -> dict:
+    """Replace the MLP output at the subject's position (or, ``at="last"``, the last) by its mean over
+    the people (``how="mean"``) or by zeros (``"zero"``) in every prompt. Per person: share of their
+    prompts answered right, clean and ablated; overall: accuracy, and ``same_kind``: how often the
+    answer is still one of the items' answers (a sport for sports, an animal for pets)."""
     if how not in ("mean", "zero"):
         raise ValueError(f"how must be 'mean' or 'zero', got {how!r}")
-    means = mean_mlp_out(model, items, layer)
-    sport_ids = {token_id(model, " " + s) for s in SPORTS}
+    if at not in ("subject", "last"):
+        raise ValueError(f"at must be 'subject' or 'last', got {at!r}")
+    means = mean_mlp_out(model, items, layer, at)
+    kind_ids = {token_id(model, it.answer) for it in items}
     clean_ok = _correct(model, items)
     per_person: dict[str, list] = {}
-    ablated_ok, is_sport = [], []
+    ablated_ok, same_kind = [], []
     for it, clean in zip(items, clean_ok):
         value = means[it.phrasing] if how == "mean" else torch.zeros(model.cfg.d_model)
-        pred = run_with_mlp_out(model, encode(model, it.prompt), layer,
-                                subject_position(model, it.prompt, it.subject), value)[0].argmax().item()
+        pred = run_with_mlp_out(model, encode(model, it.prompt), layer, _position(model, it, at), value)[0].argmax().item()
         ablated_ok.append(pred == token_id(model, it.answer))
-        is_sport.append(pred in sport_ids)
+        same_kind.append(pred in kind_ids)
         per_person.setdefault(it.subject, []).append((clean, ablated_ok[-1]))
     table = {p: (sum(c for c, _ in v) / len(v), sum(a for _, a in v) / len(v)) for p, v in per_person.items()}
     n = len(items)
     return {"clean_accuracy": sum(clean_ok) / n, "ablated_accuracy": sum(ablated_ok) / n,
-            "still_a_sport": sum(is_sport) / n, "per_person": table}
+            "same_kind": sum(same_kind) / n, "per_person": table}
 
 
 def mlp_effect(model, items, layer: int, population=None) -> float:
@@ -333,23 +349,27 @@ def _answer_logprob(logits: torch.Tensor, answer: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def neuron_effects(model, prompt: str, subject: str, answer: str, layer: int, means: torch.Tensor) -> torch.Tensor:
+def neuron_effects(model, prompt: str, subject: str, answer: str, layer: int, means: torch.Tensor,
+                   chunk: int = 128) -> torch.Tensor:
     """``[d_mlp]``: how much the answer's log-probability drops when one neuron at a time is set to its
-    mean at the subject's position (one batched forward pass, a row per neuron)."""
+    mean at the subject's position (batched forward passes, a row per neuron, ``chunk`` rows each)."""
     tokens = encode(model, prompt)
     pos = subject_position(model, prompt, subject)
     answer_id = token_id(model, answer)
     clean = _answer_logprob(model(tokens)[0, -1], answer_id)
-    d_mlp = model.cfg.d_mlp
-    rows = torch.arange(d_mlp)
+    out = []
+    for start in range(0, model.cfg.d_mlp, chunk):
+        neurons = torch.arange(start, min(start + chunk, model.cfg.d_mlp))
+        rows = torch.arange(len(neurons))
 
-    def ablate_one(act, hook):  # act: [d_mlp pos d_mlp], row i ablates neuron i
-        act = act.clone()
-        act[rows, pos, rows] = means.to(act)
-        return act
+        def ablate_one(act, hook):  # act: [chunk pos d_mlp], row i ablates neuron start + i
+            act = act.clone()
+            act[rows, pos, neurons] = means[neurons].to(act)
+            return act
 
-    logits = model.run_with_hooks(tokens.expand(d_mlp, -1), fwd_hooks=[(act_name("post", layer), ablate_one)])
-    return clean - _answer_logprob(logits[:, -1], answer_id)
+        logits = model.run_with_hooks(tokens.expand(len(neurons), -1), fwd_hooks=[(act_name("post", layer), ablate_one)])
+        out.append(clean - _answer_logprob(logits[:, -1], answer_id))
+    return torch.cat(out)
 
 
 @torch.no_grad()
@@ -364,30 +384,47 @@ def run_with_neurons_ablated(model, tokens: torch.Tensor, layer: int, pos: int, 
     return model.run_with_hooks(tokens, fwd_hooks=[(act_name("post", layer), ablate)])[:, -1]
 
 
+def groups(model, items) -> list[tuple[torch.Tensor, int, list]]:
+    """Items batched for one forward pass each: ``(tokens [batch pos], subject position, items)`` for
+    every set of prompts with the same length and the same subject position."""
+    out: dict[tuple[int, int], list] = {}
+    for it in items:
+        key = (encode(model, it.prompt).shape[1], subject_position(model, it.prompt, it.subject))
+        out.setdefault(key, []).append(it)
+    return [(torch.cat([encode(model, it.prompt) for it in group]), pos, group) for (_, pos), group in out.items()]
+
+
+def _right_with_neurons_ablated(model, batches, layer: int, neurons: torch.Tensor, means: torch.Tensor) -> list[bool]:
+    right = []
+    for tokens, pos, group in batches:
+        logits = run_with_neurons_ablated(model, tokens, layer, pos, neurons, means)
+        answers = torch.tensor([token_id(model, it.answer) for it in group])
+        right += (logits.argmax(-1) == answers).tolist()
+    return right
+
+
 def neurons_to_forget(model, person: str, items, layer: int, means: torch.Tensor,
                       ks: Iterable[int] = (1, 2, 4, 8, 16, 32, 64, 128, 256)) -> dict:
     """Rank the neurons by their summed single-neuron effect on ``person``'s prompts, then mean-ablate
     the top k (at the subject's position) for growing k until none of those prompts is answered
-    right. Returns k (None if even the largest k is not enough), the single-neuron effects' largest
-    share of the whole MLP's, and the accuracy on everyone else's prompts with those k neurons gone."""
+    right. Returns k (None if even the largest k is not enough), the neurons, the largest
+    single-neuron effect (mean drop of the answer's log-probability), and ``others_kept``: of the
+    other people's prompts answered right before, the share still answered right with those k
+    neurons ablated in them too."""
     mine = [it for it in items if it.subject == person]
     others = [it for it in items if it.subject != person]
     effects = sum(neuron_effects(model, it.prompt, it.subject, it.answer, layer, means) for it in mine)
     order = effects.argsort(descending=True)
-
-    def accuracy(group, neurons):
-        good = 0
-        for it in group:
-            logits = run_with_neurons_ablated(model, encode(model, it.prompt), layer,
-                                              subject_position(model, it.prompt, it.subject), neurons, means)
-            good += logits[0].argmax().item() == token_id(model, it.answer)
-        return good / max(1, len(group))
-
+    mine_batches, other_batches = groups(model, mine), groups(model, others)
+    none = torch.tensor([], dtype=torch.long)
     for k in ks:
-        if accuracy(mine, order[:k]) == 0:
+        if not any(_right_with_neurons_ablated(model, mine_batches, layer, order[:k], means)):
+            before = _right_with_neurons_ablated(model, other_batches, layer, none, means)
+            after = _right_with_neurons_ablated(model, other_batches, layer, order[:k], means)
+            kept = sum(b and a for b, a in zip(before, after)) / max(1, sum(before))
             return {"k": k, "neurons": order[:k].tolist(), "top_effect": float(effects[order[0]]) / len(mine),
-                    "others_accuracy": accuracy(others, order[:k])}
-    return {"k": None, "neurons": [], "top_effect": float(effects[order[0]]) / len(mine), "others_accuracy": None}
+                    "others_kept": kept}
+    return {"k": None, "neurons": [], "top_effect": float(effects[order[0]]) / len(mine), "others_kept": None}
 
 
 # -- editing a memory: ROME's rank-one update of W_out -------------------------------------------------
@@ -429,23 +466,28 @@ def optimize_delta(model, layer: int, prompts: Sequence[str], subject: str, targ
     ``target`` the most likely next token after each prompt (gradient descent on its mean negative
     log-probability, as ROME solves for its value v*). ``max_norm`` caps its length."""
     target_id = token_id(model, target)
-    batch = [(encode(model, p), subject_position(model, p, subject)) for p in prompts]
+    by_shape: dict[tuple[int, int], list] = {}
+    for p in prompts:
+        tokens = encode(model, p)
+        by_shape.setdefault((tokens.shape[1], subject_position(model, p, subject)), []).append(tokens)
+    batches = [(torch.cat(rows), pos) for (_, pos), rows in by_shape.items()]  # one forward pass per shape
     delta = torch.zeros(model.cfg.d_model, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=lr)
     name = act_name("mlp_out", layer)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    was = [(param, param.requires_grad) for param in model.parameters()]
+    for param, _ in was:
+        param.requires_grad_(False)  # only delta is learned
     try:
         for _ in range(steps):
             loss = 0.0
-            for tokens, pos in batch:
+            for tokens, pos in batches:
                 def add(act, hook, pos=pos):
                     act = act.clone()
                     act[:, pos] = act[:, pos] + delta
                     return act
 
                 logits = model.run_with_hooks(tokens, fwd_hooks=[(name, add)])
-                loss = loss - logits[0, -1].log_softmax(-1)[target_id] / len(batch)
+                loss = loss - logits[:, -1].log_softmax(-1)[:, target_id].sum() / len(prompts)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -453,8 +495,8 @@ def optimize_delta(model, layer: int, prompts: Sequence[str], subject: str, targ
                 with torch.no_grad():
                     delta.mul_(min(1.0, max_norm / (delta.norm().item() + 1e-9)))
     finally:
-        for p in model.parameters():
-            p.requires_grad_(True)
+        for param, flag in was:
+            param.requires_grad_(flag)
     return delta.detach()
 
 

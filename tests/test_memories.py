@@ -1,10 +1,8 @@
-"""Chapter 06 (MLPs as key-value memories): course/memories.py on a tiny random model, its agreement
-with course/causal_tracing.py and with the chapter's references, and every number the chapter's
-prose claims about the shipped model."""
+"""course/memories.py (MLPs as key-value memories, fact patching, ablation, ROME's rank-one edit) on a
+tiny random model with the course's tokenizer, and its batched causal tracing against
+course/causal_tracing.py."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 import torch
@@ -14,8 +12,6 @@ from course.probing import word_positions
 from course.config import ModelConfig
 from course.model import HookedTransformer
 from course.tokenizer import Tokenizer
-from course_model import CHECKPOINT, have_shipped_model, load_model
-from solutions import ch06_memories as ref
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +43,6 @@ def test_batched_trace_is_causal_tracing_trace(tiny, site, text, subject):
     torch.testing.assert_close(b["restored"], a["restored"], atol=1e-7, rtol=1e-4)
 
 
-@pytest.mark.parametrize("site", ["resid", "mlp", "attn"])
-def test_reference_causal_trace_is_the_librarys(tiny, site):
-    tokens, subject_pos = _prompt(tiny)
-    scale, n_noise, seed = 0.5, 4, 1
-    noise = torch.randn(n_noise, tiny.cfg.d_model, generator=torch.Generator().manual_seed(seed)) * scale
-    with torch.no_grad():
-        mine = ref.causal_trace(tiny, tokens, subject_pos, 11, noise, site)
-    lib = causal_tracing.trace(tiny, tokens, subject_pos, 11, scale=scale, site=site, n_noise=n_noise, seed=seed)
-    torch.testing.assert_close(mine, lib["restored"], atol=1e-7, rtol=1e-4)
-
-
 def test_restoring_the_residual_stream_at_the_subject_before_layer_0_restores_everything(tiny):
     tokens, subject_pos = _prompt(tiny)
     r = memories.batched_trace(tiny, tokens, subject_pos, 9, scale=2.0, site="resid")
@@ -68,7 +53,7 @@ def test_restoring_the_residual_stream_at_the_subject_before_layer_0_restores_ev
 
 def test_trace_items_averages_by_kind_and_skips_wrong_answers(tiny):
     items = evalsets.fact_dataset("held_out")[:4]
-    out = memories.trace_items(tiny, items, "mlp", n_noise=2)
+    out = memories.trace_items(tiny, items, "mlp", n_noise=2, min_gap=-1.0)
     assert len(out["effects"]) == len(out["items"]) <= len(items)
     assert out["by_kind"].shape == (tiny.cfg.n_layers, len(causal_tracing.POSITION_KINDS))
     right = [it for it, ok in zip(items, memories._correct(tiny, items)) if ok]
@@ -82,19 +67,18 @@ def test_corpus_tokens_and_activations(tiny):
     assert text.shape == (10, 64) and text.dtype == torch.long
     assert (text == tiny.tokenizer.eot_id).any()  # documents packed with EOT between them
     acts = memories.mlp_activations(tiny, text, 1, batch_size=3)
-    with torch.no_grad():
-        torch.testing.assert_close(acts, ref.neuron_activations(tiny, text, 1))
+    _, cache = tiny.run_with_cache(text, names_filter=["blocks.1.mlp.hook_post"])
+    torch.testing.assert_close(acts, cache["post", 1])
     contexts = memories.top_contexts(tiny, text, acts[..., 5], k=4)
     assert len(contexts) == 4 and [c.activation for c in contexts] == sorted((c.activation for c in contexts), reverse=True)
     assert contexts[0].activation == pytest.approx(acts[..., 5].max().item())
     assert all(c.text.endswith(f"[{c.token}]") or "[" in c.text for c in contexts)
 
 
-def test_value_logits_are_the_references_neuron_values(tiny):
+def test_value_logits_are_rows_of_w_out_through_the_unembedding(tiny):
     values = memories.value_logits(tiny, 0)
     assert values.shape == (tiny.cfg.d_mlp, tiny.cfg.d_vocab)
-    with torch.no_grad():
-        torch.testing.assert_close(values[7], ref.neuron_value(tiny, 0, 7))
+    torch.testing.assert_close(values[7], (tiny.blocks[0].mlp.W_out[7] @ tiny.W_U).detach())
     assert memories.top_tokens(tiny, values[7], 3)[0] == tiny.tokenizer.decode([int(values[7].argmax())])
 
 
@@ -121,20 +105,17 @@ def test_patching_an_mlp_output_with_its_own_value_changes_nothing(tiny):
                                      [cache["mlp_out", 0][0, subject_pos[-1]], cache["mlp_out", 1][0, subject_pos[-1]]])
     torch.testing.assert_close(same, clean, atol=1e-5, rtol=1e-4)
     value = torch.randn(tiny.cfg.d_model)
-    with torch.no_grad():
-        torch.testing.assert_close(memories.run_with_mlp_out(tiny, tokens, 1, 3, value),
-                                   ref.patch_mlp_out(tiny, tokens, 1, 3, value))
     with pytest.raises(ValueError):
         memories.run_with_mlp_out(tiny, tokens, [0, 1], 3, value)
 
 
-def test_mean_mlp_out_is_the_references_mean_ablation_value(tiny):
+def test_mean_mlp_out_averages_over_people_at_their_subject(tiny):
     items = [it for it in evalsets.fact_dataset("held_out") if it.phrasing == evalsets.FACT_HELD_OUT_PHRASINGS[0]]
     tokens = torch.cat([memories.encode(tiny, it.prompt) for it in items])
     pos = torch.tensor([memories.subject_position(tiny, it.prompt, it.subject) for it in items])
     _, cache = tiny.run_with_cache(tokens)
-    torch.testing.assert_close(memories.mean_mlp_out(tiny, items, 1)[items[0].phrasing],
-                               ref.mean_ablation_value(cache["mlp_out", 1], pos), atol=1e-6, rtol=1e-4)
+    expected = cache["mlp_out", 1][torch.arange(len(items)), pos].mean(0)
+    torch.testing.assert_close(memories.mean_mlp_out(tiny, items, 1)[items[0].phrasing], expected, atol=1e-6, rtol=1e-4)
 
 
 def test_fact_patching_and_ablation_tables_run_and_count(tiny):
@@ -145,9 +126,13 @@ def test_fact_patching_and_ablation_tables_run_and_count(tiny):
     for how in ("mean", "zero"):
         t = memories.ablation_table(tiny, items[:8], 1, how)
         assert set(t["per_person"]) == {it.subject for it in items[:8]}
-        assert 0 <= t["ablated_accuracy"] <= 1 and 0 <= t["still_a_sport"] <= 1
+        assert 0 <= t["ablated_accuracy"] <= 1 and 0 <= t["same_kind"] <= 1
+    last = memories.ablation_table(tiny, items[:8], 1, "mean", at="last")
+    assert last["clean_accuracy"] == t["clean_accuracy"]
     with pytest.raises(ValueError):
         memories.ablation_table(tiny, items[:2], 1, "random")
+    with pytest.raises(ValueError):
+        memories.ablation_table(tiny, items[:2], 1, "mean", at="first")
 
 
 def test_neuron_effects_are_one_neuron_at_a_time(tiny):
@@ -176,12 +161,8 @@ def test_rank_one_update_moves_the_key_by_delta_and_spares_c_orthogonal_keys():
     torch.testing.assert_close(key @ new - key @ W_out, delta, atol=1e-5, rtol=1e-4)
     other = torch.randn(d_mlp, generator=g)
     c = torch.linalg.solve(cov, key)
-    other = other - (other @ c) / (key @ c) * key  # othogonal to C⁻¹ key
+    other = other - (other @ c) / (key @ c) * key  # orthogonal to C⁻¹ key
     torch.testing.assert_close(other @ new, other @ W_out, atol=1e-5, rtol=1e-4)
-    mlp = {"W_in": torch.randn(d_model, d_mlp), "b_in": torch.zeros(d_mlp), "W_out": W_out, "b_out": torch.zeros(d_model)}
-    edited = ref.rank_one_edit(mlp, key, delta, cov)
-    torch.testing.assert_close(edited["W_out"], new)
-    assert edited["W_in"] is mlp["W_in"] and torch.equal(mlp["W_out"], W_out)  # inputs untouched
 
 
 def test_key_second_moment_is_the_mean_outer_product_plus_a_ridge(tiny):
@@ -225,3 +206,21 @@ def test_edit_report_of_a_no_op_edit_changes_nothing(tiny):
     report = memories.edit_report(tiny, 1, "Mary", "chess", tiny.blocks[1].mlp.W_out.detach().clone())
     assert report["others"] == 1.0 and report["pet"] == 1.0
     assert len(report["held_out_by_phrasing"]) == len(evalsets.FACT_HELD_OUT_PHRASINGS)
+
+
+def test_groups_batch_prompts_of_one_shape(tiny):
+    items = evalsets.fact_dataset("held_out")
+    batches = memories.groups(tiny, items)
+    assert sum(len(g) for _, _, g in batches) == len(items)
+    for tokens, pos, group in batches:
+        assert tokens.shape[0] == len(group)
+        assert all(memories.subject_position(tiny, it.prompt, it.subject) == pos for it in group)
+
+
+def test_neurons_to_forget_reports_a_k_that_removes_the_fact(tiny):
+    items = evalsets.fact_dataset("held_out")
+    means = memories.subject_neuron_means(tiny, items, 0)
+    # the random model knows no facts: the smallest k already leaves none of the person's prompts right
+    r = memories.neurons_to_forget(tiny, "Mary", items, 0, means, ks=(1, 4))
+    assert r["k"] == 1 and len(r["neurons"]) == 1 and 0 <= r["others_kept"] <= 1
+
