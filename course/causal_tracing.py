@@ -96,11 +96,12 @@ def position_kinds(n_pos: int, subject_pos: list[int]) -> list[str]:
     return kinds
 
 
-def trace_facts(model, items, site: str = "mlp", n_noise: int = 10, window: int = 1) -> dict:
+def trace_facts(model, items, site: str = "mlp", n_noise: int = 10, window: int = 1, min_gap: float = 0.05) -> dict:
     """Causal traces of many fact prompts (items with .prompt, .subject, .answer), averaged into a
     ``[layer kind]`` table of indirect effects with the kinds of POSITION_KINDS. Prompts where the
     subject is the last token are skipped (no "after" and the subject is the last position), and so
-    are facts the model gets wrong (as in ROME: there is nothing to locate)."""
+    are facts the model gets wrong (as in ROME: there is nothing to locate) and those where the noise
+    lowers the answer's probability by less than ``min_gap``."""
     from course.probing import word_positions
 
     tok = model.tokenizer
@@ -117,8 +118,11 @@ def trace_facts(model, items, site: str = "mlp", n_noise: int = 10, window: int 
         with torch.no_grad():
             if model(torch.tensor([ids]))[0, -1].argmax().item() != answer:
                 continue
-        effect = indirect_effect(trace(model, torch.tensor([ids]), subject_pos, answer, scale,
-                                       site=site, n_noise=n_noise, seed=i, window=window))
+        result = trace(model, torch.tensor([ids]), subject_pos, answer, scale, site=site, n_noise=n_noise, seed=i,
+                       window=window)
+        if result["clean"] - result["corrupt"] < min_gap:
+            continue  # the noise barely hurts: a ratio of two tiny numbers would swamp the average
+        effect = indirect_effect(result)
         for pos, kind in enumerate(position_kinds(len(ids), subject_pos)):
             k = POSITION_KINDS.index(kind)
             total[:, k] += effect[:, pos]

@@ -118,6 +118,32 @@ def train_name_pair(rng: random.Random) -> tuple[str, str]:
             return io, s
 
 
+def ioi_items(n: int, seed: int = 0) -> list:
+    """IOI prompts that are new sentences assembled from the corpus's own parts, about held-out
+    name pairs (never together in training): recombination, where `evalsets.ioi_dataset` tests
+    new sentence structures. Only prompts whose names all sit mid-sentence (one token each)."""
+    from course.evalsets import IOIItem
+
+    rng = random.Random(seed)
+    pairs = sorted(HELD_OUT_NAME_PAIRS)
+    items = []
+    while len(items) < n:
+        io, s = rng.choice(pairs)
+        if rng.random() < 0.5:
+            io, s = s, io
+        order = "ABBA" if len(items) % 2 == 0 else "BABA"
+        head, tail = ioi_sentence(rng, io, s, order)
+        if not tail.startswith(f" {io}") or head.split(" ", 1)[0] in NAMES:
+            continue  # a double-object action puts IO elsewhere; a name opening the prompt is several tokens
+        c = rng.choice([x for x in NAMES if x not in (io, s) and x not in head])
+        cut = head.rindex(f" {s} ")
+        items.append(IOIItem(prompt=head, answer=" " + io, subject=" " + s, io=io, s=s,
+                             corrupted_prompt=head[:cut] + f" {io} " + head[cut + len(s) + 2:], corrupted_answer=" " + s,
+                             abc_prompt=head[:cut] + f" {c} " + head[cut + len(s) + 2:], c=c, template=-1, order=order,
+                             place="", obj=""))
+    return items
+
+
 def seg_ioi(rng: random.Random) -> str:
     io, s = train_name_pair(rng)
     head, tail = ioi_sentence(rng, io, s, rng.choice(("ABBA", "BABA")))

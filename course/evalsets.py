@@ -105,7 +105,7 @@ class IOIItem:
     corrupted_answer: str  # " S"
     abc_prompt: str        # the second S replaced by a third name C: no name repeated
     c: str
-    template: int          # index into IOI_HELD_OUT_FRAMES
+    template: int          # index into the frames it was made from (IOI_HELD_OUT_FRAMES by default)
     order: str             # "ABBA" (IO mentioned first) or "BABA" (S mentioned first)
     place: str
     obj: str
@@ -115,21 +115,28 @@ def _fill(frame: str, a: str, b: str, s2: str, place: str, obj: str, food: str) 
     return frame.format(A=a, B=b, S=s2, place=place, obj=obj, food=food)
 
 
-def ioi_dataset(n: int, seed: int = 0) -> list[IOIItem]:
-    """n IOI prompts on held-out frames and held-out name pairs, half ABBA and half BABA."""
+# The classic sentence of Wang et al. (2022), as the corpus can assemble it from its parts (an
+# opening clause and an action): a *trained* structure, for analyses that need every prompt of a
+# batch to line up token by token. Its prompts still use held-out name pairs.
+IOI_CLASSIC_FRAME = "When {A} and {B} went to the {place}, {S} gave a {obj} to"
+
+
+def ioi_dataset(n: int, seed: int = 0, frames: list[str] = IOI_HELD_OUT_FRAMES) -> list[IOIItem]:
+    """n IOI prompts on ``frames`` (the held-out ones by default) and held-out name pairs, half
+    ABBA and half BABA, cycling through the frames."""
     rng = random.Random(seed)
     pairs = sorted(HELD_OUT_NAME_PAIRS)
     items = []
     for i in range(n):
-        t = i % len(IOI_HELD_OUT_FRAMES)
+        t = i % len(frames)
         io, s = rng.choice(pairs)
         if rng.random() < 0.5:
             io, s = s, io
-        order = "ABBA" if (i // len(IOI_HELD_OUT_FRAMES)) % 2 == 0 else "BABA"
+        order = "ABBA" if (i // len(frames)) % 2 == 0 else "BABA"
         a, b = (io, s) if order == "ABBA" else (s, io)
         place, obj, food = rng.choice(PLACES), rng.choice(OBJECTS), rng.choice(FOODS)
         c = rng.choice([x for x in NAMES if x not in (io, s)])
-        frame = IOI_HELD_OUT_FRAMES[t]
+        frame = frames[t]
         items.append(IOIItem(
             prompt=_fill(frame, a, b, s, place, obj, food), answer=" " + io, subject=" " + s, io=io, s=s,
             corrupted_prompt=_fill(frame, a, b, io, place, obj, food), corrupted_answer=" " + s,

@@ -52,24 +52,37 @@ def top1_accuracy(model, prompts: list[str], answers: list[str]) -> float:
     return (logits.argmax(-1) == targets).float().mean().item()
 
 
-def ioi_metrics(model, n: int = 500, seed: int = 0) -> dict:
-    """IOI on held-out frames and held-out name pairs: accuracy (logit difference > 0), mean logit
-    difference (IO minus S), and how often IO is the top prediction; overall, for ABBA and BABA."""
-    items = evalsets.ioi_dataset(n, seed=seed)
+def ioi_scores(model, items: list) -> dict:
+    """Accuracy (logit difference > 0), mean logit difference (IO minus S) and how often IO is the
+    top prediction, overall and for ABBA and BABA, on IOI items (``evalsets.IOIItem``)."""
     logits = last_logits(model, [it.prompt for it in items])
     io = torch.tensor([_single_token(model.tokenizer, it.answer) for it in items], device=logits.device)
     s = torch.tensor([_single_token(model.tokenizer, it.subject) for it in items], device=logits.device)
     diff = metrics.logit_diff(logits, io, s, per_prompt=True)  # correct name minus subject
-    top1 = logits.argmax(-1) == io
-    out = {"ioi_accuracy": (diff > 0).float().mean().item(), "ioi_logit_diff": diff.mean().item(),
-           "ioi_top1": top1.float().mean().item()}
+    out = {"accuracy": (diff > 0).float().mean().item(), "logit_diff": diff.mean().item(),
+           "top1": (logits.argmax(-1) == io).float().mean().item()}
     for order in ("ABBA", "BABA"):
         mask = torch.tensor([it.order == order for it in items])
-        out[f"ioi_accuracy_{order}"] = (diff[mask] > 0).float().mean().item()
-        out[f"ioi_logit_diff_{order}"] = diff[mask].mean().item()
+        out[f"accuracy_{order}"] = (diff[mask] > 0).float().mean().item()
+        out[f"logit_diff_{order}"] = diff[mask].mean().item()
+    out["_diff"] = diff
+    return out
+
+
+def ioi_metrics(model, n: int = 500, seed: int = 0) -> dict:
+    """IOI on two held-out sets, both about name pairs never together in training: new *sentence
+    structures* (``ioi_*``: evalsets.IOI_HELD_OUT_FRAMES, with per-frame accuracy) and new
+    *combinations of the corpus's parts* (``ioi_recombined_*``: corpus.ioi_items)."""
+    items = evalsets.ioi_dataset(n, seed=seed)
+    held = ioi_scores(model, items)
+    diff = held.pop("_diff")
+    out = {f"ioi_{k}": v for k, v in held.items()}
     frames = torch.tensor([it.template for it in items])
     out["ioi_accuracy_by_frame"] = [round((diff[frames == t] > 0).float().mean().item(), 3)
                                     for t in range(len(evalsets.IOI_HELD_OUT_FRAMES))]
+    recombined = ioi_scores(model, corpus.ioi_items(n, seed=seed))
+    recombined.pop("_diff")
+    out.update({f"ioi_recombined_{k}": v for k, v in recombined.items()})
     return out
 
 
@@ -224,9 +237,8 @@ def tinyworld_metrics(model, quick: bool = False) -> dict:
     out["addition_train_accuracy"] = addition_accuracy(model, held_out=False, limit=1000)
     out["max_induction_score"] = head_scores(model)["induction"].max().item()
     out["held_out_loss"] = held_out_loss(model)
-    facts = evalsets.fact_dataset("held_out")
-    out["fact_trace"] = {site: causal_tracing.trace_facts(model, facts[::2], site=site)
-                         for site in ("resid", "mlp", "attn")}
+    facts = evalsets.fact_dataset("train")  # traced where the model knows the fact (trace_facts skips misses)
+    out["fact_trace"] = {site: causal_tracing.trace_facts(model, facts, site=site) for site in ("resid", "mlp", "attn")}
     out["samples"] = samples(model)
     return out
 

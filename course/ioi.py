@@ -27,13 +27,21 @@ class IOIBatch:
     items: list
 
 
-def ioi_batch(model, n: int = 60, seed: int = 0, template: int | None = None) -> IOIBatch:
-    """Held-out IOI prompts of one token length (a batch needs that): the most common length among
-    the candidates. Frames that open with a name are left out: a name at the very start has no
-    leading space and is several tokens, so its position would not be one token's."""
+def ioi_batch(model, n: int = 60, seed: int = 0, frames: str = "classic", template: int | None = None) -> IOIBatch:
+    """IOI prompts about name pairs never together in training, of one token length (a batch needs
+    that): the most common length among the candidates. frames="classic": every prompt on
+    `evalsets.IOI_CLASSIC_FRAME`, a structure the corpus builds from its parts, so positions line
+    up across the batch; "held_out": sentence structures the corpus never uses
+    (`evalsets.IOI_HELD_OUT_FRAMES` that do not open with a name: a name at the very start has no
+    leading space and is several tokens). ``template`` picks one held-out frame."""
     tok = model.tokenizer
-    items = [it for it in evalsets.ioi_dataset(n * 6, seed=seed)
-             if not evalsets.IOI_HELD_OUT_FRAMES[it.template].startswith("{")]
+    if frames == "classic":
+        items = evalsets.ioi_dataset(n * 2, seed=seed, frames=[evalsets.IOI_CLASSIC_FRAME])
+    elif frames == "held_out":
+        items = [it for it in evalsets.ioi_dataset(n * 6, seed=seed)
+                 if not evalsets.IOI_HELD_OUT_FRAMES[it.template].startswith("{")]
+    else:
+        raise ValueError(f"frames must be 'classic' or 'held_out', got {frames!r}")
     if template is not None:
         items = [it for it in items if it.template == template]
     lengths = [len(tok.encode(it.prompt)) for it in items]

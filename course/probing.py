@@ -45,8 +45,9 @@ def activations(model, prompts: Sequence[str], hook_name: str, positions: Sequen
 def fit_probe(x: torch.Tensor, labels: torch.Tensor, n_classes: int, steps: int = 300,
               weight_decay: float = 1e-3) -> torch.nn.Linear:
     """A multinomial logistic-regression probe (standardised inputs folded into the weights)."""
+    x = x.double()  # float64: LBFGS then lands on the same probe whatever the number of threads
     mean, std = x.mean(0), x.std(0) + 1e-6
-    probe = torch.nn.Linear(x.shape[1], n_classes)
+    probe = torch.nn.Linear(x.shape[1], n_classes, dtype=torch.float64)
     opt = torch.optim.LBFGS(probe.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
     z = (x - mean) / std
 
@@ -60,7 +61,7 @@ def fit_probe(x: torch.Tensor, labels: torch.Tensor, n_classes: int, steps: int 
     with torch.no_grad():  # fold the standardisation in: probe(x) works on raw activations
         probe.weight /= std
         probe.bias -= probe.weight @ mean
-    return probe
+    return probe.float()
 
 
 def probe_accuracy(probe: torch.nn.Linear, x: torch.Tensor, labels: torch.Tensor) -> float:
