@@ -16,8 +16,14 @@
 # **IO** and **S1** (the two names in the opening), **S2** (the repeated name) and **END** (the
 # last token, where the prediction is made).
 #
-# Everything here runs on `tinyworld`, on IOI sentences from templates and name pairs that were
-# kept out of its training data, so what we find is a circuit, not a memory.
+# Everything here runs on `tinyworld`, on pairs of names that never appeared together in its
+# training data. The sentence is the classic one; TinyWorld's corpus builds IOI sentences from
+# parts (openings, middles, actions, endings), and this exact combination is one of them. How far
+# does the behaviour carry? On new combinations of the corpus's parts the model is nearly always
+# right; on sentence *structures* it never saw (written for evaluation only) it is right only a
+# little more often than chance, and it got *worse* there late in training while it got better on
+# its own structures. We measure both below: a circuit found on the sentences it handles is still
+# a circuit, but it is not a general "find the other name" algorithm.
 
 # %%
 import torch
@@ -28,8 +34,8 @@ from widgets import AttentionPatterns
 
 torch.manual_seed(0)
 model = zoo.load("tinyworld").eval()
-batch = ioi.ioi_batch(model, n=60, seed=0)
-print(len(batch.items), "held-out prompts, e.g.:")
+batch = ioi.ioi_batch(model, n=60, seed=0)  # the classic frame, name pairs never seen together
+print(len(batch.items), "prompts, e.g.:")
 for item in batch.items[:3]:
     print(f"  {item.prompt!r} -> {item.answer!r}   (corrupted: ...{item.corrupted_prompt[-30:]!r})")
 print("positions in the first prompt:", {k: int(v[0]) for k, v in batch.positions.items()})
@@ -53,8 +59,21 @@ corrupted_ld = ioi_logit_diff(corrupted_logits, batch.io, batch.s).item()
 accuracy = (metrics.logit_diff(clean_logits, batch.io, batch.s, per_prompt=True) > 0).float().mean().item()
 print(f"clean: logit difference {clean_ld:.2f}, IO preferred in {accuracy:.0%} of prompts")
 print(f"corrupted (S2 replaced by IO, so the answer flips): logit difference {corrupted_ld:.2f}")
-assert accuracy > 0.9 and clean_ld > 3  # trained-model claim: it solves IOI on unseen templates
+assert accuracy > 0.9 and clean_ld > 3  # trained-model claim: it solves IOI for unseen name pairs
 assert corrupted_ld < 0  # trained-model claim: the corruption flips the answer
+
+# %% [markdown]
+# The card of the model measures the same thing on two larger held-out sets: 500 new sentences
+# assembled from the corpus's parts, and 500 sentences in ten structures written only for
+# evaluation ("At the market, Mary and John ate some bread. John passed the bread to").
+
+# %%
+card = zoo.card("tinyworld")["metrics"]
+print(f"new combinations of known parts: accuracy {card['ioi_recombined_accuracy']:.0%}, "
+      f"logit difference {card['ioi_recombined_logit_diff']:.1f}")
+print(f"new sentence structures:         accuracy {card['ioi_accuracy']:.0%}, "
+      f"logit difference {card['ioi_logit_diff']:.1f}; by structure {card['ioi_accuracy_by_frame']}")
+assert card["ioi_recombined_accuracy"] > 0.95 > 0.8 > card["ioi_accuracy"]  # trained-model claim
 
 # %% [markdown]
 # ## 2. Direct logit attribution
@@ -78,7 +97,8 @@ print(f"{'sum':>12} {by_component.sum().item():+7.2f}   (the logit difference is
       "the rest is LayerNorm's bias)")
 
 # %% [markdown]
-# Usually a late attention layer writes most of the answer. Which heads? `course.attribution`
+# Most of the answer is written by the attention of the last layer, with the last MLP adding a
+# good part; the first two layers write almost nothing directly. Which heads? `course.attribution`
 # holds the same computation per head (each head's output is ``z @ W_O`` for its slice of z):
 
 # %%
@@ -91,9 +111,9 @@ for value, index in zip(top.values.tolist(), top.indices.tolist()):
     print(f"  L{index // model.cfg.n_heads}H{index % model.cfg.n_heads}: {value:+.2f}")
 
 # %% [markdown]
-# Heads that write the answer directly should be *looking at* the answer. Here is the attention
-# of the last layer on one prompt: pick the head with the largest attribution and hover over the
-# last token (" to") to see where it looks.
+# One head stands out. A head that writes a name into the answer would be expected to *look at*
+# that name. Here is the attention of the last layer on one prompt: pick the head with the
+# largest attribution and hover over the last token (" to") to see where it looks. Is it IO?
 
 # %%
 layer_of_top = int(top.indices[0]) // model.cfg.n_heads
@@ -137,13 +157,16 @@ for layer in range(n_layers):
     print(f"  L{layer}: " + "".join(f"{v:8.2f}" for v in grid[layer].tolist()))
 s2 = int(batch.positions["S2"][0])
 assert grid[0, s2] > 0.9  # trained-model claim: at first, everything that matters sits at S2
+assert grid[-1, s2] > 0.8 and grid[:-1, -1].abs().max() < 0.05  # trained-model claim: it stays there
 
 # %% [markdown]
 # Before layer 0, only the S2 position differs between the two runs, so patching it there
-# restores everything. Follow that row of high values down: at some layer the information leaves
-# S2 and appears at END. The heads that move it live around that layer. `course.patching` has the
-# same loop, reusable, and one that patches each head's output (z) in turn; `metrics.logit_diff` is
-# the course's logit difference (the same as yours):
+# restores everything. Follow the S2 column down: it stays high through every layer, and END
+# matters only in the last row. In this model the information that tells the two prompts apart
+# is not moved to END early: it waits at S2 until the last layer reads it from there. The heads
+# that read it live in that layer. `course.patching` has the same loop, reusable, and one that
+# patches each head's output (z) in turn; `metrics.logit_diff` is the course's logit difference
+# (the same as yours):
 
 # %%
 metric = patching.normalised(lambda lg: metrics.logit_diff(lg, batch.io, batch.s), clean_ld, corrupted_ld)
@@ -187,33 +210,43 @@ for key, table in circuit.attention.items():
     print(f"attention {key}:")
     for layer, row in enumerate(table.tolist()):
         print(f"  L{layer}: " + "  ".join(f"{v:5.2f}" for v in row))
-assert circuit.name_movers and circuit.negative_name_movers  # trained-model claim: name movers exist
+assert circuit.name_movers and not circuit.negative_name_movers  # trained-model claim
 largest_path = torch.nan_to_num(circuit.s_inhibition_scores, nan=0.0).abs().max().item()
 print(f"largest effect of one head on the name movers' queries: {largest_path:.3f} "
       f"of a logit difference of {circuit.clean_logit_diff:.1f}")
+assert largest_path < 0.05  # trained-model claim: no S-inhibition head
 
 # %% [markdown]
-# Compare with GPT-2 small. The name movers and a negative name mover are there, in one late
-# layer, attending from END to IO. But path patching finds **no S-inhibition head acting on their
-# queries**: no single earlier head changes them by more than a few hundredths of a logit. The
-# activation-patching results of section 3 already told us where to look instead: the residual
-# stream at END carries everything from layer 1 on, and patching **one layer-0 head** restores
-# almost all of the logit difference. That head attends from END to S2:
+# Compare with GPT-2 small. Heads that attend from END to IO exist, in layers 2 and 3, and the
+# classifier calls them name movers; but their direct attribution is small, and path patching
+# finds **no S-inhibition head** acting on their queries: no earlier head changes them by more
+# than a few hundredths of a logit. The attribution and the patching of section 3 point
+# elsewhere: one head of the last layer writes most of the logit difference, and patching it
+# alone restores most of it. Look at where it attends:
 
 # %%
 mover = divmod(int(head_scores.argmax()), model.cfg.n_heads)
 print(f"L{mover[0]}H{mover[1]}: patching it restores {head_scores.max():.0%}; "
-      f"the next best head restores {head_scores.flatten().topk(2).values[1]:.1%}")
-print(f"its attention END->S2 {circuit.attention['END->S2'][mover]:.2f}, END->IO {circuit.attention['END->IO'][mover]:.2f}")
-assert mover[0] == 0 and head_scores.max() > 0.9  # trained-model claim: one layer-0 head moves S2 to END
+      f"the next best head restores {head_scores.flatten().topk(2).values[1]:.0%}")
+print(f"direct logit attribution {dla[mover]:+.2f}; "
+      f"attention END->S2 {circuit.attention['END->S2'][mover]:.2f}, END->IO {circuit.attention['END->IO'][mover]:.2f}")
+assert mover == divmod(int(dla.argmax()), model.cfg.n_heads) and head_scores.max() > 0.8  # trained-model claim
+assert circuit.attention["END->S2"][mover] > 0.9 and dla[mover] > 3  # trained-model claim
 
 # %% [markdown]
-# A layer-0 head cannot know that S2 is a *repeated* name (that needs a second layer). It copies
-# whatever name stands in S2's place in the sentence, the name right before the verb, to END:
-# a syntactic shortcut that TinyWorld's templates make reliable. Later layers then prefer the
-# name that is *not* the one it copied. A small model trained on a small world is free to find its
-# own algorithm; finding it, instead of assuming GPT-2's, is the point of the tools. (Try
-# `patching.path_patch_all_senders` with receivers on the name movers' keys, `(2, 1, "k")`.)
+# It looks at the **subject**, S2, almost exclusively, and yet its output raises IO over S: it
+# reads the repeated name and writes *against* it. That is a *copy-suppression* head (McDougall et
+# al., 2023, found such heads in GPT-2 small, where they are the "negative name movers"): the
+# model does not so much find the other name as push down the one it has seen twice, and the
+# remaining name wins. What tells it that S2 is the repeated name? The residual-stream grid of
+# section 3 kept almost everything at S2 until the last layer, and the attention table above shows
+# a layer-1 head at S2 attending to the token after S1 (an induction head, chapter 04): the
+# repetition is marked where it happens, and the last layer reads it there.
+#
+# A small model trained on a small world is free to find its own algorithm; finding it, instead
+# of assuming GPT-2's, is the point of the tools. That the algorithm is keyed to the sentence
+# structures of its corpus (section 1) is the other lesson: patching tells you how a model
+# computes on the prompts you chose, not that it computes the same way on every prompt.
 
 # %% [markdown]
 # The same head, patched through `hook_z` by hand (this is what `patching.patch_heads` does):
@@ -236,7 +269,7 @@ with torch.no_grad():
     patched = model.run_with_hooks(batch.corrupted, fwd_hooks=[(lambda n: n.endswith("hook_z"), patch_core)])
 core_restored = metric(patched).item()
 print(f"patching {len(core)} of {n_layers * model.cfg.n_heads} heads restores {core_restored:.0%} of the logit difference")
-assert core_restored > 0.9  # trained-model claim
+assert core_restored > 0.8  # trained-model claim
 
 # %% [markdown]
 # ## Recap
@@ -247,6 +280,9 @@ assert core_restored > 0.9  # trained-model claim
 #   corrupted run; the position grid shows information moving from S2 to END.
 # - Path patching isolates one path (sender -> receiver) and separates heads that write the answer
 #   from heads that tell others where to look.
+# - TinyWorld's model solves IOI with a copy-suppression head that reads the repeated name at S2
+#   and writes against it, not with GPT-2's name movers and S-inhibition heads; and only on
+#   sentence structures like the ones it was trained on.
 #
 # ## Further reading
 #
@@ -255,6 +291,7 @@ assert core_restored > 0.9  # trained-model claim
 # - Heimersheim and Nanda (2024), *How to use and interpret activation patching*.
 # - ARENA's chapter 1.4, *Indirect Object Identification*, which does the same on GPT-2 small.
 # - Conmy et al. (2023), *Towards Automated Circuit Discovery* (ACDC).
+# - McDougall et al. (2023), *Copy Suppression: Comprehensively Understanding an Attention Head*.
 
 # %%
 progress()
