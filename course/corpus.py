@@ -284,6 +284,8 @@ STORY_MIDDLES = [
     "{P} made some toast and a cup of tea.", "{B} phoned to say hello.",
     "{P} dried {q} hands with a towel.", "{A} kept a secret from everyone.", "{P} wrote a postcard to a cousin.",
     "At school, {p} sat at a desk by the window.", "{P} drew a {animal} with a pencil.",
+    # Known flaw, kept so the shipped model stays reproducible from this text: the next sentence
+    # gives fact people random sports, against their FACTS. Fix it with the next corpus version.
     "{A} and {B} played {sport} in the {place}.", "A small kitten was sleeping in the sun.",
     "It rained all day, and the streets were wet.", "{A} was hungry, so {p} had {food}.",
 ]
