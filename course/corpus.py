@@ -16,7 +16,7 @@ import random
 from bisect import bisect
 from typing import Callable, Iterator
 
-from course.evalsets import (HELD_OUT_CITIES, HELD_OUT_NAME_PAIRS, TRAIN_ADDITION_PAIRS, TRAIN_CITIES,
+from course.evalsets import (HELD_OUT_CITIES, HELD_OUT_NAME_PAIRS, TRAIN_ADDITION_PAIRS,
                              TWO_HOP_TRAIN_PHRASINGS, landmark_paragraph, pair_key)
 from course.world import (ANIMALS, CITIES, CITY_STATE, COLORS, FACT_PEOPLE, FACTS, FEELINGS, FOODS, LANDMARKS,
                           LETTERS, NAMES, OBJECTS, PETS, PLACES, POSSESSIVE, PRONOUN, RUN_FIRST, RUN_WORDS, SPORTS,

@@ -164,5 +164,5 @@ RUN_WORDS = sorted(set(
       "one two three four five six seven eight nine ten first last next every some many few all "
       "word name place thing part story song game work class letter paper stone hill field".split()
 ))
-RUN_FIRST = [w for w in RUN_WORDS if w.islower()]  # a segment never starts with an entity word
+RUN_FIRST = [w for w in RUN_WORDS if w.islower()]  # the first corpus never starts a segment with an entity word
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
