@@ -50,17 +50,22 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    """Start `jupyter lab` in a temp dir; yields (base_url, root_dir)."""
-    root = tmp_path_factory.mktemp("lab")
-    settings = root / "_settings"
+def write_lab_settings(settings):
+    """JupyterLab user settings for tests: every cell in the DOM (no windowing), no news fetched."""
     for rel, value in {
         "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
         "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
     }.items():
         (settings / rel).parent.mkdir(parents=True, exist_ok=True)
         (settings / rel).write_text(json.dumps(value))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """Start `jupyter lab` in a temp dir; yields (base_url, root_dir)."""
+    root = tmp_path_factory.mktemp("lab")
+    settings = write_lab_settings(root / "_settings")
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests" / "widgets")]),
                JUPYTER_PLATFORM_DIRS="1")
@@ -84,12 +89,17 @@ def lab(tmp_path_factory):
             raise RuntimeError("jupyter lab did not start in 60 s")
         yield url, root
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc, log)
+
+
+def stop_server(proc, log, wait_s=20):
+    """Stop a server started by a fixture (SIGTERM: Jupyter shuts its kernels down), then its log."""
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +122,11 @@ def open_and_run_all(page, url, dialog_timeout=20_000):
     """Open a notebook page (JupyterLab or Notebook 7), accept the kernel dialog that may ask which
     kernel to use on first open, and run every cell from the Run menu."""
     page.goto(url)
+    run_all(page, dialog_timeout)
+
+
+def run_all(page, dialog_timeout=20_000):
+    """In a notebook that is opening (or open): accept the kernel dialog if it comes, then Run All."""
     try:
         page.locator(".jp-Dialog .jp-mod-accept").click(timeout=dialog_timeout)
     except Exception:
