@@ -4,6 +4,7 @@
     course reset CHAPTER [--dir DIR] back the chapter up and put a fresh copy in its place
     course progress [--dir DIR]      which exercises pass
     course report DIR [--csv PATH]   an instructor's table of a class's progress (course/report.py)
+    course site OUTDIR               every chapter run with the references, as offline HTML pages (course/site.py)
 
 The workspace keeps ``.course/manifest.json``: the sha256 of each notebook as it was copied. On a
 later ``start`` (after upgrading the course), a notebook whose file still has that hash was never
@@ -24,6 +25,7 @@ import sys
 from pathlib import Path
 
 from course import report as class_report
+from course import site as site_module
 from course.progress import MANIFEST_FILE, WORKSPACE_DIR, write_json_atomic
 
 DEFAULT_DIR = "course-workspace"
@@ -186,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="instructors: a class table from every learner's progress under DIR")
     class_report.add_arguments(report)
     report.set_defaults(func=class_report.main)
+    site = sub.add_parser("site", help="render every chapter, run with the reference solutions, to a static website")
+    site_module.add_arguments(site)
+    site.set_defaults(func=site_module.main)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -124,33 +124,39 @@ def json_for_script(obj: Any) -> str:
     )
 
 
-# The stand-in for anywidget's model on a saved page: get/set/on/off/save_changes/send over the
-# state embedded in the page. Messages to Python have nowhere to go offline, so `send` only logs.
-_LOADER = r"""
-const read = (id) => JSON.parse(document.getElementById(id).textContent);
-const saved = read("widget-state");
-const state = { ...saved.traits };
-for (const [k, b64] of Object.entries(saved.buffers)) {
-  const bin = atob(b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  state[k] = new DataView(bytes.buffer);
+# The stand-in for anywidget's model on a saved page: get/set/on/off/save_changes/send over a
+# saved state ({traits, buffers: {name: base64}}). Messages to Python have nowhere to go offline,
+# so `send` only logs. Shared by `save_html` and the course's static site (course/site.py).
+SAVED_MODEL_JS = r"""
+function savedModel(saved) {
+  const state = { ...saved.traits };
+  for (const [k, b64] of Object.entries(saved.buffers)) {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    state[k] = new DataView(bytes.buffer);
+  }
+  const listeners = new Map();
+  const emit = (ev, ...args) => (listeners.get(ev) || []).slice().forEach((cb) => cb(...args));
+  return {
+    get: (k) => state[k],
+    set: (k, v) => { state[k] = v; emit("change:" + k); emit("change"); },
+    on: (ev, cb) => { for (const e of ev.split(" ")) listeners.set(e, [...(listeners.get(e) || []), cb]); },
+    off: (ev, cb) => {
+      for (const e of (ev ? ev.split(" ") : [...listeners.keys()])) {
+        listeners.set(e, cb ? (listeners.get(e) || []).filter((f) => f !== cb) : []);
+      }
+    },
+    save_changes: () => {},
+    send: (msg) => console.info("saved page: no Python kernel to receive", msg),
+    widget_manager: null,
+  };
 }
-const listeners = new Map();
-const emit = (ev, ...args) => (listeners.get(ev) || []).slice().forEach((cb) => cb(...args));
-const model = {
-  get: (k) => state[k],
-  set: (k, v) => { state[k] = v; emit("change:" + k); emit("change"); },
-  on: (ev, cb) => { for (const e of ev.split(" ")) listeners.set(e, [...(listeners.get(e) || []), cb]); },
-  off: (ev, cb) => {
-    for (const e of (ev ? ev.split(" ") : [...listeners.keys()])) {
-      listeners.set(e, cb ? (listeners.get(e) || []).filter((f) => f !== cb) : []);
-    }
-  },
-  save_changes: () => {},
-  send: (msg) => console.info("saved page: no Python kernel to receive", msg),
-  widget_manager: null,
-};
+"""
+
+_LOADER = SAVED_MODEL_JS + r"""
+const read = (id) => JSON.parse(document.getElementById(id).textContent);
+const model = savedModel(read("widget-state"));
 window.__widgetModel = model;
 const url = URL.createObjectURL(new Blob([read("widget-esm")], { type: "text/javascript" }));
 const mod = await import(url);
