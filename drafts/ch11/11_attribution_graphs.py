@@ -1,0 +1,673 @@
+# %% [markdown]
+# # Chapter 11: Transcoders and attribution graphs: two-hop reasoning, traced
+#
+# **Time:** about 75 minutes. **You will:**
+#
+# - meet *transcoders*: sparse features trained to do an MLP's job, per layer or across layers,
+#   and measure how well the shipped ones stand in for tinyworld's MLPs;
+# - build the *local replacement model* of one prompt (attention and norms frozen, MLPs swapped
+#   for features, one error node per layer and position) and check that it is exact;
+# - write the computation of one **edge** of an *attribution graph*, and the **pruning** that keeps
+#   the nodes and edges that matter;
+# - build the graph of "The capital of the state containing Houston is" for a city the model never
+#   saw next to its capital, and find the path city -> state -> capital and a "say a capital" path;
+# - group features into *supernodes* in the `AttributionGraph` widget and intervene on them;
+# - test the story on **every** held-out city, not one: suppress the state, swap in another state,
+#   suppress "say a capital", and count how often the answer moves the way the graph says;
+# - compare what the graph predicts with what really happens, and find where its error nodes
+#   carry a lot.
+#
+# Chapter 10 took one activation apart into sparse features. That tells us *what* a layer
+# represents, but not *how* the model gets from the prompt to its answer. Circuit tracing (Ameisen
+# et al. 2025) goes one step further: it swaps every MLP for sparse features that compute the same
+# thing, freezes everything else that is non-linear on one prompt, and reads off a graph of which
+# feature pushed which. The model here is tinyworld; the question is the two-hop one from chapter
+# 02: to answer "The capital of the state containing Houston is", the model needs Texas on the way
+# to Austin, and Houston and Austin never appeared together in its training text.
+#
+# Everything runs on the CPU in about a minute; every graph is computed live.
+
+# %%
+import os
+from pathlib import Path
+
+import plotly.graph_objects as go
+import torch
+from safetensors.torch import load_file
+
+import course
+from course import evalsets, interventions as I, transcoders as T, weights
+from course import sae as S, zoo  # noqa: F401 (see STAND-IN)
+from course.attribution_graph import FEATURE, annotate_features, build_graph, edge
+from course.exercises import check, hint, progress, reveal
+from course.replacement import local_replacement
+from course.tokenizer import Tokenizer
+from course.world import CITY_STATE, STATES
+from solutions.ch11_graphs import (PHRASING, agreement, capital_scores, city_batch, group_supernodes, path_weights,
+                                   rates, reveal_worked, swap_changes, two_hop_interventions)
+from widgets import AttributionGraph
+
+torch.manual_seed(0)
+STANDIN = Path(os.environ.get("CH11_STANDIN", "/tmp/ch11"))  # STAND-IN: delete with the lines below
+model = weights.load_model(Path(course.__file__).parent / "checkpoints" / "tinyworld.safetensors",  # STAND-IN
+                           tokenizer=Tokenizer.load("tokenizer.json")).eval()  # STAND-IN: zoo.load("tinyworld").eval()
+per_layer = T.load(STANDIN / "plt-1024-k16-500.safetensors")  # STAND-IN: zoo.load("tinyworld-transcoders")
+clt = T.load(STANDIN / "clt-1024-k16-500.safetensors")  # STAND-IN: zoo.load("tinyworld-clt")
+text = load_file(STANDIN / "eval_tokens.safetensors")["tokens"]  # STAND-IN: S.eval_tokens(model.tokenizer, 32, seed=2)
+print(f"text for measuring: {tuple(text.shape)} tokens of held-out TinyWorld (a stream seed no model trained on)")
+L = model.cfg.n_layers  # 4 MLPs, each replaced by transcoder features
+print(clt.cfg)
+
+# %% [markdown]
+# ## 1. Transcoders: features that do an MLP's job
+#
+# An SAE reads an activation and writes the *same* activation back. A **transcoder** (Dunefsky et
+# al. 2024) reads what an MLP reads (its input, after the norm) and writes what the MLP writes (its
+# output), through sparse, non-negative features:
+#
+# - **features:** f = JumpReLU(x @ W_enc + b_enc): a feature is on when its pre-activation is above a
+#   learned threshold, and then its activation is the whole pre-activation;
+# - **output:** y_hat = f @ W_dec + b_dec, the MLP's output predicted.
+#
+# Because it maps input to output, a transcoder can *replace* the MLP, and its features become the
+# units we trace through. Two flavours ship with the course, both with 1024 features per layer:
+#
+# - **per-layer transcoders** (`tinyworld-transcoders`): one for each MLP, each writing to its own MLP's output;
+# - a **cross-layer transcoder** (CLT, `tinyworld-clt`): the features of layer l read layer l's MLP
+#   input and write to the outputs of MLP l *and every later MLP*, so `W_dec[l]` has one slice per
+#   layer it writes to. A feature computed once can then serve several layers. Ameisen et al. use
+#   CLTs because they reconstruct better for the same sparsity.
+#
+# Write a transcoder's features.
+
+# %% [exercise] transcoder_features
+check(transcoder_features)
+
+# %%
+layer = 2
+x, y = T.mlp_activations(model, text[:4])  # MLP inputs and outputs: [batch pos layer d_model]
+keep = T.keep_positions(text[:4], model.tokenizer.bos_id)
+x2 = x[keep][:, layer]  # [n d_model], position 0 and BOS tokens left out as in training
+with torch.no_grad():
+    mine = transcoder_features(x2, clt.W_enc[layer], clt.b_enc[layer], clt.threshold[layer].item())
+    torch.testing.assert_close(mine, clt.encode(layer, x2))
+print(f"{len(x2)} tokens: {(mine > 0).sum(-1).float().mean():.1f} of {clt.cfg.d_transcoder} layer-{layer} features "
+      f"active per token; the CLT's layer-{layer} features write to MLPs {list(clt.writes_to(layer))}")
+print("decoder shapes, one per layer:", [tuple(w.shape) for w in clt.W_dec])
+
+# %% [markdown]
+# How good are they? The same questions as for an SAE, asked of an MLP's *output*:
+#
+# - **variance explained** of each MLP's output, each transcoder given the real MLP input;
+# - **L0**, the active features per token and layer, and the share of **dead** features;
+# - and the one that matters for tracing: replace *every* MLP at once (errors compound through the
+#   layers) and compare the model with the real one: **top-1 agreement** on the next token and the
+#   **KL divergence** of the next-token distributions.
+#
+# `course.transcoders.evaluate` measures them on held-out text. First check one number yourself:
+# the variance of MLP 2's output that the CLT explains on the four sequences above.
+
+# %%
+with torch.no_grad():
+    acts = torch.stack([clt.encode(l, x[keep][:, l]) for l in range(L)], dim=1)  # [n layer d_transcoder]
+    y_hat = clt.decode(acts)  # [n layer d_model]
+y2, y2_hat = y[keep][:, layer], y_hat[:, layer]
+by_hand = 1 - (y2 - y2_hat).pow(2).sum() / (y2 - y2.mean(0)).pow(2).sum()
+few = T.evaluate(clt, model, text[:4])
+print(f"variance explained of MLP {layer}: by hand {by_hand:.4f}, "
+      f"evaluate {few[f'variance_explained_layer_{layer}']:.4f}")
+assert abs(by_hand - few[f"variance_explained_layer_{layer}"]) < 1e-4
+
+# %%
+metrics = {"per-layer": T.evaluate(per_layer, model, text), "cross-layer": T.evaluate(clt, model, text)}
+rows = ["variance_explained"] + [f"variance_explained_layer_{l}" for l in range(L)] + [
+    "l0", "dead_fraction", "top1_agreement", "kl_divergence", "ce_loss_clean", "ce_loss_replaced"]
+print(f"{metrics['per-layer']['n_tokens']} held-out tokens" + " " * 10 + "".join(f"{k:>14}" for k in metrics))
+for row in rows:
+    print(f"{row:>32}" + "".join(f"{m[row]:14.3f}" for m in metrics.values()))
+for name, m in metrics.items():
+    assert m["variance_explained"] > 0.85  # trained-model claim: each MLP's output is mostly explained
+    assert m["top1_agreement"] > 0.7  # trained-model claim: with every MLP replaced, the model mostly agrees
+
+fig = go.Figure([go.Bar(name=name, x=[f"MLP {l}" for l in range(L)],
+                        y=[m[f"variance_explained_layer_{l}"] for l in range(L)]) for name, m in metrics.items()])
+fig.update_layout(title="Variance of each MLP's output explained by its transcoder features", yaxis_range=[0.8, 1],
+                  barmode="group", height=320, yaxis_title="variance explained")
+fig
+
+# %% [markdown]
+# Both explain most of each MLP's output, yet with every MLP replaced the model picks a different
+# next token on a noticeable share of tokens (1 - `top1_agreement`): small errors in early layers
+# grow through later ones. (The cards of the two transcoders, `clt.card["metrics"]`, hold the same
+# numbers measured on more text.) We trace with the **cross-layer** transcoder, as Ameisen et al.
+# do; an open exercise at the end compares the two kinds on the graphs of this chapter.
+#
+# ## 2. The local replacement model
+#
+# A replacement with *every* MLP swapped for features drifts away from the real model. For one
+# prompt we can do better, and that is the trick that makes circuit tracing exact:
+#
+# 1. run the real model on the prompt and keep what makes it non-linear apart from the MLPs: every
+#    **attention pattern** and every **norm's scale** (the denominator of each LayerNorm). With
+#    them frozen, attention is a fixed mixing of positions and each norm a fixed linear map;
+# 2. replace each MLP by the transcoder's features, computed from the frozen stream;
+# 3. at every layer and position add back an **error node**: what the MLP really wrote minus what
+#    the features wrote.
+#
+# On its own prompt this *local replacement model* gives the real logits exactly, and everything in
+# it is linear except each feature's own activation. Build it for a held-out city, run it
+# (`rep.forward()`), and check it against the real model yourself.
+
+# %%
+city, donor_city = "Houston", "Oakland"  # held-out cities (Texas, California): never seen next to their capital
+assert {city, donor_city} <= evalsets.HELD_OUT_CITIES
+prompt = PHRASING.format(c=city)
+rep = local_replacement(model, clt, prompt)
+tokens = [model.tokenizer.decode([t]) for t in rep.tokens.tolist()]
+print(tokens)
+with torch.no_grad():
+    real_logits = model(rep.tokens[None])[0]  # [pos d_vocab]
+    replaced_logits = rep.forward()  # the local replacement model, every position
+gap = (replaced_logits - real_logits).abs().max().item()
+print(f"max |replacement logit - real logit| over {real_logits.numel():,} logits = {gap:.2e}")
+assert gap < 1e-3 and abs(gap - rep.max_abs_error()) < 1e-5  # exact, up to float32 rounding
+top = rep.logits[-1].softmax(-1).topk(3)
+print("the model answers:", [(model.tokenizer.decode([i]), round(p, 3))
+                              for i, p in zip(top.indices.tolist(), top.values.tolist())])
+
+# %% [markdown]
+# Without its error nodes the replacement is only the transcoders with attention frozen. How far
+# does that drift, and where are the errors big? The heatmap shows each error node's size,
+# relative to what the MLP wrote there.
+
+# %%
+from dataclasses import replace as dc_replace
+
+without_errors = dc_replace(rep, errors=torch.zeros_like(rep.errors)).forward()
+p_real, p_free = rep.logits[-1].log_softmax(-1), without_errors[-1].log_softmax(-1)
+top_free = p_free.exp().topk(3)
+print("without error nodes:", [(model.tokenizer.decode([i]), round(p, 3)) for i, p in
+                               zip(top_free.indices.tolist(), top_free.values.tolist())],
+      f"KL(real || no errors) = {(p_real.exp() * (p_real - p_free)).sum():.2f} nats")
+relative = rep.errors.norm(dim=-1) / rep.mlp_out.norm(dim=-1)  # [layer pos]
+fig = go.Figure(go.Heatmap(z=relative.numpy(), x=[f"{p}:{t}" for p, t in enumerate(tokens)],
+                           y=[f"MLP {l}" for l in range(L)],
+                           colorscale="cividis", colorbar_title="|error| / |MLP out|"))
+fig.update_layout(title=f"Error nodes of the local replacement: {prompt!r}", height=300, yaxis_autorange="reversed")
+print(f"last MLP, last position: |error| / |MLP out| = {relative[L - 1, -1]:.2f}; median over positions 1..: "
+      f"{relative[:, 1:].median():.2f}")
+assert relative[L - 1, -1] > relative[:, 1:].median()  # trained-model claim: one of the bigger errors
+fig
+
+# %% [markdown]
+# Position 0 is all error by design (the transcoders were not trained on the first token, where
+# attention parks). Elsewhere the features carry most of each MLP's output, but not all, and the
+# last position's error in the last layer is one of the bigger ones. Keep it in mind: an error node
+# is a part of the computation the graph cannot explain.
+#
+# ## 3. One edge
+#
+# An **attribution graph** has four kinds of nodes: the prompt's **token embeddings**, the
+# **features** active at each layer and position, the **error nodes**, and the **logits** of the most
+# likely next tokens. An **edge** from a source to a target is the source's *direct* effect on the
+# target in the local replacement model: the change in the target if the source alone were
+# removed, with every other feature and error node held where it is.
+#
+# Because the frozen model is linear, that direct effect has a closed form. The target's value is
+# a feature's pre-activation, or a logit minus the mean logit (a shift shared by all logits does
+# not change the softmax). Take its gradient at the place the source writes (the embeddings, or an
+# MLP's output), through frozen attention and frozen norms only, and dot it with what the source
+# writes there: for a feature, its **activation times its decoder vector**, summed over every MLP it
+# writes to. Write it: `rep.mlp_input` and `rep.final_stream` compute the frozen model from its
+# inputs for you (the docstring lists what you need).
+
+# %% [exercise] edge_weight
+check(edge_weight)
+
+# %% [markdown]
+# Now the graph of the Houston prompt. `build_graph` computes every edge at once, with one
+# vector-Jacobian product per batch of targets instead of one gradient per edge. Your function, the
+# library's plain `edge`, and the graph's adjacency matrix must agree.
+
+# %%
+import time
+
+start = time.perf_counter()
+graph = build_graph(model, clt, prompt)
+print(f"built in {time.perf_counter() - start:.2f} s: {graph}")
+capital = " " + STATES[CITY_STATE[city]]["capital"]
+logit = next(n for n in graph.nodes if n.kind == "logit" and n.token == capital)  # the right answer's logit
+li = graph.index(logit.node_id)
+print(f"logit nodes: {[(n.token, round(n.token_prob, 3)) for n in graph.nodes if n.kind == 'logit']}")
+A = graph.adjacency
+strongest = A[li].abs().topk(5).indices.tolist()  # the five strongest sources of the capital's logit
+for s in strongest:
+    source = graph.nodes[s]
+    mine, library = edge_weight(graph.replacement, source, logit), edge(graph.replacement, source, logit)
+    print(f"{source.kind:>9} L{source.layer} pos {source.pos:>2} -> {logit.token!r}: yours {mine:+.4f}, "
+          f"library {library:+.4f}, adjacency {A[li, s].item():+.4f}")
+    assert abs(mine - A[li, s].item()) < 1e-3 and abs(library - A[li, s].item()) < 1e-3
+
+# %% [markdown]
+# Linear also means the edges **add up**: a target's incoming edges plus a constant give its value
+# exactly. The constant is what the biases contribute (of attention, the norms, the unembedding,
+# and the transcoders' decoders, which belong to no node): the frozen model run with every
+# embedding and feature and error node removed. For the capital's logit, group the direct edges by
+# where they come from:
+
+# %%
+incoming = A[li]
+groups = {kind: incoming[graph.mask(kind)].sum().item() for kind in ("embedding", FEATURE, "error")}
+rep = graph.replacement
+with torch.no_grad():  # nothing but biases: no embeddings, and each MLP output only its decoder bias
+    only_biases = rep.unembed(rep.final_stream(torch.zeros_like(rep.resid_0),
+                                               clt.b_dec[:, None, :].expand_as(rep.mlp_out))[-1])
+constant = (only_biases[logit.index] - only_biases.mean()).item()
+print({k: round(v, 2) for k, v in groups.items()}, f"+ constant {constant:.2f} = {incoming.sum() + constant:.2f}; "
+      f"the logit minus the mean logit: {logit.activation:.2f}")
+assert abs(incoming.sum().item() + constant - logit.activation) < 1e-2
+
+# %% [markdown]
+# ## 4. Influence and pruning
+#
+# The full graph has hundreds of features and a hundred thousand edges: too many to read. We keep
+# what matters for the output, in two steps (Ameisen et al.; the recipe of their circuit-tracer).
+#
+# **Influence.** Normalise the edges so that each target's incoming |edges| add up to 1: a row of the
+# matrix then says which share of the target's direct input each source provides. A node's
+# **influence** on the logits is the sum, over every path from it to a logit, of the product of the
+# normalised edges along the path, weighted by that logit's probability. Summing over paths of
+# every length is a geometric series, B + B^2 + B^3 + ..., which ends because the graph has no
+# cycles (a node only reads earlier layers and positions).
+
+# %% [exercise] influence_scores
+check(influence_scores)
+
+# %%
+scores = influence_scores(A, graph.logit_weights)
+torch.testing.assert_close(scores, graph.node_influence())
+leaves = graph.mask("embedding") | graph.mask("error")
+print(f"influence that reaches the graph's inputs: {scores[leaves].sum():.3f} "
+      f"(the logits' total probability: {graph.logit_weights.sum():.3f})")
+
+# %% [markdown]
+# **Pruning.** Keep the fewest nodes that together carry 80% of the total influence. Then, among the
+# edges between kept nodes, score each edge by its normalised weight times the influence of its
+# target (plus the target's own probability, for edges into logits), and keep the fewest edges that
+# carry 98% of the total. Both steps need the same function: which scores to keep so that they add
+# up to a share of the total. Write it.
+
+# %% [exercise] keep_by_share
+check(keep_by_share)
+
+# %% [markdown]
+# Put the pieces together, and compare with the library's `graph.prune()`. Embeddings and logits are
+# always kept, and a last pass drops features left without an edge in or out.
+
+# %%
+def prune(graph, node_share=0.8, edge_share=0.98):
+    A, w = graph.adjacency, graph.logit_weights
+    always = graph.mask("embedding") | graph.mask("logit")
+    nodes = keep_by_share(influence_scores(A, w), node_share) | always
+    kept = A * nodes[:, None] * nodes[None, :]
+    normalized = kept.abs() / kept.abs().sum(-1, keepdim=True).clamp_min(1e-10)
+    edge_scores = normalized * (influence_scores(kept, w) + w)[:, None]
+    edges = keep_by_share(edge_scores, edge_share) & (kept != 0)
+    is_feature = graph.mask(FEATURE)
+    while True:  # a node left dangling can leave another dangling
+        before = nodes.clone()
+        nodes &= always | edges.any(0)  # every feature and error node needs an outgoing edge
+        nodes &= always | ~is_feature | edges.any(1)  # every feature needs an incoming one
+        edges &= nodes[:, None] & nodes[None, :]
+        if torch.equal(before, nodes):
+            return nodes, edges
+
+
+nodes, edges = prune(graph)
+pruned = graph.prune()
+assert torch.equal(nodes, pruned.node_mask) and torch.equal(edges, pruned.edge_mask)
+print(f"kept {int(nodes.sum())} of {len(graph.nodes)} nodes ({int((nodes & graph.mask(FEATURE)).sum())} features) "
+      f"and {int(edges.sum())} of {int((A != 0).sum())} edges; node share {pruned.node_share:.2f}, "
+      f"edge share {pruned.edge_share:.3f}")
+
+# %% [markdown]
+# Two numbers summarise how much of the answer the graph explains with features rather than
+# errors (Ameisen et al.):
+#
+# - the **replacement score**: of the influence that reaches the graph's inputs, the share that ends
+#   at token embeddings rather than at error nodes (1 if the features explain the logits end to end);
+# - the **completeness score**: for each node, the share of its direct input that comes from
+#   non-error nodes, averaged with the nodes' influence as weights.
+
+# %%
+graph_scores = graph.scores()
+print({k: round(v, 3) for k, v in graph_scores.items()})
+assert graph_scores["replacement_score"] > 0.6  # trained-model claim
+assert graph_scores["completeness_score"] > 0.8  # trained-model claim
+
+# %% [markdown]
+# ## 5. Reading the graph: city -> state -> capital
+#
+# A feature's meaning is a hypothesis until we compare it across inputs. Here the prompts make
+# that easy: every TinyWorld city is one token, so "The capital of the state containing X is" has
+# the same length for all 93 cities and its positions line up. We run it for every city and keep
+# every feature's activation (`city_batch`), then sort the features of the Houston graph by what
+# they do across cities:
+#
+# - **state** features: active at the city's token or later, and firing *more on the other cities
+#   of the same state* (Dallas and Waco) than on cities of other states;
+# - **say a capital** features: at the last position, active for at least 90% of all cities (so
+#   they do not care which city), and their decoders promote the 31 state capitals above an
+#   average token.
+#
+# Each group becomes a **supernode**, and only features the pruned graph keeps are grouped.
+
+# %%
+batch = city_batch(model, clt)  # 93 prompts, every feature's activation: [city layer pos d_transcoder]
+cap_scores = capital_scores(model, clt)
+state = CITY_STATE[city]
+supernodes = group_supernodes(graph, batch, city, cap_scores, pruned)
+print(f"{len(batch.cities)} cities, city token at position {batch.city_pos}; supernodes of {city!r}:")
+for name, ids in supernodes.items():
+    where = sorted({(graph.node(i).layer, graph.node(i).pos) for i in ids})
+    print(f"  {name!r}: {len(ids)} features at (layer, pos) {where}")
+
+# %% [markdown]
+# What does a member of the state supernode fire on? `annotate_features` finds each feature's top
+# contexts in held-out text (the hover text of the widget below), and `batch` says for how many
+# states each one fires. None is a clean "Texas" unit: each fires for many states, only more
+# strongly for Texas's cities (and look at the top contexts: are they about places?). In a model
+# this small the state is a *code* spread over a dozen features, and Texas is their combination.
+# That is why we group them by what they do across cities instead of by a label.
+
+# %%
+members = supernodes[state]
+annotate_features(graph, model, clt, text, node_ids=[n.node_id for n in graph.nodes if n.kind == FEATURE
+                                                     and pruned.node_mask[graph.index(n.node_id)]])
+n_states = []
+for node_id in members:
+    node = graph.node(node_id)
+    fires = (batch.acts[:, node.layer, node.pos, node.index] > 0).tolist()
+    states_on = sorted({s for s, on in zip(batch.states, fires) if on})
+    n_states.append(len(states_on))
+    if len(n_states) <= 4:
+        print(f"{node_id} (layer {node.layer}, {tokens[node.pos]!r}, activation {node.activation:.2f}): fires for "
+              f"{len(states_on)} states, {state} among them: {state in states_on}; top context {node.top_contexts[:1]}")
+print(f"the {len(members)} members fire for {sorted(n_states)} states each (of {len(STATES)})")
+assert min(n_states) > 1 and sorted(n_states)[len(n_states) // 2] > 3  # trained-model claim: none is Texas alone
+
+# %% [markdown]
+# Now the graph at the level of supernodes: `supernode_graph` adds up the edges between groups.
+# The story the paper tells for Dallas is a path from the city's token to the state to the capital,
+# and a second path from the word "capital" to features that say *some* capital. Both are there:
+
+# %%
+paths = path_weights(graph, batch, city, pruned)
+for name, weight in paths.items():
+    print(f"{name:>30}: {weight:+.2f}")
+assert paths["city -> state"] > 0 and paths["state -> capital"] > 0  # trained-model claim
+assert paths["say a capital -> capital"] > 0  # trained-model claim
+
+direct = {"state": 0.0, "say a capital": 0.0, "other features": 0.0, "error nodes": 0.0, "embeddings": 0.0}
+grouped = {i: n for n, ids in supernodes.items() for i in ids}
+for s, node in enumerate(graph.nodes):
+    if not edges[li, s]:
+        continue
+    key = {state: "state", "say a capital": "say a capital"}.get(grouped.get(node.node_id), None)
+    key = key or {"feature": "other features", "error": "error nodes", "embedding": "embeddings"}[node.kind]
+    direct[key] += A[li, s].item()
+fig = go.Figure(go.Bar(x=list(direct), y=list(direct.values()),
+                       marker_color=["#0072B2", "#E69F00", "#999999", "#D55E00", "#009E73"]))
+fig.update_layout(title=f"Direct edges into the {logit.token!r} logit (pruned graph), by group", height=300,
+                  yaxis_title="sum of edge weights")
+fig
+
+# %% [markdown]
+# ## 6. The graph in a widget
+#
+# `AttributionGraph` draws the pruned graph: token embeddings at the bottom, the logits at the top,
+# positions from left to right, node size by influence, blue solid edges excite and red dashed ones
+# inhibit. Hover a node for its contexts and what it promotes; click it to light its strongest
+# paths; shift-click nodes and name them to make your own supernode. The two we found are already
+# there. Choose one and an intervention: **suppress** (set to 0), **inhibit** (set to minus its
+# activation), or **swap** (the state only: Texas off, Oakland's state, California, on at twice its
+# activation). The widget runs it on the real model and shows the new top tokens beside the old.
+
+# %%
+donor = build_graph(model, clt, PHRASING.format(c=donor_city))
+donor_state = CITY_STATE[donor_city]
+group_supernodes(donor, batch, donor_city, cap_scores, donor.prune())
+
+
+def on_intervene(name, node_ids, mode):
+    if mode == "suppress":
+        changes = I.suppressed(graph, node_ids)
+    elif mode == "inhibit":
+        changes = I.scaled(graph, node_ids, -1.0)
+    elif mode == "swap" and name == state:
+        changes = swap_changes(graph, state, donor, donor_state, scale=2.0)
+    else:
+        raise ValueError(f"swap needs the state supernode {state!r}; {name!r} has no counterpart in the donor")
+    return I.run_intervention(model, clt, None, changes, replacement=graph.replacement).after
+
+
+widget = AttributionGraph(graph.to_dict(), on_intervene=on_intervene, modes=("suppress", "inhibit", "swap"))
+# a supernode of your own, from code (shift-click in the widget does the same): the rest of the
+# features at the city's token
+rest = [n["id"] for n in widget.nodes if n["kind"] == "feature" and n["ctx_idx"] == batch.city_pos
+        and n["id"] not in graph.supernodes[state]]
+if rest:
+    widget.group(f"{city} (other features)", rest)
+print("supernodes:", {name: len(ids) for name, ids in widget.supernodes.items()})
+for name, mode in ((state, "suppress"), (state, "swap"), ("say a capital", "suppress")):
+    after = widget.intervene(name, mode)
+    print(f"{mode:>8} {name!r}: " + ", ".join(f"{t!r} {p:.2f}" for t, p in after[:3]))
+widget
+
+# %% [markdown]
+# The graph also leaves the notebook: `graph.save_json(path)` writes the graph JSON that
+# circuit-tracer writes and Neuronpedia's graph frontend reads (supernodes included), and
+# `AttributionGraph.load_json(path)` reads it back.
+
+# %%
+import tempfile
+
+with tempfile.TemporaryDirectory() as folder:
+    graph.save_json(Path(folder) / "houston.json")
+    back = type(graph).load_json(Path(folder) / "houston.json")
+print(f"saved and loaded: {len(back.nodes)} nodes (the pruned graph), supernodes {list(back.supernodes)}")
+assert back.supernodes == graph.supernodes
+
+# %% [markdown]
+# ## 7. Every held-out city, not one
+#
+# One prompt proves little: we chose Houston, and a graph can tell a tidy story by luck. So we repeat
+# the whole recipe for each of the 31 held-out cities (one per state, none ever seen in the same
+# text as its capital): build its graph, find its supernodes with the same rules, and run four
+# interventions on the real model:
+#
+# - **suppress the state** (its features set to 0) and **inhibit** it (set to minus their
+#   activation): does the capital go away, and is another capital said instead?
+# - **swap the state**: this state's features off, and the next held-out city's state features on,
+#   at twice their activation there (interventions in the papers often clamp to a multiple; 1x is
+#   reported too): is the *donor's* capital said?
+# - **suppress say a capital**: does the model name something that is not a capital at all (often
+#   the state itself)?
+
+# %%
+start = time.perf_counter()
+records = two_hop_interventions(model, clt, batch)
+measured = rates(records, batch)
+print(f"{len(records)} held-out cities in {time.perf_counter() - start:.1f} s")
+for name, value in measured.items():
+    print(f"{name:>45}: {value:.2f}")
+for r in records[:3]:
+    print(f"  {r.city} ({r.state}): before {r.before!r}; " + ", ".join(f"{k} -> {v!r}" for k, v in r.after.items()))
+
+# %%
+shown = ["suppress state: capital removed", "inhibit state: capital removed", "swap state: donor's capital",
+         "swap state 1x: donor's capital", "suppress say a capital: no capital", "suppress say a capital: the state"]
+fig = go.Figure(go.Bar(x=shown, y=[measured[k] for k in shown], text=[f"{measured[k]:.0%}" for k in shown],
+                       marker_color="#0072B2"))
+fig.update_layout(title=f"Interventions on {len(records)} held-out cities", yaxis_range=[0, 1], height=340,
+                  yaxis_title="share of cities")
+fig
+
+# %%
+assert measured["answered"] > 0.9  # trained-model claim: the model answers these two-hop questions
+assert measured["path city -> state -> capital"] > 0.8  # trained-model claim: the path is in (almost) every graph
+assert measured["suppress state: capital removed"] > 0.25  # trained-model claim
+assert measured["inhibit state: capital removed"] > 0.75  # trained-model claim
+assert measured["swap state: donor's capital"] > 0.25  # trained-model claim
+assert measured["suppress say a capital: no capital"] > 0.5  # trained-model claim
+assert measured["inhibit state: capital removed"] > measured["suppress state: capital removed"]  # trained-model claim
+assert measured["inhibit state: another capital"] > 0.5  # trained-model claim: mostly another capital instead
+assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"]  # trained-model claim
+assert measured["suppress say a capital: the state"] > 0.2  # trained-model claim: often the state itself
+
+# %% [markdown]
+# Read the numbers as they are. Inhibiting the state features removes the capital nearly
+# everywhere, and most often another capital takes its place: the model still knows it must name a
+# capital, it just no longer knows which. Merely zeroing them works less often: a good part of the
+# capital's logit comes through what the features miss (the error nodes in the bar chart of
+# section 5), and a feature intervention leaves the errors in place. A swap moves the answer to the
+# donor's capital far more often when the donor's features are pushed to twice the activation they
+# had in their own prompt. And without the
+# "say a capital" features the model often says the state instead: it has found Texas, but no
+# longer turns it into a capital. That is the two-step story, measured on cities, not on one prompt.
+#
+# ## 8. Validation: does the graph predict what happens?
+#
+# The graph is a linear model of one prompt. Its prediction for an intervention is the change pushed
+# through the local replacement model with attention and norms frozen, the error nodes fixed, and the
+# prompt's active features following their pre-activation (none switching on or off). The real
+# model differs from that in three ways, and we can remove them one at a time:
+#
+# 1. **features switch**: run the local replacement model itself, where a JumpReLU can turn a
+#    feature on or off (`rep.forward(changes)`);
+# 2. **the MLPs react in full**: run the real model with its attention patterns and norm scales
+#    frozen at the prompt's values; now whatever the transcoders miss (the error nodes) also
+#    responds to the intervention;
+# 3. **attention and norms move**: the real model, nothing frozen.
+#
+# `two_hop_interventions` recorded the change of the capital's logit (minus the mean logit) all four
+# ways for every city. Compare:
+
+# %%
+names = ["suppress state", "inhibit state", "swap state", "suppress say a capital"]
+steps = ["replacement", "frozen", "real"]
+print(f"{'mean change of the logit':>24}{'predicted':>11}" + "".join(f"{s:>13}" for s in steps)
+      + "   correlation with predicted, same sign (real)")
+for name in names:
+    a = {step: agreement(records, name, against=step) for step in steps}
+    print(f"{name:>24}{a['real']['mean_predicted']:+11.2f}" + "".join(f"{a[s][f'mean_{s}']:+13.2f}" for s in steps)
+          + "   " + ", ".join(f"{a[s]['correlation']:.2f}" for s in steps) + f"; {a['real']['same_sign']:.0%}")
+fig = go.Figure()
+for name, colour in zip(names, ["#0072B2", "#56B4E9", "#E69F00", "#D55E00"]):
+    fig.add_trace(go.Scatter(x=[r.predicted[name] for r in records if name in r.real],
+                             y=[r.real[name] for r in records if name in r.real], mode="markers", name=name,
+                             text=[r.city for r in records if name in r.real], marker_color=colour))
+low = min(min(r.real.values()) for r in records)
+fig.add_trace(go.Scatter(x=[low, 0], y=[low, 0], mode="lines", name="predicted = real", line_dash="dot",
+                         line_color="grey"))
+fig.update_layout(title="Change of the capital's logit: the graph's prediction against the real model", height=420,
+                  xaxis_title="predicted by the graph", yaxis_title="real")
+fig
+
+# %%
+suppress = agreement(records, "suppress state")
+assert suppress["same_sign"] > 0.9  # trained-model claim: the graph gets the direction right
+assert suppress["correlation"] > 0.5  # trained-model claim: ... and roughly how much, city by city
+for name in ("inhibit state", "suppress say a capital"):
+    a = {step: agreement(records, name, against=step) for step in steps}
+    gap = a["real"]["mean_real"] - a["real"]["mean_predicted"]
+    assert gap < 0  # trained-model claim: the real effect is bigger than predicted
+    switching = abs(a["replacement"]["mean_replacement"] - a["real"]["mean_predicted"])
+    assert switching < 0.25 * abs(gap)  # trained-model claim: not because features switch on or off ...
+    assert a["frozen"]["mean_frozen"] < a["replacement"]["mean_replacement"]  # trained-model claim: ... the MLPs react
+
+# %% [markdown]
+# The graph gets the direction right almost everywhere and the size roughly, but the real effects
+# are *bigger* than predicted. The steps say why. Letting features switch on and off changes
+# almost nothing: the linearisation is not the problem. The jump comes at step 2, when the MLPs
+# react in full: the part of each MLP that the transcoders miss also moves with the intervention,
+# in the same direction, and the graph holds it fixed. (Step 3, attention and norms moving, changes
+# the size again, in either direction.) So the error nodes are not only unexplained; they are
+# unexplained *and active*. Where do they carry the most? Average, over the held-out cities, the
+# influence on the logits that ends at each error node:
+
+# %%
+error_map = torch.stack([r.error_influence for r in records]).mean(0)  # [layer pos]
+fig = go.Figure(go.Heatmap(z=error_map.numpy(), x=[f"{p}:{t if p != batch.city_pos else ' (city)'}"
+                                                  for p, t in enumerate(tokens)],
+                           y=[f"MLP {l}" for l in range(L)], colorscale="cividis", colorbar_title="influence"))
+fig.update_layout(title="Influence on the logits that ends at error nodes (mean over held-out cities)", height=300,
+                  yaxis_autorange="reversed")
+layer_max, pos_max = divmod(int(error_map.argmax()), error_map.shape[1])
+replacement = torch.tensor([r.scores["replacement_score"] for r in records])
+print(f"the biggest error node: MLP {layer_max} at position {pos_max} ({tokens[pos_max]!r}), influence "
+      f"{error_map.max():.3f}; replacement score over cities {replacement.mean():.2f} "
+      f"(min {replacement.min():.2f}, max {replacement.max():.2f})")
+top3 = [divmod(int(i), error_map.shape[1]) for i in error_map.flatten().topk(3).indices]
+print("the three biggest error nodes (layer, position):", top3)
+assert (layer_max, pos_max) == (L - 1, len(tokens) - 1)  # trained-model claim: the last MLP at the last position
+assert all(p in (batch.city_pos, len(tokens) - 1) for _, p in top3)  # trained-model claim: then the city and the answer
+fig
+
+# %% [markdown]
+# The error that matters most sits where the answer is made: the last MLP at the last position,
+# where the model turns "a capital of this state" into one token. Whatever that MLP computes that
+# the features miss is invisible in the graph, and it is exactly the step that would tell us *how*
+# Texas becomes Austin. The next biggest error nodes sit at the last position and at the city's
+# token, the two places the path runs through. An attribution graph is a hypothesis about the
+# model, as good as its features; the interventions are how we test it.
+#
+# ## Recap
+#
+# - A transcoder predicts an MLP's output from its input through sparse features; a cross-layer
+#   transcoder lets a feature write to every later MLP. Judge them by variance explained *and* by
+#   how often the model with every MLP replaced still agrees with the real one.
+# - The local replacement model freezes attention patterns and norm scales on one prompt, swaps the
+#   MLPs for features and adds error nodes: exact on that prompt, linear apart from the features.
+# - An edge is a source's write (activation times decoder, or an embedding, or an error) dotted with
+#   the gradient of the target's pre-activation (or demeaned logit) through the frozen model. Edges
+#   into a target add up to its value.
+# - Influence sums normalised edges over all paths to the logits; pruning keeps the nodes that carry
+#   80% of it and the edges that carry 98%.
+# - On held-out cities the graph shows city -> state -> capital and "say a capital" -> capital, and
+#   interventions on the real model confirm both, at the rates measured above; the graph predicts
+#   their direction well and their size less well, and is blind where error nodes are big.
+#
+# ## Further reading
+#
+# - Ameisen et al. (2025), *Circuit Tracing: Revealing Computational Graphs in Language Models*
+#   (Anthropic): cross-layer transcoders, the local replacement model, attribution graphs, pruning,
+#   and validation by intervention.
+# - Lindsey et al. (2025), *On the Biology of a Large Language Model* (Anthropic): attribution graphs
+#   of a production model, the Dallas -> Texas -> Austin example among many.
+# - Dunefsky, Chlenski and Nanda (2024), *Transcoders Find Interpretable LLM Feature Circuits*:
+#   transcoders, and circuits read through them.
+# - The open-source `circuit-tracer` library and Neuronpedia's graph frontend, whose graph JSON
+#   `graph.save_json` writes.
+#
+# ## Open exercises
+#
+# These have no single answer. Try them, then compare with a worked answer:
+# `reveal_worked("other_phrasings")` and so on prints its code (run it if you like; each takes
+# seconds).
+#
+# 1. **Other phrasings** (`"other_phrasings"`). Run the recipe of section 7 on "The state capital
+#    for people in {c} is", and on a phrasing the model never saw in training, "The capital of the
+#    state that has {c} is". Does the path hold? What does a rate mean when the model does not
+#    answer the question in the first place?
+# 2. **One hop or two** (`"one_hop_overlap"`). When asked "The city of Houston is in", the model names
+#    the state. Are the state features at the city's token the same ones the two-hop prompt uses?
+# 3. **Per-layer or cross-layer** (`"compare_kinds"`). Build the graphs of section 7 with
+#    `per_layer` instead of `clt`. Which graphs are smaller, which explain more with features, and
+#    which interventions work better?
+
+# %%
+# Your exploration here. Then, for example: reveal_worked("other_phrasings")
+
+# %%
+progress()
