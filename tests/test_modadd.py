@@ -30,15 +30,17 @@ def test_split_is_seeded():
     assert not torch.equal(modadd.make_data(seed=0).train, modadd.make_data(seed=1).train)
 
 
-def test_fast_path_equals_the_hooked_model():
-    model = modadd.make_model(seed=3)
+@pytest.mark.parametrize("p", [P, modadd.LIVE.p])
+@pytest.mark.parametrize("forward", [modadd.last_logits, modadd.table_logits], ids=lambda f: f.__name__)
+def test_fast_paths_equal_the_hooked_model(forward, p):
+    model = modadd.make_model(p, seed=3)
     with torch.no_grad():
-        for p in model.parameters():  # biases too, so every term of the fast path is exercised
-            p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
-    data = modadd.make_data()
-    tokens = torch.cat([data.tokens[:300], torch.randint(0, P + 1, (50, 3))])  # also arbitrary sequences
+        for param in model.parameters():  # biases too, so every term of the fast path is exercised
+            param.add_(0.1 * torch.randn(param.shape, generator=torch.Generator().manual_seed(param.numel())))
+    data = modadd.make_data(p)
+    tokens = torch.cat([data.tokens[:300], torch.randint(0, p + 1, (50, 3))])  # also arbitrary sequences
     with torch.no_grad():
-        torch.testing.assert_close(modadd.last_logits(model, tokens), model(tokens)[:, -1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(forward(model, tokens), model(tokens)[:, -1], atol=1e-5, rtol=1e-5)
 
 
 def test_short_training_lowers_the_loss_and_reports_every_step():
@@ -58,6 +60,74 @@ def test_on_step_can_stop_training():
     history = modadd.train(modadd.make_model(), data, modadd.GrokConfig(steps=100, log_every=10),
                            on_step=lambda step, m: step == 7)
     assert history["step"][-1] == 7 and len(history["step"]) == 1
+
+
+# -- the live recipe -------------------------------------------------------------------------------
+
+def live_run(steps: int, log_every: int, **overrides):
+    """A short run of the live recipe: (model, data, cfg)."""
+    cfg = modadd.GrokConfig(**{**modadd.LIVE.to_dict(), "steps": steps, "log_every": log_every, **overrides})
+    return modadd.make_model(cfg.p, cfg.seed), modadd.make_data(cfg.p, cfg.frac_train, cfg.data_seed), cfg
+
+
+def test_grokfast_adds_the_gradient_average():
+    param = torch.nn.Parameter(torch.zeros(2))
+    grokfast = modadd.GrokfastEMA([param], alpha=0.5, lamb=2.0)
+    param.grad = torch.tensor([1.0, 2.0])
+    grokfast()  # the average starts at the first gradient: g + 2 g
+    assert torch.equal(param.grad, torch.tensor([3.0, 6.0]))
+    param.grad = torch.tensor([3.0, -1.0])
+    grokfast()  # ema = 0.5 [1, 2] + 0.5 [3, -1] = [2, 0.5]; g + 2 ema
+    assert torch.equal(grokfast.ema[0], torch.tensor([2.0, 0.5]))
+    assert torch.equal(param.grad, torch.tensor([7.0, 0.0]))
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_flush_denormal_holds_while_training_and_is_restored(before):
+    model, data, cfg = live_run(steps=3, log_every=2)
+    seen = []
+    torch.set_flush_denormal(before)
+    try:
+        modadd.train(model, data, cfg, on_step=lambda step, m: seen.append(modadd._flushing_denormals()))
+        assert seen == [True] * 3 and modadd._flushing_denormals() == before
+
+        def fail(step, metrics):
+            raise RuntimeError("stop")
+
+        with pytest.raises(RuntimeError):
+            modadd.train(model, data, cfg, on_step=fail)
+        assert modadd._flushing_denormals() == before
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_live_run_logs_the_progress_measures():
+    model, data, cfg = live_run(steps=4, log_every=2)
+    logged = []
+    history = modadd.train(model, data, cfg, on_step=lambda step, m: "test_acc" in m and logged.append(m))
+    assert history["step"] == [2, 4] and len(logged) == 2
+    for key in ("restricted_loss", "excluded_loss", "key_fraction", "key_frequencies"):
+        assert key in logged[0] and len(history[key]) == 2
+    assert all(0 < f < 1 for f in history["key_fraction"]) and len(history["key_frequencies"][-1]) == 5
+    # the logged numbers are live_measures of the model as it stands (float32 evaluation, either forward)
+    now = modadd.live_measures(model, data)
+    assert history["key_frequencies"][-1] == now["key_frequencies"]
+    for key in ("restricted_loss", "excluded_loss", "key_fraction"):
+        assert history[key][-1] == pytest.approx(now[key], rel=1e-4)
+    assert set(modadd.evaluate(model, data)) == {"train_loss", "test_loss", "train_acc", "test_acc", "weight_norm"}
+
+
+@pytest.mark.slow
+def test_live_recipe_groks_a_smaller_problem():
+    # p = 59 with 60% of the pairs: seeds 0-3 grokked at steps 360-770 (LIVE itself takes 950-2,650)
+    model, data, cfg = live_run(steps=1500, log_every=50, p=59, frac_train=0.6)
+    history = modadd.train(model, data, cfg, stop_at_test_acc=0.99)
+    phases = modadd.phase_boundaries(history)
+    assert history["grokked_step"] is not None and phases["memorised"] <= phases["grokked"]
+    # by then the key frequencies carry the embedding, and the fit to the training pairs: without
+    # them the loss is worse than chance (ln p), with them alone far better
+    assert history["key_fraction"][-1] > 2 * history["key_fraction"][0]
+    assert history["restricted_loss"][-1] < math.log(cfg.p) < history["excluded_loss"][-1]
 
 
 # -- Fourier tools ---------------------------------------------------------------------------------
