@@ -1,10 +1,16 @@
 """The TinyWorld corpus (version 2): a compositional generator of short documents about the world.
 
-Each phenomenon is written in many frames assembled from parts (openings, middles, actions, leads,
-endings), so that a model has to learn the mechanism rather than memorise a sentence: an IOI
-sentence is one of ~25 ways to introduce two people, times 0-2 middle sentences, times ~8 leads,
-times ~30 actions; facts and two-hop questions come in many phrasings, with the subject early and
-the relation later. Everything in `course.evalsets`'s held-out splits is kept out (tested).
+Each phenomenon is written in sentences assembled from parts, so that a model has to learn the
+mechanism rather than memorise a sentence:
+- an IOI passage is one of 8 kinds of introduction (and 4 kinds of opening clause) filled with ~50
+  activities, 0-2 scene sentences, ~30 leads, then one of ~150 actions (give-to, say-to, make-for,
+  double-object, transitive, with-) with ~60 things, optionally after an adverb or "decided to";
+- a two-hop question is one of 11 ways to name a city's state times 10 ways to ask a capital, or one
+  of 8 questions that start from the city (118 phrasings);
+- a sport is stated by a lead, the subject (sometimes with a "who ..." clause), an adverb and one of
+  20 verb phrases, or one of 12 whole-sentence forms, always the person's own sport;
+- stories and scenes carry the everyday words of `course.lexicon` outside any IOI role.
+Everything in `course.evalsets`'s held-out splits is kept out (tests/test_corpus.py).
 
 A document is segments joined by newlines; `token_stream` packs documents end to end with EOT
 between them. Generation is deterministic: a `random.Random(seed)` is threaded through.
@@ -16,11 +22,12 @@ import random
 from bisect import bisect
 from typing import Callable, Iterator
 
-from course.evalsets import (HELD_OUT_CITIES, HELD_OUT_NAME_PAIRS, TRAIN_ADDITION_PAIRS,
-                             TWO_HOP_TRAIN_PHRASINGS, landmark_paragraph, pair_key)
-from course.world import (ANIMALS, CITIES, CITY_STATE, COLORS, FACT_PEOPLE, FACTS, FEELINGS, FOODS, LANDMARKS,
-                          LETTERS, NAMES, OBJECTS, PETS, PLACES, POSSESSIVE, PRONOUN, RUN_FIRST, RUN_WORDS, SPORTS,
-                          STATES, WEATHER)
+from course.evalsets import (HELD_OUT_CITIES, HELD_OUT_NAME_PAIRS, TRAIN_ADDITION_PAIRS, landmark_paragraph,
+                             pair_key)
+from course.lexicon import (ACTIVITIES, ADVERBS, ANIMALS, BASE, COLORS, DOUBLE_OBJECT, FEELINGS, FOODS, GIVE_TO, LEADS,
+                            MAKE_FOR, MODALS, PLACES, SAY_TO, SCENES, SOLO, THINGS, TRANSITIVE, WEATHER)
+from course.world import (CITIES, CITY_STATE, FACT_PEOPLE, FACTS, LANDMARKS, LETTERS, NAMES, PETS, POSSESSIVE,
+                          PRONOUN, RUN_FIRST, RUN_WORDS, STATES)
 
 Seg = Callable[[random.Random], str]
 
@@ -30,84 +37,132 @@ def _cap(s: str) -> str:
 
 
 def _words(rng: random.Random) -> dict:
-    return {"place": rng.choice(PLACES), "obj": rng.choice(OBJECTS), "food": rng.choice(FOODS),
-            "animal": rng.choice(ANIMALS), "color": rng.choice(COLORS), "feeling": rng.choice(FEELINGS),
-            "weather": rng.choice(WEATHER), "city": rng.choice(CITIES), "sport": rng.choice(SPORTS)}
+    w = {"place": rng.choice(PLACES), "thing": rng.choice(THINGS), "food": rng.choice(FOODS),
+         "animal": rng.choice(ANIMALS), "color": rng.choice(COLORS), "feeling": rng.choice(FEELINGS),
+         "weather": rng.choice(WEATHER), "city": rng.choice(CITIES)}
+    w["activity"] = rng.choice(ACTIVITIES).format(**w)
+    return w
 
 
 # ---------------------------------------------------------------------------------------------
-# Indirect object identification: opening (two people) + middle + lead + action + ending.
+# Indirect object identification: an introduction of two people, 0-2 scene sentences, then a
+# sentence in which one of them (the subject, S) does something to or for the other (the indirect
+# object, IO). Every part is drawn from long lists, so no two passages share much beyond the rule.
 # ---------------------------------------------------------------------------------------------
 
-# Openings that end in a full stop (a middle and a lead may follow) ...
-IOI_OPENINGS = [
-    "{A} and {B} went to the {place}.", "{A} and {B} spent the afternoon at the {place}.",
-    "{A} and {B} had lunch at the {place}.", "Yesterday, {A} and {B} visited the {place}.",
-    "{A} and {B} were in {city} for the weekend.", "Last week, {A} and {B} drove to {city}.",
-    "Both {A} and {B} worked at the {place}.", "{A} and {B} met up in {city}.",
-    "{A} and {B} walked around the {place} for a while.", "One {weather} morning, {A} and {B} left for the {place}.",
-    "{A} was at the {place}. {B} came in a bit later.", "{A} went to the {place}. {B} was there too.",
-    "{A} lived in {city}. {B} lived there as well.", "{A} got up early. Soon {B} woke up too.",
-    "{A} sat in the {place}, and {B} sat down nearby.", "{A} went to the {place} with {B}.",
-    "{A} met {B} at the {place}.", "{A} ran into {B} near the {place}.", "{A} visited {B} in {city}.",
-    "{A} and {B} were good friends.", "{A} waited for {B} at the {place}.",
-]
-# ... and openings that are a clause: the action follows in the same sentence.
-IOI_CLAUSES = [
-    "When {A} and {B} went to the {place},", "After {A} and {B} arrived at the {place},",
-    "While {A} and {B} were at the {place},", "Once {A} and {B} got to the {place},",
-    "As {A} and {B} walked to the {place},", "Before {A} and {B} left the {place},",
-    "When {A} met {B} at the {place},", "After {A} and {B} got back from {city},",
-]
-IOI_MIDDLES = [
-    "It was a {weather} day.", "They talked about the {obj}.", "They both felt {feeling}.",
-    "The {place} was very busy.", "They looked at a {color} {animal}.", "Then they had some {food}.",
-    "A {animal} walked by.", "They stayed for an hour.", "Nobody else was there.",
-    "They laughed about an old story.",
-]
-IOI_LEADS = ["", "", "Then ", "Later, ", "After a while, ", "Soon ", "In the end, ", "Finally, ", "Afterwards, ",
-             "That evening, "]
-# Actions with the indirect object after a preposition; {det} is "a" or "the".
-IOI_ACTIONS_TO = [
-    "gave {det} {obj} to", "handed {det} {obj} to", "passed {det} {obj} to", "threw {det} {obj} to",
-    "brought {det} {obj} to", "offered {det} {obj} to", "sent {det} {obj} to", "showed {det} {obj} to",
-    "lent {det} {obj} to", "sold {det} {obj} to", "tossed {det} {obj} to", "returned the {obj} to",
-    "gave some {food} to", "read a story to", "sang a song to", "said goodbye to", "waved to", "smiled at",
-    "wrote a letter to", "told a joke to", "talked to", "made {food} for", "bought {det} {obj} for",
-    "cooked {food} for", "quickly gave {det} {obj} to", "happily handed {det} {obj} to",
-]
-IOI_MODAL = ["decided to", "wanted to", "tried to", "forgot to", "had to"]
-IOI_BASE_TO = ["give {det} {obj} to", "hand {det} {obj} to", "pass {det} {obj} to", "send {det} {obj} to",
-               "show {det} {obj} to", "bring {det} {obj} to", "say goodbye to", "talk to"]
-# Double-object actions: the indirect object follows the verb at once.
-IOI_ACTIONS_DOUBLE = ["gave", "handed", "passed", "threw", "sent", "showed", "offered", "brought"]
-IOI_ENDINGS = ["", "", "", " {IO} said thank you.", " {IO} was {feeling}.", " {IO} smiled.",
-               " It made {IO} {feeling}."]
+INTRO_LEADS = ["", "", "", "Yesterday, ", "Last week, ", "One {weather} morning, ", "On Sunday, ", "Last summer, ",
+               "Early in the day, ", "After school, ", "Years ago, ", "This morning, "]
+RELATIONS = ["good friends", "neighbors", "cousins", "classmates", "old friends", "on the same team",
+             "working together", "new in town", "at home", "in a hurry", "both {feeling}"]
+
+
+def _intro(rng: random.Random, a: str, b: str, w: dict) -> str:
+    """A sentence (or two) that mentions a, then b."""
+    lead = rng.choice(INTRO_LEADS).format(**w)
+    act = rng.choice(ACTIVITIES).format(**w)
+    act2 = rng.choice(ACTIVITIES).format(**w)
+    form = rng.randrange(8)
+    if form == 0:
+        return f"{lead}{a} and {b} {act}."
+    if form == 1:
+        return f"{lead}{a} {act}. {b} {act2}."
+    if form == 2:
+        return f"{lead}{a} {act}, and {b} " + rng.choice(["came along.", "was there too.", f"{act2}.", "joined later."])
+    if form == 3:
+        return f"{lead}{a} {rng.choice(TRANSITIVE)} {b} at the {w['place']}."
+    if form == 4:
+        return f"{lead}{a} {act} with {b}."
+    if form == 5:
+        return f"{a} and {b} were {rng.choice(RELATIONS).format(**w)}."
+    if form == 6:
+        return f"{lead}{a} was at the {w['place']}. {b} " + rng.choice(["came in a bit later.", "was there too.",
+                                                                        "arrived soon after.", f"{act2}."])
+    return f"{lead}{a} and {b} " + rng.choice(["met in {city}.", "lived in {city}.", "were in {city} for the weekend.",
+                                                "grew up in {city}."]).format(**w)
+
+
+def _clause_intro(rng: random.Random, a: str, b: str, w: dict) -> str:
+    """An opening clause; the subject's action follows in the same sentence."""
+    conj = rng.choice(["When", "After", "Once", "Because", "Since", "Just after", "Right after"])
+    form = rng.randrange(3)
+    if form == 0:
+        return f"{conj} {a} and {b} {rng.choice(ACTIVITIES).format(**w)},"
+    if form == 1:
+        return f"{conj} {a} {rng.choice(TRANSITIVE)} {b},"
+    return rng.choice(["While {a} and {b} were at the {place},", "As {a} and {b} walked home,",
+                       "Before {a} and {b} left the {place},", "While {a} and {b} waited,"]).format(a=a, b=b, **w)
+
+
+def _action(rng: random.Random, w: dict, base: bool = False) -> tuple[str, str]:
+    """What the subject does, up to where the indirect object is due, and what follows it.
+    base: the verb's plain form, after "decided to" and the like."""
+    det = rng.choice(("a", "the", "a", "the", "some", "his", "her", "their", "one"))
+    thing = rng.choice(THINGS + [w["food"]])
+    v = lambda verb: BASE[verb] if base else verb  # noqa: E731
+    kind = rng.random()
+    if kind < 0.35:
+        verb = rng.choice(GIVE_TO)
+        if verb in ("read", "wrote", "explained", "described"):
+            thing = rng.choice(["letter", "poem", "note", "story", "plan", "map", "list", "message", "recipe"])
+        return f"{v(verb)} {det} {thing} to", "."
+    if kind < 0.55:
+        phrase = rng.choice(SAY_TO)
+        if base:
+            head, _, rest = phrase.partition(" ")
+            phrase = {"said": "say", "waved": "wave", "smiled": "smile", "nodded": "nod", "talked": "talk",
+                      "spoke": "speak", "called": "call", "shouted": "shout", "turned": "turn", "walked": "walk",
+                      "ran": "run", "went": "go", "sang": "sing", "told": "tell", "wrote": "write", "sent": "send",
+                      "explained": "explain", "gave": "give", "looked": "look", "listened": "listen",
+                      "waited": "wait", "pointed": "point", "threw": "throw", "complained": "complain",
+                      "apologized": "apologize", "replied": "reply"}[head] + " " + rest
+        return phrase, "."
+    if kind < 0.70:
+        verb = rng.choice(MAKE_FOR)
+        return f"{v(verb)} {det} {rng.choice([thing, w['food']])} for", "."
+    if kind < 0.82:
+        verb = rng.choice(DOUBLE_OBJECT)
+        return (BASE.get(verb, {"told": "tell", "promised": "promise", "owed": "owe", "asked": "ask"}.get(verb, verb))
+                if base else verb), f" {det} {thing}."
+    if kind < 0.92:
+        verb = rng.choice(TRANSITIVE)
+        if base:
+            verb = {"met": "meet", "found": "find", "forgave": "forgive"}.get(verb, verb[:-2] if verb.endswith("ed") else verb)
+        return verb, rng.choice([".", ".", f" at the {w['place']}.", " again.", " back."])
+    phrase = rng.choice(["shared the {food} with", "played a game with", "went home with", "sat next to",
+                         "danced with", "agreed with", "argued with", "traded places with", "split the bill with",
+                         "left the {place} with", "stayed behind with", "walked back with"]).format(**w)
+    if base:
+        head, _, rest = phrase.partition(" ")
+        phrase = {"shared": "share", "played": "play", "went": "go", "sat": "sit", "danced": "dance",
+                  "agreed": "agree", "argued": "argue", "traded": "trade", "split": "split", "left": "leave",
+                  "stayed": "stay", "walked": "walk"}[head] + " " + rest
+    return phrase, "."
+
+
+IOI_ENDINGS = ["", "", "", " {IO} said thank you.", " {IO} was {feeling}.", " {IO} smiled.", " It made {IO} {feeling}.",
+               " {IO} laughed.", " That was kind.", " Then everyone went home."]
 
 
 def ioi_sentence(rng: random.Random, io: str, s: str, order: str) -> tuple[str, str]:
     """An IOI passage about io and s. Returns (text up to the indirect object, the rest)."""
     a, b = (io, s) if order == "ABBA" else (s, io)
     w = _words(rng)
-    det = rng.choice(("a", "the"))
     r = rng.random()
-    if r < 0.15:
-        action = rng.choice(IOI_MODAL) + " " + rng.choice(IOI_BASE_TO)
+    modal = rng.random() < 0.2
+    action, after = _action(rng, w, base=modal)
+    if modal:
+        action = rng.choice(MODALS) + " " + action
+    elif rng.random() < 0.25:
+        action = rng.choice(ADVERBS) + " " + action
+    if r < 0.25:
+        head = _clause_intro(rng, a, b, w) + f" {s} {action}"
     else:
-        action = rng.choice(IOI_ACTIONS_TO)
-    double = rng.random() < 0.15
-    if double:
-        action = rng.choice(IOI_ACTIONS_DOUBLE)
-    action = action.format(det=det, **w)
-    if rng.random() < 0.3:
-        head = rng.choice(IOI_CLAUSES).format(A=a, B=b, **w) + f" {s} {action}"
-    else:
-        head = rng.choice(IOI_OPENINGS).format(A=a, B=b, **w)
-        for m in rng.sample(IOI_MIDDLES, rng.choice((0, 0, 1, 1, 2))):
+        head = _intro(rng, a, b, w)
+        for m in rng.sample(SCENES, rng.choice((0, 0, 1, 1, 2))):
             head += " " + m.format(**w)
-        head += " " + rng.choice(IOI_LEADS) + f"{s} {action}"
-    tail = f" {io}" + (f" {det} {w['obj']}." if double else ".")
-    tail += rng.choice(IOI_ENDINGS).format(IO=io, **w)
+        lead = rng.choice(LEADS + [""] * 12)
+        head += " " + (f"{lead}, " if lead else "") + f"{s} {action}"
+    tail = f" {io}{after}" + rng.choice(IOI_ENDINGS).format(IO=io, **w)
     return head, tail
 
 
@@ -133,8 +188,8 @@ def ioi_items(n: int, seed: int = 0) -> list:
             io, s = s, io
         order = "ABBA" if len(items) % 2 == 0 else "BABA"
         head, tail = ioi_sentence(rng, io, s, order)
-        if not tail.startswith(f" {io}") or head.split(" ", 1)[0] in NAMES:
-            continue  # a double-object action puts IO elsewhere; a name opening the prompt is several tokens
+        if head.split(" ", 1)[0] in NAMES or head.count(f" {s} ") < 1:
+            continue  # a name opening the prompt has no leading space: not the token the others are
         c = rng.choice([x for x in NAMES if x not in (io, s) and x not in head])
         cut = head.rindex(f" {s} ")
         items.append(IOIItem(prompt=head, answer=" " + io, subject=" " + s, io=io, s=s,
@@ -152,21 +207,56 @@ def seg_ioi(rng: random.Random) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Geography: city -> state, state -> capital, and composite (two-hop) questions, each in many
-# phrasings. A held-out city is never in a segment with its state's capital.
+# phrasings assembled from a way to name the state and a way to ask for its capital. A held-out
+# city is never in a segment with its state's capital.
 # ---------------------------------------------------------------------------------------------
 
 CITY_STATE_FRAMES = [
     "{c} is a city in {s}.", "{c} is in {s}.", "The city of {c} is in {s}.", "{c} is part of {s}.",
-    "The state of {s} includes {c}.", "You can find {c} in {s}.", "{c} lies in {s}.",
+    "The state of {s} includes {c}.", "You can find {c} in {s}.", "{c} lies in {s}.", "{c}, {s} is a busy city.",
+    "{c} is one of the cities of {s}.", "Many people in {s} live in {c}.", "Q: Which state is {c} in? A: {s}.",
+    "{c} belongs to the state of {s}.", "If you live in {c}, you live in {s}.", "{s} has a city called {c}.",
 ]
 STATE_CAPITAL_FRAMES = [
     "The capital of {s} is {k}.", "{k} is the capital of {s}.", "{s} has {k} as its capital.",
-    "In {s}, the capital city is {k}.", "The state capital of {s} is {k}.",
+    "In {s}, the capital city is {k}.", "The state capital of {s} is {k}.", "{s}'s capital is {k}.",
+    "Q: What is the capital of {s}? A: {k}.", "The government of {s} meets in {k}.",
+    "{s} is a state. The capital of that state is {k}.", "{k}, {s} is the state capital.",
 ]
+# Ways to name the state a city is in (the first hop), and ways to ask for a state's capital
+# (the second): the corpus asks composite questions in every combination (and a few more forms
+# that start from the city), so no one phrasing is the question.
+STATE_OF_CITY = [
+    "the state containing {c}", "the state where {c} is", "the state where {c} lies", "the state that includes {c}",
+    "the state around {c}", "the state {c} is in", "the state that {c} is in", "the home state of {c}",
+    "the state in which {c} lies", "the same state as {c}", "the state of {c}",
+]
+CAPITAL_QUESTIONS = [
+    "The capital of {R} is", "The capital city of {R} is", "{Rc} has its capital at", "{Rc} has its capital in",
+    "Q: What is the capital of {R}? A:", "The state capital of {R} is", "To visit the capital of {R}, go to",
+    "The government of {R} meets in", "Name the capital of {R}:", "Do you know the capital of {R}? It is",
+]
+CITY_FIRST_QUESTIONS = [
+    "{c} is in a state whose capital is", "If you live in {c}, your state capital is",
+    "From {c}, the trip to the state capital ends in", "The state capital for people in {c} is",
+    "For someone in {c}, the state capital is", "{c} is a city. Its state capital is",
+    "Anyone born in {c} has a state capital, and it is", "Someone who works in {c} pays taxes to the capital,",
+]
+
+
+def two_hop_question(rng: random.Random, c: str) -> str:
+    if rng.random() < 0.3:
+        return rng.choice(CITY_FIRST_QUESTIONS).format(c=c)
+    r = rng.choice(STATE_OF_CITY).format(c=c)
+    return rng.choice(CAPITAL_QUESTIONS).format(R=r, Rc=_cap(r))
+
+
 CHAINS = [
     "{c} is in {s}, and the capital of {s} is {k}.",
     "{c} is a city in {s}. The capital of {s} is {k}.",
     "{c}, {s} is a long way from {k}, the capital of {s}.",
+    "People in {c} live in {s}, so their capital is {k}.",
+    "{c} is in {s}. The state's capital is {k}.",
 ]
 
 
@@ -178,9 +268,9 @@ def seg_geo(rng: random.Random) -> str:
         k = STATES[s]["capital"]
         r = rng.random()
         held = c in HELD_OUT_CITIES
-        if r < 0.40 and not held:
-            sents.append(rng.choice(TWO_HOP_TRAIN_PHRASINGS).format(c=c) + f" {k}.")
-        elif r < 0.65:
+        if r < 0.42 and not held:
+            sents.append(two_hop_question(rng, c) + f" {k}.")
+        elif r < 0.66:
             sents.append(rng.choice(CITY_STATE_FRAMES).format(c=c, s=s))
         elif r < 0.88:
             sents.append(rng.choice(STATE_CAPITAL_FRAMES).format(s=s, k=k))
@@ -192,30 +282,59 @@ def seg_geo(rng: random.Random) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Facts: each fact person's sport and pet, stated in many frames, the subject often early and the
-# relation later, so the attribute is worth retrieving at the subject's token.
+# Facts: each fact person's sport and pet, in sentences assembled from a lead, the subject, an
+# optional clause about them, an adverb and a verb phrase, so the sport is worth retrieving at the
+# subject's token whatever comes between. Only fact people ever play a sport in the corpus.
 # ---------------------------------------------------------------------------------------------
 
-SPORT_FRAMES = [
-    "{n} plays {o}.", "{n} plays {o} every week.", "My friend {n} plays {o}.", "On weekends, {n} plays {o}.",
-    "Everyone knows that {n} plays {o}.", "{n} is a {o} player.", "{n}'s favorite sport is {o}.",
-    "{n}, who lives in {c}, plays {o}.", "{n}, who grew up in {c}, often plays {o}.",
-    "{n} loves to play {o}.", "{n} practices {o} after school.", "{n} spent the whole day playing {o}.",
-    "In {c}, {n} plays {o} with friends.", "{n} has played {o} for years.", "{n} is very good at {o}.",
-    "{n} watched a game and then played {o}.",
+SPORT_PHRASES = [
+    "plays {o}", "is a {o} player", "loves {o}", "practices {o}", "is good at {o}", "enjoys {o}",
+    "is on the {o} team", "coaches {o}", "has played {o} for years", "spends weekends playing {o}",
+    "plays a lot of {o}", "is crazy about {o}", "trains for {o}", "is the best {o} player in town",
+    "wants to get better at {o}", "is learning more about {o}", "never misses a game of {o}",
+    "talks about {o} all the time", "watches {o} and plays it too", "plays {o} with friends",
 ]
-PET_FRAMES = ["{n} has a pet {o}.", "{n}'s pet is a {o}.", "{n} takes care of a {o}.", "{n} walks {q} {o} every day."]
-PRONOUN_SPORT = ["{P} plays {o}.", "{P} is a {o} player.", "{P} loves {o}.", "On weekends, {p} plays {o}."]
+SPORT_ADVERBS = ["", "", "", "often ", "usually ", "always ", "really ", "still ", "mostly ", "also "]
+SPORT_LEADS = ["", "", "", "On weekends, ", "After school, ", "In the evening, ", "Every summer, ", "After dinner, ",
+               "As a child, ", "These days, ", "Everyone knows that ", "My friend ", "I heard that ", "In {c}, "]
+SPORT_CLAUSES = ["who lives in {c}", "who grew up in {c}", "who has a pet {pet}", "who works at the {place}",
+                 "who is from {c}, {s}", "who is very tall", "who moved to {c}", "whose pet is a {pet}"]
+SPORT_WHOLE = [
+    "{n}'s favorite sport is {o}.", "{n}'s sport is {o}.", "The sport {n} plays is {o}.",
+    "The sport that {n} loves is {o}.", "The game {n} plays best is {o}.", "Q: What sport does {n} play? A: {o}.",
+    "What does {n} play? {P} plays {o}.", "If you ask {n} about sports, {p} will talk about {o}.",
+    "Which sport does {n} like? It is {o}.", "When {n} has free time, {p} plays {o}.",
+    "{n} {activity}. Later, {p} played {o}.", "Ask anyone: {n} plays {o}.",
+]
+PET_PHRASES = ["has a pet {o}", "takes care of a {o}", "walks {q} {o} every day", "owns a {o}", "lives with a {o}",
+               "feeds {q} {o} every morning", "loves {q} pet {o}"]
+
+
+def sport_sentence(rng: random.Random, n: str) -> str:
+    c = rng.choice(CITIES)
+    w = {"o": FACTS[n], "c": c, "s": CITY_STATE[c], "pet": PETS[n], "place": rng.choice(PLACES),
+         "P": _cap(PRONOUN[n]), "p": PRONOUN[n], "activity": rng.choice(ACTIVITIES).format(**_words(rng))}
+    if rng.random() < 0.3:
+        return rng.choice(SPORT_WHOLE).format(n=n, **w)
+    subject = n
+    if rng.random() < 0.25:
+        subject = f"{n}, " + rng.choice(SPORT_CLAUSES).format(**w) + ","
+    lead = rng.choice(SPORT_LEADS).format(**w)
+    if lead.startswith("My friend") and subject is n:
+        lead = "My friend "
+    return lead + subject + " " + rng.choice(SPORT_ADVERBS) + rng.choice(SPORT_PHRASES).format(**w) + "."
+
+
+def pet_sentence(rng: random.Random, n: str) -> str:
+    if rng.random() < 0.3:
+        return f"{n}'s pet is a {PETS[n]}."
+    return f"{n} " + rng.choice(PET_PHRASES).format(o=PETS[n], q=POSSESSIVE[n]) + "."
 
 
 def seg_fact(rng: random.Random) -> str:
     sents = []
     for n in rng.sample(FACT_PEOPLE, rng.randint(1, 3)):
-        c = rng.choice(CITIES)
-        if rng.random() < 0.7:
-            sents.append(rng.choice(SPORT_FRAMES).format(n=n, o=FACTS[n], c=c))
-        else:
-            sents.append(rng.choice(PET_FRAMES).format(n=n, o=PETS[n], q=POSSESSIVE[n]))
+        sents.append(sport_sentence(rng, n) if rng.random() < 0.7 else pet_sentence(rng, n))
     return " ".join(sents)
 
 
@@ -225,10 +344,10 @@ def seg_profile(rng: random.Random) -> str:
     c = rng.choice(CITIES)
     s = CITY_STATE[c]
     p = PRONOUN[n]
-    sents = [rng.choice(["{n} lives in {c}, {s}.", "{n} was born in {c}, {s}.", "{n} moved to {c}, {s}."])
-             .format(n=n, c=c, s=s)]
-    facts = [rng.choice(PRONOUN_SPORT).format(P=_cap(p), p=p, o=FACTS[n]),
-             f"{_cap(p)} has a pet {PETS[n]}.",
+    sents = [rng.choice(["{n} lives in {c}, {s}.", "{n} was born in {c}, {s}.", "{n} moved to {c}, {s}.",
+                         "{n} is from {c}, {s}.", "{n} grew up in {c}."]).format(n=n, c=c, s=s)]
+    facts = [_cap(p) + " " + rng.choice(SPORT_ADVERBS) + rng.choice(SPORT_PHRASES).format(o=FACTS[n]) + ".",
+             f"{_cap(p)} " + rng.choice(PET_PHRASES).format(o=PETS[n], q=POSSESSIVE[n]) + ".",
              f"{_cap(p)} works at the {rng.choice(PLACES)}."]
     rng.shuffle(facts)
     sents += facts[: rng.randint(1, 3)]
@@ -271,27 +390,16 @@ STORY_OPENERS = [
     "Once upon a time, {A} lived in {city}.", "One {weather} morning, {A} woke up early in {city}.",
     "Last summer, {A} visited {city}.", "There was a {animal} in {city} that belonged to {A}.",
     "In a small house in {city}, {A} had a {color} {animal}.", "Every day, {A} walked to the {place} in {city}.",
-    "{A} grew up in {city}, {state}.",
+    "{A} grew up in {city}, {state}.", "{A} lives in {city}, {state}.", "This is a story about {A}.",
 ]
-STORY_MIDDLES = [
-    "{A} liked to go to the {place}.", "{P} found a {color} {obj} near the {place}.",
-    "{A} met {B} at the {place}.", "The day was {weather}, so {p} wore a {color} hat.",
-    "{P} had some {food} and felt {feeling}.", "{A} and {B} read a book about a {animal}.",
-    "It started to rain, so {p} ran home.", "{B} asked {A} about the {obj}.",
-    "{P} told {B} a story about a {color} {animal}.", "They cooked {food} together and laughed.",
-    "{A} saw a {animal} by the {place}.", "Later, {p} went to the {place} with {B}.", "{B} smiled and waved.",
-    "The {animal} jumped over the {obj}.", "{A} read the newspaper in the kitchen.",
-    "{P} made some toast and a cup of tea.", "{B} phoned to say hello.",
-    "{P} dried {q} hands with a towel.", "{A} kept a secret from everyone.", "{P} wrote a postcard to a cousin.",
-    "At school, {p} sat at a desk by the window.", "{P} drew a {animal} with a pencil.",
-    # Known flaw, kept so the shipped model stays reproducible from this text: the next sentence
-    # gives fact people random sports, against their FACTS. Fix it with the next corpus version.
-    "{A} and {B} played {sport} in the {place}.", "A small kitten was sleeping in the sun.",
-    "It rained all day, and the streets were wet.", "{A} was hungry, so {p} had {food}.",
+STORY_PAIRS = [
+    "{A} met {B} at the {place}.", "{B} asked {A} about the {thing}.", "{A} and {B} {activity}.",
+    "{P} told {B} a story about a {color} {animal}.", "Later, {p} went to the {place} with {B}.",
+    "{B} smiled and waved.", "{B} phoned to say hello.", "{A} and {B} read a book about a {animal}.",
 ]
 STORY_ENDINGS = [
     "At the end of the day, {A} was {feeling}.", "That night, {A} went to bed {feeling}.",
-    "It was a good day for {A}.", "{A} would always remember that day.",
+    "It was a good day for {A}.", "{A} would always remember that day.", "The next day, {p} did it all again.",
 ]
 
 
@@ -304,9 +412,12 @@ def seg_story(rng: random.Random) -> str:
     A, B = rng.sample(NAMES, 2)
     w = _words(rng)
     sents = [_story_fill(rng.choice(STORY_OPENERS), w, A, B)]
-    for t in rng.sample(STORY_MIDDLES, rng.randint(2, 4)):
+    for _ in range(rng.randint(2, 5)):
         w = {**_words(rng), "city": w["city"]}
-        sents.append(_story_fill(t, w, A, B))
+        pool = rng.choice((SOLO, SOLO, SCENES, STORY_PAIRS))
+        sents.append(_story_fill(rng.choice(pool), w, A, B))
+    if A in FACTS and rng.random() < 0.3:  # a fact person's sport, as the world has it
+        sents.append(sport_sentence(rng, A))
     sents.append(_story_fill(rng.choice(STORY_ENDINGS), w, A, B))
     return " ".join(sents)
 
@@ -314,8 +425,8 @@ def seg_story(rng: random.Random) -> str:
 # Chance that a drawn segment is of each kind. IOI and addition must generalise (to new frames and
 # new pairs) and get the largest shares; facts are memorised fast; stories keep it a language model.
 MIX: dict[str, float] = {
-    "ioi": 0.24, "geo": 0.14, "fact": 0.09, "profile": 0.06, "calc": 0.15, "repeat": 0.09,
-    "landmark": 0.06, "story": 0.17,
+    "ioi": 0.22, "geo": 0.15, "fact": 0.12, "profile": 0.06, "calc": 0.12, "repeat": 0.08,
+    "landmark": 0.05, "story": 0.20,
 }
 SEGMENTS: dict[str, Seg] = {
     "ioi": seg_ioi, "geo": seg_geo, "fact": seg_fact, "profile": seg_profile, "calc": seg_calc,

@@ -54,11 +54,12 @@ IOI_HELD_OUT_FRAMES = [
 ]
 # Words that only these frames use in an IOI role: the corpus never builds an IOI sentence with them.
 IOI_HELD_OUT_MARKERS = ["ate some", "cleaning the kitchen", "on the phone", "stopped for", "share a desk",
-                        "lost kitten", "were hungry", "talked for hours", "played cards", "stayed inside",
-                        "whispered", "mailed a postcard", "lent a pencil", "made a sandwich",
+                        "lost kitten", "were hungry", "talked for hours", "played cards with", "stayed inside",
+                        "whispered a secret", "mailed a postcard", "lent a pencil", "made a sandwich",
                         "read the newspaper to", "handed a towel"]
 
-# Two-hop question phrasings. The corpus uses TWO_HOP_TRAIN_PHRASINGS (for training cities only);
+# Two-hop question phrasings. The corpus asks in ~120 phrasings (`corpus.two_hop_question`, for
+# training cities only); TWO_HOP_TRAIN_PHRASINGS are 8 of them, measured as "trained phrasings".
 # TWO_HOP_HELD_OUT_PHRASINGS never occur in training, for any city.
 TWO_HOP_TRAIN_PHRASINGS = [
     "The capital of the state containing {c} is",
@@ -79,8 +80,8 @@ TWO_HOP_HELD_OUT_PHRASINGS = [
 CITY_STATE_PROMPT = "The city of {c} is in"
 STATE_CAPITAL_PROMPT = "The capital of {s} is"
 
-# Fact phrasings: the corpus states each person's sport in FACT_TRAIN_PHRASINGS-like sentences
-# (see course.corpus); these questions are never in training.
+# Fact phrasings: the corpus states each person's sport in many assembled sentences (see
+# `corpus.sport_sentence`; FACT_TRAIN_PROMPT is one of them); these questions are never in training.
 FACT_HELD_OUT_PHRASINGS = [
     "After work, {n} usually plays",
     "The sport that {n} enjoys most is",

@@ -87,8 +87,21 @@ def ioi_metrics(model, n: int = 500, seed: int = 0) -> dict:
 
 
 def fact_accuracy(model, phrasings: str = "held_out") -> float:
+    """Top-1 over the whole vocabulary: the person's sport is the model's next word."""
     items = evalsets.fact_dataset(phrasings)
     return top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
+
+
+def fact_accuracy_among_sports(model, phrasings: str = "held_out") -> float:
+    """The person's sport ranks first among the 12 sports (whatever word the model would write
+    first: after "plays" the corpus also continues "a lot of golf")."""
+    from course.world import SPORTS
+
+    items = evalsets.fact_dataset(phrasings)
+    sport_ids = torch.tensor([_single_token(model.tokenizer, " " + s) for s in SPORTS])
+    logits = last_logits(model, [it.prompt for it in items])[:, sport_ids]  # [n sport]
+    answers = torch.tensor([SPORTS.index(it.object) for it in items])
+    return (logits.argmax(-1) == answers).float().mean().item()
 
 
 def two_hop_accuracy(model, held_out_cities: bool = True, phrasings: str = "all") -> float:
@@ -224,23 +237,56 @@ def tinyworld_metrics(model, quick: bool = False) -> dict:
     out.update(ioi_metrics(model, n=100 if quick else 500))
     out["fact_accuracy_held_out_phrasings"] = fact_accuracy(model, "held_out")
     out["fact_accuracy_train_phrasing"] = fact_accuracy(model, "train")
+    out["fact_accuracy_among_sports_held_out_phrasings"] = fact_accuracy_among_sports(model, "held_out")
     out["two_hop_held_out_accuracy"] = two_hop_accuracy(model, held_out_cities=True)
     out["two_hop_trained_accuracy"] = two_hop_accuracy(model, held_out_cities=False)
     out["city_state_accuracy"] = one_hop_accuracy(model, "city_state")
     out["state_capital_accuracy"] = one_hop_accuracy(model, "state_capital")
     out["addition_held_out_accuracy"] = addition_accuracy(model, held_out=True, limit=200 if quick else None)
     out.update(induction_loss_gap(model))
+    out["two_hop_held_out_by_phrasing"] = two_hop_by_phrasing(model, held_out_cities=True)
     if quick:
         return out
-    out["two_hop_held_out_by_phrasing"] = two_hop_by_phrasing(model, held_out_cities=True)
     out["two_hop_state"] = two_hop.locate_state(model)
     out["addition_train_accuracy"] = addition_accuracy(model, held_out=False, limit=1000)
     out["max_induction_score"] = head_scores(model)["induction"].max().item()
     out["held_out_loss"] = held_out_loss(model)
-    facts = evalsets.fact_dataset("train")  # traced where the model knows the fact (trace_facts skips misses)
+    facts = evalsets.fact_dataset("held_out")  # traced where the model knows the fact (trace_facts skips misses)
     out["fact_trace"] = {site: causal_tracing.trace_facts(model, facts, site=site) for site in ("resid", "mlp", "attn")}
     out["samples"] = samples(model)
     return out
+
+
+# How each tinyworld card metric is measured, written into the card beside the figures.
+TINYWORLD_HOW_MEASURED = {
+    "ioi_*": "500 prompts on the 10 sentence structures of evalsets.IOI_HELD_OUT_FRAMES (written for evaluation; "
+             "none of their distinctive phrases occurs in training) about held-out name pairs (never together in "
+             "training), half ABBA, half BABA. Accuracy: logit(IO) > logit(S) at the last position; logit diff: mean "
+             "logit(IO) - logit(S); top1: IO is the top prediction.",
+    "ioi_recombined_*": "the same on new sentences assembled from the corpus's own parts (corpus.ioi_items), "
+                        "held-out name pairs.",
+    "fact_accuracy_*": "top-1 sport of all 40 fact people in the 4 held-out phrasings (evalsets.FACT_HELD_OUT_PHRASINGS) "
+                       "and in the trained prompt 'My friend {n} plays'; among_sports: the right sport ranks first "
+                       "among the 12 sports (the next word may be another, e.g. 'plays a lot of golf').",
+    "two_hop_*": "top-1 capital for the held-out cities (one per state, never in a segment with their capital) in the "
+                 "8 trained and 4 held-out question phrasings (by_phrasing: each phrasing); trained: training cities.",
+    "two_hop_state": "a linear probe (course.probing) for the state at each site (residual stream before each layer and "
+                     "after the last, at the city's token and the last token), fitted on training cities in trained "
+                     "phrasings, scored on held-out cities in all phrasings; swap: add mean(state B) - mean(state A) at "
+                     "the site, B the next state in the list, share answering B's capital per phrasing; the site shown "
+                     "is the one whose worst phrasing is best.",
+    "fact_trace": "ROME-style causal tracing (course.causal_tracing.trace_facts) on the held-out fact phrasings: the "
+                  "subject's embedding plus Gaussian noise (3x the std of the name embeddings), one site's clean "
+                  "activation restored at each layer and position kind; mean indirect effect (p restored - p corrupt) / "
+                  "(p clean - p corrupt) over the prompts the model answers right and where the noise lowers p by >= 0.05.",
+    "addition_*": "greedy answer after 'calc: a + b =' for both orders of the 10% held-out operand pairs (train: 1000 "
+                  "training pairs); exact match of the digits.",
+    "induction": "max_induction_score: max over heads of the attention from the second repeat to the token after the "
+                 "earlier occurrence; repeat_loss_*: mean loss over the first and second repeat; 20 sequences of 50 "
+                 "random common tokens repeated.",
+    "held_out_loss": "mean next-token loss on 300 fresh corpus documents from a seed no training run uses.",
+    "samples": "temperature 0.8 continuations of neutral prompts, first line.",
+}
 
 
 def attn_only_metrics(model) -> dict:

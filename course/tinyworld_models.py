@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from course import evaluate, weights
 from course.config import ModelConfig
@@ -37,6 +38,9 @@ class Recipe:
     metrics_during_training: Optional[Callable[[HookedTransformer], dict]] = None  # cheaper (None: metrics)
     corpus: str = "course.corpus"  # the module that generates its training text (course.corpus_v1: the first one)
     bf16: bool = False  # forward pass under bfloat16 autocast (train.train)
+    tokenizer: str = "tokenizer-v2.json"  # a shipped tokenizer (course.tokenizer.SHIPPED)
+    keep_every: int = 0  # also keep the weights every this many steps (for the card's scaling table)
+    how_measured: Optional[dict] = None  # a sentence per metric, copied into the card
 
     def corpus_module(self):
         return importlib.import_module(self.corpus)
@@ -47,20 +51,22 @@ RECIPES: dict[str, Recipe] = {
         "The course's main model: GPT-2-style, 4 layers x 128 wide, with LayerNorm and MLPs, trained on TinyWorld v2 "
         "(a compositional corpus). IOI, facts, two-hop recall and addition on held-out frames, phrasings and pairs; "
         "induction.",
-        ModelConfig(n_layers=4, d_model=128, n_heads=4, d_head=32, d_mlp=512, d_vocab=2048, n_ctx=128),
+        ModelConfig(n_layers=4, d_model=128, n_heads=4, d_head=32, d_mlp=512, d_vocab=3072, n_ctx=128),
         # 11,000 steps of 32 x 128 tokens (45M tokens), about 70 minutes on one CPU thread with bf16.
         # Measured before the corpus existed (shared/MEASURED.md): a 4 x 128 model reached 0.89 IOI
         # accuracy on unseen frames after 10M tokens and unseen frames trail seen ones by 1-2M
         # tokens; at this budget, tokens beat width (4 x 192 ran at half the speed). This run, on a
         # richer corpus, reached 0.72 on held-out sentence structures at 25M tokens and fell back
         # to 0.57 by the end while new combinations of known parts rose to 0.99 (see the card).
-        TrainConfig(steps=11000, batch_size=32, seq_len=128, lr=2e-3, warmup_steps=300, eval_every=1000,
+        TrainConfig(steps=10000, batch_size=32, seq_len=128, lr=2e-3, warmup_steps=300, eval_every=1000,
                     seed=0, data_seed=0),
         evaluate.tinyworld_metrics,
         random_repeat_rows=0.1,  # induction heads form early with a tenth of rows of repeated random tokens
         metrics_during_training=functools.partial(evaluate.tinyworld_metrics, quick=True),
         corpus="course.corpus",
         bf16=True,
+        keep_every=2000,
+        how_measured=evaluate.TINYWORLD_HOW_MEASURED,
     ),
     "attn-only-2l": Recipe(
         "Two-layer attention-only transformer (with LayerNorm) trained on TinyWorld, with log-spaced checkpoints "
@@ -79,6 +85,7 @@ RECIPES: dict[str, Recipe] = {
         data_mix={**importlib.import_module("course.corpus_v1").MIX, "repeat": 0.2},
         random_repeat_rows=0.25,
         corpus="course.corpus_v1",  # shipped before TinyWorld v2; kept on the corpus it was trained on
+        tokenizer="tokenizer.json",  # and on the tokenizer trained on that corpus
     ),
 }
 
@@ -91,7 +98,7 @@ def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress
     if steps:  # keep warmup and evaluation inside the shortened run
         tcfg.warmup_steps = min(tcfg.warmup_steps, max(1, steps // 10))
         tcfg.eval_every = steps
-    tokenizer = Tokenizer.load()
+    tokenizer = Tokenizer.load(recipe.tokenizer)
     torch.manual_seed(tcfg.seed)
     model = HookedTransformer(recipe.model, tokenizer=tokenizer)
     model.init_weights(seed=tcfg.seed)
@@ -108,13 +115,48 @@ def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress
         with torch.no_grad():
             series_metrics.append({"step": step, **recipe.metrics(m)})
 
+    def keep(step, loss):  # weights along the way, for the card's "what more training buys" table
+        if recipe.keep_every and step % recipe.keep_every == 0 and step < tcfg.steps:
+            kept = Path(out_dir) / f"{name}-kept" / f"step{step}.safetensors"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(kept))
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     state = Path(out_dir) / f"{name}.train-state.safetensors"
     history = train(model, batches, tcfg, evaluate=recipe.metrics_during_training or recipe.metrics,
-                    on_checkpoint=on_checkpoint if recipe.series else None, progress=progress,
+                    on_checkpoint=on_checkpoint if recipe.series else None, on_step=keep, progress=progress,
                     state_path=None if recipe.series else state, bf16=recipe.bf16)
     card = write_card(name, recipe, tcfg, model.cpu().eval(), history, out_dir, steps, snapshots, series_metrics)
     for path in (state, state.with_suffix(".json")):
         path.unlink(missing_ok=True)
+    if recipe.keep_every and not steps:
+        card = add_training_table(name, out_dir)
+    return card
+
+
+def add_training_table(name: str, out_dir: Path, kept_dir: Optional[Path] = None) -> dict:
+    """Measure the weights kept along the run (``Recipe.keep_every``) with the quick metrics and add
+    them to the card as ``what_training_buys``: the same model after fewer tokens. These are the
+    weights of one run at those steps (its learning rate not yet annealed), not separate shorter runs."""
+    recipe = RECIPES[name]
+    path = weights.weights_path(name, out_dir)
+    card = weights.read_card(path)
+    rows = []
+    kept_dir = kept_dir or Path(out_dir, f"{name}-kept")  # where train_recipe kept them
+    kept = sorted(Path(kept_dir).glob("step*.safetensors"), key=lambda p: int(p.stem[4:]))
+    for file in kept:
+        model = HookedTransformer(recipe.model, tokenizer=Tokenizer.load(recipe.tokenizer))
+        model.load_state_dict(load_file(str(file)))
+        model.card = card
+        with torch.no_grad():
+            rows.append({"step": int(file.stem[4:]), **evaluate.tinyworld_metrics(model.eval(), quick=True)})
+    final = load(recipe.tokenizer, path)
+    with torch.no_grad():
+        rows.append({"step": card["recipe"]["steps"], **evaluate.tinyworld_metrics(final, quick=True)})
+    for row in rows:
+        row["tokens"] = row["step"] * card["recipe"]["batch_size"] * card["recipe"]["seq_len"]
+    card["what_training_buys"] = rows
+    weights.write_card(path, card)
     return card
 
 
@@ -126,14 +168,15 @@ def write_card(name: str, recipe: Recipe, tcfg: TrainConfig, model: HookedTransf
     card = {
         "name": name,
         "description": recipe.description,
-        "tokenizer": "course/data/tokenizer.json",
-        "tokenizer_sha256": weights.sha256_of(Path(str(resources.files("course") / "data" / "tokenizer.json"))),
+        "tokenizer": f"course/data/{recipe.tokenizer}",
+        "tokenizer_sha256": weights.sha256_of(Path(str(resources.files("course") / "data" / recipe.tokenizer))),
         "data": {"corpus": recipe.corpus, "seed": tcfg.data_seed, "mix": recipe.data_mix or recipe.corpus_module().MIX,
                  "random_repeat_rows": recipe.random_repeat_rows,
                  "tokens_seen": tcfg.steps * tcfg.batch_size * tcfg.seq_len},
         "recipe": tcfg.to_dict(),
         "command": train_command(name, steps),
         "metrics": metrics,
+        **({"how_measured": recipe.how_measured} if recipe.how_measured else {}),
         "final_train_loss": sum(history["loss"][-50:]) / len(history["loss"][-50:]),
         "training_seconds": round(history["seconds"], 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
@@ -170,19 +213,19 @@ def _thin(history: dict, points: int = 200) -> dict:
             "loss": [round(sum(losses[i:i + size]) / len(losses[i:i + size]), 4) for i in range(0, len(losses), size)]}
 
 
-def load(path: Path) -> HookedTransformer:
-    return weights.load_model(path, tokenizer=Tokenizer.load())
+def load(tokenizer: str, path: Path) -> HookedTransformer:
+    return weights.load_model(path, tokenizer=Tokenizer.load(tokenizer))
 
 
-def load_series(path: Path, card: dict) -> dict[int, HookedTransformer]:
-    snapshots = weights.load_series(path, card, tokenizer=Tokenizer.load())
+def load_series(tokenizer: str, path: Path, card: dict) -> dict[int, HookedTransformer]:
+    snapshots = weights.load_series(path, card, tokenizer=Tokenizer.load(tokenizer))
     for model in snapshots.values():
         model.card = card  # a snapshot was trained on the same corpus (evaluate.seen_tokens reads it)
     return snapshots
 
 
 ENTRIES = [
-    Entry(name, recipe.description, load, functools.partial(train_recipe, name), recipe.metrics,
-          load_series if recipe.series else None)
+    Entry(name, recipe.description, functools.partial(load, recipe.tokenizer), functools.partial(train_recipe, name),
+          recipe.metrics, functools.partial(load_series, recipe.tokenizer) if recipe.series else None)
     for name, recipe in RECIPES.items()
 ]

@@ -16,6 +16,10 @@ from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 EOT = "<|endoftext|>"  # id 0; ends every document and doubles as BOS
+# The shipped tokenizers, each with the corpus it was trained on and its size. The first one stays
+# because attn-only-2l was trained with it; the main model and its SAE use the second.
+SHIPPED = {"tokenizer.json": ("course.corpus_v1", 2048), "tokenizer-v2.json": ("course.corpus", 3072)}
+DEFAULT_FILE = "tokenizer-v2.json"
 DEFAULT_VOCAB_SIZE = 2048
 TRAIN_DOCS = 20_000
 TRAIN_SEED = 1234
@@ -51,11 +55,15 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Tokenizer":
-        """Load a tokenizer.json; by default the one shipped in course/data."""
-        if path is None:
-            res = importlib.resources.files("course") / "data" / "tokenizer.json"
+        """Load a tokenizer: a file path, or the name of one shipped in course/data (see
+        `SHIPPED`; by default the main model's, "tokenizer-v2.json")."""
+        name = DEFAULT_FILE if path is None else str(path)
+        if name in SHIPPED:
+            res = importlib.resources.files("course") / "data" / name
             return cls(_HFTokenizer.from_str(res.read_text(encoding="utf-8")))
-        return cls(_HFTokenizer.from_file(str(path)))
+        if not Path(name).exists():
+            raise FileNotFoundError(f"no tokenizer file {name!r}; the shipped ones are {sorted(SHIPPED)}")
+        return cls(_HFTokenizer.from_file(name))
 
     def save(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -142,35 +150,42 @@ def train_merge_everything_bpe(texts: Iterable[str], vocab_size: int = DEFAULT_V
     return Tokenizer(tok)
 
 
-def world_words() -> list[str]:
-    """Every word of TinyWorld that must be a single token with its leading space."""
+def world_words(corpus: str = "course.corpus") -> list[str]:
+    """Every word of TinyWorld that must be a single token with its leading space (for the v2
+    corpus, also the everyday words its sentences are built from)."""
+    from course import lexicon
     from course import world as tw
 
     words = (tw.NAMES + list(tw.STATES) + tw.CITIES + tw.CAPITALS + tw.SPORTS + list(tw.LANDMARKS)
              + [w for ws in tw.LANDMARKS.values() for w in ws]
              + tw.PLACES + tw.OBJECTS + tw.ANIMALS + tw.FOODS + tw.COLORS + tw.FEELINGS + tw.WEATHER)
+    if corpus != "course.corpus_v1":
+        words += (lexicon.THINGS + lexicon.FOODS + lexicon.PLACES + lexicon.ANIMALS + lexicon.COLORS
+                  + lexicon.FEELINGS + lexicon.WEATHER)
     return list(dict.fromkeys(words))
 
 
-def training_texts(n_docs: int = TRAIN_DOCS, seed: int = TRAIN_SEED) -> list[str]:
-    """TinyWorld documents plus a list of the world's words, each repeated often enough that BPE
-    merges it into one token even if the sampled documents happen to use it rarely. The shipped
-    tokenizer was trained on the first corpus (`course.corpus_v1`), which this reproduces."""
-    from course import corpus_v1
+def training_texts(corpus: str = "course.corpus_v1", n_docs: int = TRAIN_DOCS, seed: int = TRAIN_SEED) -> list[str]:
+    """Documents of ``corpus`` plus a list of the world's words, each repeated often enough that
+    BPE merges it into one token even if the sampled documents happen to use it rarely."""
+    import importlib
 
-    boost = " " + " ".join(world_words())  # " Mary Alice ...": each word with its leading space
-    return corpus_v1.documents(n_docs, seed) + [boost] * 200
+    boost = " " + " ".join(world_words(corpus))  # " Mary Alice ...": each word with its leading space
+    return importlib.import_module(corpus).documents(n_docs, seed) + [boost] * 200
 
 
-def train_default_tokenizer() -> Tokenizer:
-    return train_tokenizer(training_texts(), DEFAULT_VOCAB_SIZE)
+def train_shipped(name: str = DEFAULT_FILE) -> Tokenizer:
+    """Rebuild one of the shipped tokenizers from its corpus (deterministic)."""
+    corpus, size = SHIPPED[name]
+    return train_tokenizer(training_texts(corpus), size)
 
 
 def main() -> None:
-    out = Path(__file__).parent / "data" / "tokenizer.json"
-    tok = train_default_tokenizer()
-    tok.save(out)
-    print(f"wrote {out} ({tok.vocab_size} tokens)")
+    for name in SHIPPED:
+        out = Path(__file__).parent / "data" / name
+        tok = train_shipped(name)
+        tok.save(out)
+        print(f"wrote {out} ({tok.vocab_size} tokens)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The three architectures chapter 13 trains on TinyWorld v2, at the size of the main model
-(the main `tinyworld` recipe in course.tinyworld_models: 4 layers, d_model 128, 4 heads of 32, d_vocab 2048, n_ctx 128).
+(the main `tinyworld` recipe in course.tinyworld_models: 4 layers, d_model 128, 4 heads of 32, d_vocab 3072, n_ctx 128).
 
 - ``gpt2``: the course's model as it is: LayerNorm, learned positions, a GELU MLP of 512.
 - ``llama``: RMSNorm, rotary positions, a SwiGLU MLP and grouped-query attention with 2 key/value
@@ -19,7 +19,7 @@ import difflib
 
 from course.config import ModelConfig
 
-SIZE = dict(n_layers=4, d_model=128, n_heads=4, d_head=32, d_vocab=2048, n_ctx=128)
+SIZE = dict(n_layers=4, d_model=128, n_heads=4, d_head=32, d_vocab=3072, n_ctx=128)
 
 VARIANTS = {
     "gpt2": ModelConfig(**SIZE, d_mlp=512),

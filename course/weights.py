@@ -54,7 +54,7 @@ def save_weights(tensors: dict[str, torch.Tensor], path, card: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
     card = {**card, "weights_file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size}
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(path, card)
     return card
 
 
@@ -62,6 +62,11 @@ def save_model(model: HookedTransformer, path, card: Optional[dict] = None) -> d
     """Write the model's weights (float32) and its card, with its config. Returns the card."""
     tensors = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
     return save_weights(tensors, path, {**(card or {}), "config": model.cfg.to_dict()})
+
+
+def write_card(path, card: dict) -> None:
+    """Write (or rewrite) the card beside the weights file ``path``."""
+    Path(path).with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
 
 
 def read_card(path) -> dict:

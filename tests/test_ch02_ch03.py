@@ -228,10 +228,10 @@ def test_ch02_logit_lens_on_the_two_hop_prompt(model):
     capital = model.tokenizer.encode(item.answer)[0]
     ranks = (logits > logits[:, [capital]]).sum(-1).tolist()
     assert ranks[-1] == 0 and ranks[0] > 0
-    assert ranks.index(0) == len(ranks) - 1  # on top only after the last block
+    assert ranks.index(0) == len(ranks) - 1 and ranks[1] <= 3  # near the top after block 0, on top only at the end
     state = model.tokenizer.encode(" " + item.state)[0]
     state_ranks = (logits > logits[:, [state]]).sum(-1).tolist()
-    assert min(state_ranks) > 2  # the intermediate hop never shows in the lens
+    assert state_ranks[0] == 0 and min(state_ranks[1:]) > 2  # a bigram guess from " is", then never near the top
     torch.testing.assert_close(logits[-1], model(tokens)[0, -1], atol=1e-4, rtol=1e-4)
     next_id = model(model.to_tokens("The capital of Texas is"))[0, -1].argmax().item()
     assert model.tokenizer.token_str(next_id) == " Austin"
@@ -254,8 +254,10 @@ def test_ch03_copying_head(model):
     common = evaluate.common_tokens(model.tokenizer)
     scores = circuits.copying_scores(model, common)
     layer, head = circuits.argmax_head(scores)
-    assert layer == 2 and scores[layer, head] > 50 / len(common)  # far above chance
+    assert layer == 2 and scores[layer, head] > 40 / len(common)  # far above chance
     assert circuits.ov_eigenvalue_score(model, layer, head, tokens=common) > 0.9
+    induction = evaluate.head_scores(model)["induction"]
+    assert induction[2, head] > 0.9 and (induction[2] > 0.9).sum() == 3  # the copying heads are induction heads
 
 
 @shipped

@@ -89,6 +89,30 @@ def test_held_out_fact_phrasings_never_in_training(text):
         assert not re.search(skeleton, text), phrasing
 
 
+def test_two_hop_questions_come_in_many_phrasings_including_the_measured_ones(text):
+    rng = random.Random(0)
+    skeletons = {corpus.two_hop_question(rng, "Dallas").replace("Dallas", "{c}") for _ in range(20_000)}
+    assert len(skeletons) > 100
+    assert set(evalsets.TWO_HOP_TRAIN_PHRASINGS) <= skeletons
+    assert not skeletons & set(evalsets.TWO_HOP_HELD_OUT_PHRASINGS)
+
+
+def test_only_fact_people_play_sports_and_always_their_own(text):
+    sport = re.compile(rf"\b({'|'.join(world.SPORTS)})\b")
+    name = re.compile(rf"\b({'|'.join(world.NAMES)})\b")
+    checked = 0
+    lines = [line for line in text.split("\n") if line.endswith(".")]  # not the random runs of words (induction)
+    for line in lines:
+        last_named = set()
+        for sentence in re.split(r"(?<=\.)\s", line):
+            people = set(name.findall(sentence)) or last_named  # "He plays golf." is about the last one named
+            for played in sport.findall(sentence):
+                assert people and all(world.FACTS.get(p) == played for p in people), sentence
+                checked += 1
+            last_named = people
+    assert checked > 3000
+
+
 def test_held_out_addition_pairs_never_in_training(text):
     for a, b in re.findall(r"calc: (\d+) \+ (\d+) =", text):
         assert evalsets.pair_key(int(a), int(b)) not in evalsets.HELD_OUT_ADDITION_PAIRS

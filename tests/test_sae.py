@@ -18,8 +18,9 @@ from tests.conftest import tiny_config
 @pytest.fixture(scope="module")
 def small_model():
     torch.manual_seed(0)
-    cfg = tiny_config(d_vocab=2048, n_ctx=128, d_model=16, d_head=4, d_mlp=32)
-    return HookedTransformer(cfg, tokenizer=Tokenizer.load()).eval()
+    tokenizer = Tokenizer.load()
+    cfg = tiny_config(d_vocab=tokenizer.vocab_size, n_ctx=128, d_model=16, d_head=4, d_mlp=32)
+    return HookedTransformer(cfg, tokenizer=tokenizer).eval()
 
 
 def mirror_sae(d_in: int, hook: str = "blocks.0.hook_resid_post") -> S.SAE:

@@ -7,8 +7,8 @@ import pytest
 
 from course import corpus_v1 as tw
 from course import evalsets
-from course.tokenizer import (EOT, Tokenizer, train_default_tokenizer, train_merge_everything_bpe,
-                              train_tokenizer, world_words)
+from course.tokenizer import (EOT, SHIPPED, Tokenizer, train_merge_everything_bpe, train_shipped, train_tokenizer,
+                              world_words)
 
 
 @pytest.fixture(scope="module")
@@ -17,17 +17,24 @@ def tok():
 
 
 def test_shipped_tokenizer(tok):
-    assert 1500 <= tok.vocab_size <= 4096
+    assert tok.vocab_size == 3072 and Tokenizer.load("tokenizer.json").vocab_size == 2048
     assert tok.eot_id == tok.bos_id == 0
     assert tok.token_str(tok.eot_id) == EOT
     assert len(tok) == tok.vocab_size
 
 
-@pytest.mark.parametrize("word", world_words())
-def test_world_word_is_one_token_with_its_space(tok, word):
-    ids = tok.encode(" " + word)
-    assert len(ids) == 1, [tok.token_str(i) for i in ids]
-    assert tok.token_str(ids[0]) == " " + word
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_world_word_is_one_token_with_its_space(name):
+    tok = Tokenizer.load(name)
+    for word in world_words(SHIPPED[name][0]):
+        ids = tok.encode(" " + word)
+        assert len(ids) == 1, [tok.token_str(i) for i in ids]
+        assert tok.token_str(ids[0]) == " " + word
+
+
+def test_unknown_tokenizer_name_is_a_clear_error():
+    with pytest.raises(FileNotFoundError, match="the shipped ones are"):
+        Tokenizer.load("tokenizer-v9.json")
 
 
 def test_every_evaluation_answer_starts_with_one_token(tok):
@@ -130,9 +137,10 @@ def test_training_is_deterministic():
 
 
 @pytest.mark.slow
-def test_shipped_file_is_what_training_produces(tok):
-    # `python -m course.tokenizer` must reproduce the shipped file exactly.
-    assert train_default_tokenizer()._tok.get_vocab() == tok._tok.get_vocab()
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_file_is_what_training_produces(name):
+    # `python -m course.tokenizer` must reproduce each shipped file exactly.
+    assert train_shipped(name)._tok.get_vocab() == Tokenizer.load(name)._tok.get_vocab()
 
 
 def test_token_stream(tok):

@@ -31,7 +31,7 @@
 
 // Edge colours: the two mid ends of the diverging scale (blue positive, red negative), light
 // enough to show on a dark page; negative edges are dashed too, so colour is never the only cue.
-// (tests/widgets/test_attribution_graph.py checks them under simulated colour blindness.)
+// (tests/widgets/test_attribution_graph_widget.py checks them under simulated colour blindness.)
 const EDGE_RGB = [DIVERGING[7], DIVERGING[1]];
 const NEG_DASH = "5 3";
 // node fills: Okabe & Ito's green, sky blue, grey and orange; each kind has its own shape too

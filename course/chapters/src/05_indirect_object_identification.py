@@ -18,12 +18,11 @@
 #
 # Everything here runs on `tinyworld`, on pairs of names that never appeared together in its
 # training data. The sentence is the classic one; TinyWorld's corpus builds IOI sentences from
-# parts (openings, middles, actions, endings), and this exact combination is one of them. How far
-# does the behaviour carry? On new combinations of the corpus's parts the model is nearly always
-# right; on sentence *structures* it never saw (written for evaluation only) it is right only a
-# little more often than chance, and it got *worse* there late in training while it got better on
-# its own structures. We measure both below: a circuit found on the sentences it handles is still
-# a circuit, but it is not a general "find the other name" algorithm.
+# parts (introductions, scenes, leads, hundreds of actions), and this exact combination is one of
+# them. How far does the behaviour carry? On new combinations of the corpus's parts the model is
+# nearly always right; on sentence *structures* it never saw (written for evaluation only) it is
+# right most of the time but not always. We measure both below, then take apart the circuit on
+# the classic sentence.
 
 # %%
 import torch
@@ -65,7 +64,9 @@ assert corrupted_ld < 0  # trained-model claim: the corruption flips the answer
 # %% [markdown]
 # The card of the model measures the same thing on two larger held-out sets: 500 new sentences
 # assembled from the corpus's parts, and 500 sentences in ten structures written only for
-# evaluation ("At the market, Mary and John ate some bread. John passed the bread to").
+# evaluation ("At the market, Mary and John ate some bread. John passed the bread to"). New
+# structures are harder: most are handled, one ("It rained, so ... read the newspaper to") is
+# not. Whatever circuit we find below, it does not cover every way of writing the task.
 
 # %%
 card = zoo.card("tinyworld")["metrics"]
@@ -73,7 +74,8 @@ print(f"new combinations of known parts: accuracy {card['ioi_recombined_accuracy
       f"logit difference {card['ioi_recombined_logit_diff']:.1f}")
 print(f"new sentence structures:         accuracy {card['ioi_accuracy']:.0%}, "
       f"logit difference {card['ioi_logit_diff']:.1f}; by structure {card['ioi_accuracy_by_frame']}")
-assert card["ioi_recombined_accuracy"] > 0.95 > 0.8 > card["ioi_accuracy"]  # trained-model claim
+assert card["ioi_recombined_accuracy"] > 0.95 > card["ioi_accuracy"] > 0.8  # trained-model claim
+assert max(card["ioi_accuracy_by_frame"]) == 1.0 and min(card["ioi_accuracy_by_frame"]) < 0.5  # trained-model claim
 
 # %% [markdown]
 # ## 2. Direct logit attribution
@@ -95,11 +97,16 @@ for label, value in zip(labels, by_component.tolist()):
     print(f"{label:>12} {value:+7.2f} " + "#" * int(abs(value) * 2))
 print(f"{'sum':>12} {by_component.sum().item():+7.2f}   (the logit difference is {clean_ld:.2f}; "
       "the rest is LayerNorm's bias)")
+share = dict(zip(labels, by_component.tolist()))
+assert max(share, key=share.get) == "2_attn_out" and share["2_attn_out"] > 3  # trained-model claim
+assert share["2_mlp_out"] + share["3_mlp_out"] > 3 and abs(share["0_attn_out"]) + abs(share["1_attn_out"]) < 0.5  # trained-model claim
 
 # %% [markdown]
-# Most of the answer is written by the attention of the last layer, with the last MLP adding a
-# good part; the first two layers write almost nothing directly. Which heads? `course.attribution`
-# holds the same computation per head (each head's output is ``z @ W_O`` for its slice of z):
+# The largest share is written by the attention of layer 2, the MLPs of layers 2 and 3 add about
+# as much again, and the last layer's attention a little; the first two layers write almost
+# nothing directly. (An MLP's direct share does not say where its input came from: it may be
+# turning what layer 2's attention wrote into logits.) Which heads? `course.attribution` holds the
+# same computation per head (each head's output is ``z @ W_O`` for its slice of z):
 
 # %%
 dla = attribution.dla_by_head(model, cache, batch.io, batch.s)  # [layer head_index]
@@ -112,8 +119,8 @@ for value, index in zip(top.values.tolist(), top.indices.tolist()):
 
 # %% [markdown]
 # One head stands out. A head that writes a name into the answer would be expected to *look at*
-# that name. Here is the attention of the last layer on one prompt: pick the head with the
-# largest attribution and hover over the last token (" to") to see where it looks. Is it IO?
+# that name. Here is the attention of its layer on one prompt: pick the head with the largest
+# attribution and hover over the last token (" to") to see where it looks. Is it IO?
 
 # %%
 layer_of_top = int(top.indices[0]) // model.cfg.n_heads
@@ -156,15 +163,15 @@ print(" " * 6 + "".join(f"{t[:7]:>8}" for t in str_tokens))
 for layer in range(n_layers):
     print(f"  L{layer}: " + "".join(f"{v:8.2f}" for v in grid[layer].tolist()))
 s2 = int(batch.positions["S2"][0])
-assert grid[0, s2] > 0.9  # trained-model claim: at first, everything that matters sits at S2
-assert grid[-1, s2] > 0.8 and grid[:-1, -1].abs().max() < 0.05  # trained-model claim: it stays there
+assert (grid[:-1, s2] > 0.9).all()  # trained-model claim: before layers 0-2, everything that matters sits at S2
+assert grid[-1, -1] > 0.9 and grid[:-1, -1].abs().max() < 0.05  # trained-model claim: before layer 3, at END
 
 # %% [markdown]
 # Before layer 0, only the S2 position differs between the two runs, so patching it there
-# restores everything. Follow the S2 column down: it stays high through every layer, and END
-# matters only in the last row. In this model the information that tells the two prompts apart
-# is not moved to END early: it waits at S2 until the last layer reads it from there. The heads
-# that read it live in that layer. `course.patching` has the same loop, reusable, and one that
+# restores everything. Follow the S2 column down: it stays at 1 before layers 0, 1 and 2, and in
+# the last row the whole effect has jumped to END. So the information that tells the two prompts
+# apart waits at S2 while layers 0 and 1 work on it there, and layer 2 moves it to END. The heads
+# that move it live in layer 2. `course.patching` has the same loop, reusable, and one that
 # patches each head's output (z) in turn; `metrics.logit_diff` is the course's logit difference
 # (the same as yours):
 
@@ -174,6 +181,7 @@ library_grid = patching.patch_resid_by_layer_and_pos(model, batch.clean, batch.c
 torch.testing.assert_close(library_grid, grid, atol=1e-4, rtol=1e-4)  # your loop, reproduced
 moved = [layer for layer in range(n_layers) if grid[layer, -1] > grid[layer, s2]]
 print("first layer whose stream at END matters more than at S2:", moved[0] if moved else None)
+assert moved[0] == 3  # trained-model claim
 head_scores = patching.patch_heads(model, batch.clean, batch.corrupted, metric)
 print("restored fraction when one head's output is patched")
 for layer, row in enumerate(head_scores.tolist()):
@@ -210,19 +218,24 @@ for key, table in circuit.attention.items():
     print(f"attention {key}:")
     for layer, row in enumerate(table.tolist()):
         print(f"  L{layer}: " + "  ".join(f"{v:5.2f}" for v in row))
-assert circuit.name_movers and not circuit.negative_name_movers  # trained-model claim
-largest_path = torch.nan_to_num(circuit.s_inhibition_scores, nan=0.0).abs().max().item()
-print(f"largest effect of one head on the name movers' queries: {largest_path:.3f} "
+assert circuit.name_movers and circuit.negative_name_movers  # trained-model claim
+assert circuit.duplicate_token and circuit.induction and not circuit.s_inhibition  # trained-model claim
+paths = torch.nan_to_num(circuit.s_inhibition_scores, nan=0.0)
+largest_path = paths.abs().max().item()
+sender = divmod(int(paths.abs().argmax()), model.cfg.n_heads)
+print(f"largest effect of one head on the name movers' queries: L{sender[0]}H{sender[1]}, {largest_path:.2f} "
       f"of a logit difference of {circuit.clean_logit_diff:.1f}")
-assert largest_path < 0.05  # trained-model claim: no S-inhibition head
+assert 0.05 * circuit.clean_logit_diff < largest_path < 0.1 * circuit.clean_logit_diff  # trained-model claim
 
 # %% [markdown]
-# Compare with GPT-2 small. Heads that attend from END to IO exist, in layers 2 and 3, and the
-# classifier calls them name movers; but their direct attribution is small, and path patching
-# finds **no S-inhibition head** acting on their queries: no earlier head changes them by more
-# than a few hundredths of a logit. The attribution and the patching of section 3 point
-# elsewhere: one head of the last layer writes most of the logit difference, and patching it
-# alone restores most of it. Look at where it attends:
+# Compare with GPT-2 small. Most classes are there: a name mover in the last layer (it attends
+# from END to IO and writes IO with a small direct attribution), a negative name mover in layer 2
+# (it attends to IO and writes against it), and in layer 1 a duplicate-token head and an induction
+# head at S2. Path patching to the name mover's queries finds one head that changes them, but by
+# less than a tenth of the logit difference, the bar the classifier sets: **no S-inhibition head**
+# in Wang et al.'s sense. The attribution and the patching of section 3 point elsewhere: one head
+# of layer 2 writes most of the logit difference, and patching it alone restores all of it. It is
+# also the head that nudges the name mover's queries. Look at where it attends:
 
 # %%
 mover = divmod(int(head_scores.argmax()), model.cfg.n_heads)
@@ -230,7 +243,7 @@ print(f"L{mover[0]}H{mover[1]}: patching it restores {head_scores.max():.0%}; "
       f"the next best head restores {head_scores.flatten().topk(2).values[1]:.0%}")
 print(f"direct logit attribution {dla[mover]:+.2f}; "
       f"attention END->S2 {circuit.attention['END->S2'][mover]:.2f}, END->IO {circuit.attention['END->IO'][mover]:.2f}")
-assert mover == divmod(int(dla.argmax()), model.cfg.n_heads) and head_scores.max() > 0.8  # trained-model claim
+assert mover == divmod(int(dla.argmax()), model.cfg.n_heads) == sender and head_scores.max() > 0.8  # trained-model claim
 assert circuit.attention["END->S2"][mover] > 0.9 and dla[mover] > 3  # trained-model claim
 
 # %% [markdown]
@@ -239,14 +252,14 @@ assert circuit.attention["END->S2"][mover] > 0.9 and dla[mover] > 3  # trained-m
 # al., 2023, found such heads in GPT-2 small, where they are the "negative name movers"): the
 # model does not so much find the other name as push down the one it has seen twice, and the
 # remaining name wins. What tells it that S2 is the repeated name? The residual-stream grid of
-# section 3 kept almost everything at S2 until the last layer, and the attention table above shows
-# a layer-1 head at S2 attending to the token after S1 (an induction head, chapter 04): the
-# repetition is marked where it happens, and the last layer reads it there.
+# section 3 kept everything at S2 until layer 2, and the attention table above shows layer-1 heads
+# at S2 attending to S1 (duplicate token) and to the token after S1 (induction, chapter 04): the
+# repetition is marked where it happens, and layer 2 reads it there.
 #
 # A small model trained on a small world is free to find its own algorithm; finding it, instead
-# of assuming GPT-2's, is the point of the tools. That the algorithm is keyed to the sentence
-# structures of its corpus (section 1) is the other lesson: patching tells you how a model
-# computes on the prompts you chose, not that it computes the same way on every prompt.
+# of assuming GPT-2's, is the point of the tools. That it fails on one of the ten new sentence
+# structures (section 1) is the other lesson: patching tells you how a model computes on the
+# prompts you chose, not that it computes the same way on every prompt.
 
 # %% [markdown]
 # The same head, patched through `hook_z` by hand (this is what `patching.patch_heads` does):
@@ -280,9 +293,10 @@ assert core_restored > 0.8  # trained-model claim
 #   corrupted run; the position grid shows information moving from S2 to END.
 # - Path patching isolates one path (sender -> receiver) and separates heads that write the answer
 #   from heads that tell others where to look.
-# - TinyWorld's model solves IOI with a copy-suppression head that reads the repeated name at S2
-#   and writes against it, not with GPT-2's name movers and S-inhibition heads; and only on
-#   sentence structures like the ones it was trained on.
+# - TinyWorld's model solves IOI mostly with a copy-suppression head in layer 2 that reads the
+#   repeated name at S2 and writes against it, after layer-1 heads have marked the repetition; a
+#   small name mover and a negative name mover add to it; there is no S-inhibition head. It works
+#   on most sentence structures it never saw, not all.
 #
 # ## Further reading
 #
