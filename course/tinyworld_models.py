@@ -52,12 +52,11 @@ RECIPES: dict[str, Recipe] = {
         "(a compositional corpus). IOI, facts, two-hop recall and addition on held-out frames, phrasings and pairs; "
         "induction.",
         ModelConfig(n_layers=4, d_model=128, n_heads=4, d_head=32, d_mlp=512, d_vocab=3072, n_ctx=128),
-        # 11,000 steps of 32 x 128 tokens (45M tokens), about 70 minutes on one CPU thread with bf16.
-        # Measured before the corpus existed (shared/MEASURED.md): a 4 x 128 model reached 0.89 IOI
-        # accuracy on unseen frames after 10M tokens and unseen frames trail seen ones by 1-2M
-        # tokens; at this budget, tokens beat width (4 x 192 ran at half the speed). This run, on a
-        # richer corpus, reached 0.72 on held-out sentence structures at 25M tokens and fell back
-        # to 0.57 by the end while new combinations of known parts rose to 0.99 (see the card).
+        # 10,000 steps of 32 x 128 tokens (41M tokens), 92 minutes on one CPU thread with bf16 (other
+        # work shared the machine). Measured before the corpus existed (shared/MEASURED.md): at this
+        # budget tokens beat width (4 x 192 ran at half the speed). On the first v2 corpus (a few
+        # dozen frames, a tokenizer from the first corpus) held-out sentence structures peaked at 0.72
+        # and fell to 0.57; on this one they rose to 0.84 by the end (the card's what_training_buys).
         TrainConfig(steps=10000, batch_size=32, seq_len=128, lr=2e-3, warmup_steps=300, eval_every=1000,
                     seed=0, data_seed=0),
         evaluate.tinyworld_metrics,
