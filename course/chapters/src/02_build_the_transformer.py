@@ -145,8 +145,9 @@ torch.testing.assert_close(attn_out, cache["blocks.0.hook_attn_out"], atol=1e-4,
 # The MLP works on each position separately: a linear map up to `d_mlp = 4 * d_model` hidden
 # units, a non-linearity, and a linear map back down. GPT-2 uses the GELU non-linearity in a
 # tanh approximation (called `gelu_new` in Hugging Face and TransformerLens); the exact GELU
-# differs by up to about 0.001, enough to show in a comparison to 1e-4. Chapter 06 reads the MLP
-# as a key-value memory.
+# differs by up to about 0.001, enough to show in a comparison to 1e-4. (Geva et al., 2021, read
+# each hidden unit as a key-value memory: its input weights a key, its output weights a value.
+# The course's chapter on that, 06, is not written yet.)
 
 # %% [exercise] gelu_new
 check(gelu_new)
