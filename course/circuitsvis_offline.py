@@ -50,7 +50,8 @@ def bundle_path() -> Path:
 
     spec = importlib.util.find_spec("circuitsvis")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("circuitsvis is not installed: pip install circuitsvis (it is in the course's test extra)")
+        raise ImportError("circuitsvis is not installed, but the course depends on it: pip install -e . again, "
+                          "or pip install 'circuitsvis>=1.43,<2'")
     path = Path(list(spec.submodule_search_locations)[0]) / "dist" / "cdn" / "iife.js"
     if not path.exists():
         raise FileNotFoundError(f"circuitsvis's bundle is missing at {path}")

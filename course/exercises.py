@@ -356,12 +356,33 @@ def hint(name: str) -> None:
     _progress.update(name, chapter=ex.chapter, hints=shown + 1)
 
 
+def worked_answers() -> dict[str, Callable]:
+    """The worked answers of the open-ended exercises: each chapter module's ``WORKED`` dict
+    (name -> a function whose code is the answer), in chapter order."""
+    found: dict[str, Callable] = {}
+    for module in chapter_modules():
+        for name, fn in getattr(module, "WORKED", {}).items():
+            if name in found or name in {ex.name for ex in registry()}:
+                raise RuntimeError(f"two exercises or worked answers are named {name!r}")
+            found[name] = fn
+    return found
+
+
 def reveal(name: str) -> None:
-    """Show the reference solution (and note in your progress that it was revealed)."""
+    """Show the reference solution (and note in your progress that it was revealed), or the worked
+    answer of an open-ended exercise."""
+    worked = worked_answers()
+    if name in worked:
+        print(f"Worked answer {name!r} (from solutions/{Path(inspect.getfile(inspect.unwrap(worked[name]))).name}):\n")
+        print(inspect.getsource(worked[name]))
+        return
     try:
         ex = get(name)
     except KeyError as e:
-        print(e.args[0])
+        import difflib
+
+        close = difflib.get_close_matches(name, list(worked), n=1)
+        print(e.args[0] + (f" Did you mean the open exercise {close[0]!r}?" if close else ""))
         return
     print(f"Reference solution for {name} (from solutions/{Path(inspect.getfile(ex.reference)).name}):\n")
     print(inspect.getsource(ex.reference))

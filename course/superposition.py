@@ -103,11 +103,15 @@ class ToyResult:
 
 def train_toy_models(n_features: int, d_hidden: int, sparsity: Floats, importance: Floats = 1.0,
                      n_instances: Optional[int] = None, steps: int = 2000, batch: int = 1024, lr: float = 1e-2,
-                     seed: int = 0) -> ToyResult:
+                     seed: int = 0, schedule: str = "cosine") -> ToyResult:
     """Train a batch of toy models at once; ``sparsity`` and ``importance`` may differ per instance.
 
-    Adam with a cosine-decayed learning rate. The paper uses lr 1e-3 for 10k steps; lr 1e-2 for 2k
-    reaches the same arrangements about five times sooner, which is what lets a widget retrain live."""
+    Adam with a cosine-decayed learning rate (``schedule="constant"`` keeps it fixed: the plain loop
+    chapter 09's learner writes). The paper uses lr 1e-3 for 10k steps; lr 1e-2 for 2k reaches the
+    same arrangements about five times sooner, which is what lets a widget retrain live. The
+    batches come from ``generate_batch`` with a generator seeded ``seed + 1``, one per step."""
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     if n_instances is None:
         s = torch.as_tensor(sparsity)
         n_instances = s.shape[0] if s.ndim >= 1 and not (s.ndim == 1 and s.shape[0] == n_features) else 1
@@ -126,8 +130,9 @@ def train_toy_models(n_features: int, d_hidden: int, sparsity: Floats, importanc
     torch.set_num_threads(1)
     try:
         for step in range(steps):
-            for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            if schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
             x = generate_batch(batch, S, generator)
             loss = weighted_mse(x, model(x), I)
             optimizer.zero_grad(set_to_none=True)

@@ -83,6 +83,88 @@ def _loss_cases():
     ]
 
 
+# -- the training loop --------------------------------------------------------------------------
+
+def train_toy_model(W: torch.Tensor, b: torch.Tensor, batches: torch.Tensor, importance: torch.Tensor,
+                    lr: float) -> tuple:
+    """Train the toy model with Adam. W: [feature hidden] and b: [feature] are the starting values
+    (train copies of them: do not change the inputs); batches: [steps batch feature], the inputs of
+    each step; importance: [feature]. At every step: the forward pass x' = ReLU(x W W^T + b), the
+    importance-weighted loss (sum over features of I_i (x_i - x'_i)^2, mean over the batch), clear
+    the gradients, backpropagate, one step of torch.optim.Adam(lr=lr) over W and b.
+    Returns (W, b, losses): the trained W and b (detached) and the loss of each step, computed before
+    that step's update: [steps]."""
+    W = W.clone().requires_grad_(True)
+    b = b.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([W, b], lr=lr)
+    losses = []
+    for x in batches:  # x: [batch feature]
+        x_hat = torch.relu(x @ W @ W.T + b)
+        loss = (importance * (x - x_hat) ** 2).sum(-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+    return W.detach(), b.detach(), torch.stack(losses)
+
+
+def _train(W, b, batches, importance, lr, weighted=True, relu=True, zero_grad=True, feature_mean=False,
+           bias=True):
+    W = W.clone().requires_grad_(True)
+    b = b.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([W, b], lr=lr)
+    losses = []
+    for x in batches:
+        x_hat = x @ W @ W.T + (b if bias else 0)
+        if relu:
+            x_hat = torch.relu(x_hat)
+        err = (importance if weighted else 1) * (x - x_hat) ** 2
+        loss = err.mean() if feature_mean else err.sum(-1).mean()
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+    return W.detach(), b.detach(), torch.stack(losses)
+
+
+def _wrong_train_unweighted(W, b, batches, importance, lr):
+    return _train(W, b, batches, importance, lr, weighted=False)
+
+
+def _wrong_train_no_relu(W, b, batches, importance, lr):
+    return _train(W, b, batches, importance, lr, relu=False)
+
+
+def _wrong_train_no_zero_grad(W, b, batches, importance, lr):
+    return _train(W, b, batches, importance, lr, zero_grad=False)
+
+
+def _wrong_train_feature_mean(W, b, batches, importance, lr):
+    return _train(W, b, batches, importance, lr, feature_mean=True)
+
+
+def _wrong_train_no_bias(W, b, batches, importance, lr):
+    return _train(W, b, batches, importance, lr, bias=False)
+
+
+def _sparse_batches(steps, batch, n, sparsity, seed):
+    g = _gen(seed)
+    values = torch.rand(steps, batch, n, generator=g)
+    return values * (torch.rand(steps, batch, n, generator=g) >= sparsity)
+
+
+def _train_cases():
+    return [
+        Case("5 features, 2 dims, 40 steps of 32 sparse inputs (S = 0.7), importance 0.9^i, lr 0.01",
+             (torch.randn(5, 2, generator=_gen(10)) * 0.5, torch.zeros(5), _sparse_batches(40, 32, 5, 0.7, 11),
+              0.9 ** torch.arange(5.0), 1e-2)),
+        Case("3 features, 2 dims, a nonzero starting bias, 25 steps of 16 dense inputs, lr 0.05",
+             (torch.randn(3, 2, generator=_gen(12)) * 0.5, torch.tensor([0.1, -0.2, 0.05]),
+              _sparse_batches(25, 16, 3, 0.0, 13), torch.tensor([1.0, 0.3, 2.0]), 5e-2)),
+    ]
+
+
 # -- dimensionality per feature ----------------------------------------------------------------
 
 def feature_dimensionality(W: torch.Tensor) -> torch.Tensor:
@@ -155,4 +237,71 @@ EXERCISES = [
             Mistake("not_normalised", _wrong_dimensionality_not_normalised,
                     "Did you normalise W_i in the dot product? Use W_i / ||W_i|| (not W_i) against W_j."),
         ]),
+    Exercise(
+        name="train_toy_model", chapter=CHAPTER, reference=train_toy_model, cases=_train_cases,
+        hints=["Make trainable copies: W = W.clone().requires_grad_(True), the same for b; then "
+               "optimizer = torch.optim.Adam([W, b], lr=lr).",
+               "Loop over the batches: forward pass, loss, optimizer.zero_grad(), loss.backward(), optimizer.step(); "
+               "keep loss.detach() of each step and return torch.stack of them with W.detach() and b.detach()."],
+        mistakes=[
+            Mistake("unweighted", _wrong_train_unweighted,
+                    "Did you weight the loss by the importance? Without it every feature matters equally, and "
+                    "which features the model keeps is left to chance."),
+            Mistake("no_relu", _wrong_train_no_relu,
+                    "Did you leave out the ReLU in the forward pass? A linear model cannot filter interference, "
+                    "and never learns superposition."),
+            Mistake("no_zero_grad", _wrong_train_no_zero_grad,
+                    "Did you clear the gradients at each step? loss.backward() adds to .grad: call "
+                    "optimizer.zero_grad() before it, or every step also follows all the old gradients."),
+            Mistake("feature_mean", _wrong_train_feature_mean,
+                    "Did you average the loss over features too? Sum over features, average over the batch only "
+                    "(the losses you return are then n_features times smaller than the reference's)."),
+            Mistake("no_bias", _wrong_train_no_bias,
+                    "Did you leave the bias b out of the forward pass? It is trained too, and it is what lets the "
+                    "ReLU cut off interference."),
+        ]),
 ]
+
+
+# -- worked answers to the open-ended exercises ------------------------------------------------------
+
+def worked_polygons(sparsity: float = 0.99, counts=(3, 4, 5, 6, 8)) -> dict[int, str]:
+    """Open question: with n features in 2 dimensions, equally important, at high sparsity, which
+    arrangements appear? Worked answer: train one model per n (the best of 4 restarts) and name
+    its arrangement; D_i tells how many dimensions each feature got."""
+    from course import superposition as sp
+
+    out = {}
+    for n in counts:
+        res = sp.train_toy(n=n, m=2, sparsity=sparsity, importance=1.0, steps=1500, seed=0)
+        W = res.W[0]
+        out[n] = f"{sp.classify(W)}; D_i = {[round(v, 2) for v in sp.dimensionality(W).tolist()]}"
+    return out
+
+
+def worked_pentagon_break(sparsities=(0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99)) -> dict[float, str]:
+    """Open question: lower the sparsity from 0.99: where does the pentagon break, and what
+    replaces it? Worked answer: one sweep over a finer grid of sparsities (5 features, 2
+    dimensions, importance 0.9^i), naming each arrangement and listing the features' norms."""
+    from course import superposition as sp
+
+    sweep = sp.sparsity_sweep(n=5, m=2, sparsities=sparsities, decay=0.9, steps=1500, restarts=3, seed=0)
+    return {s: f"{found['arrangement']}, ||W_i|| = {[round(v, 2) for v in sp.feature_norms(found['W']).tolist()]}"
+            for s, found in sweep.items()}
+
+
+def worked_steeper_importance(decays=(1.0, 0.9, 0.7, 0.5), sparsity: float = 0.99) -> dict[float, str]:
+    """Open question: at S = 0.99, how steeply must importance fall before the model stops keeping
+    all five features? Worked answer: train at several decays and name each arrangement; with a
+    steep decay the least important features are not worth their interference."""
+    from course import superposition as sp
+
+    out = {}
+    for decay in decays:
+        W = sp.train_toy(n=5, m=2, sparsity=sparsity, importance=decay, steps=1500, seed=0).W[0]
+        out[decay] = f"{sp.classify(W)}, ||W_i|| = {[round(v, 2) for v in sp.feature_norms(W).tolist()]}"
+    return out
+
+
+WORKED = {"polygons": worked_polygons, "pentagon_break": worked_pentagon_break,
+          "steeper_importance": worked_steeper_importance}

@@ -146,7 +146,6 @@ def no_network(monkeypatch):
 def test_circuitsvis_itself_reaches_for_the_network(no_network):
     """Why course.circuitsvis_offline exists: circuitsvis's own display tries a web site first, and
     its str() imports the code from a CDN."""
-    pytest.importorskip("circuitsvis")
     import circuitsvis.attention
 
     view = circuitsvis.attention.attention_heads(torch.rand(1, 2, 2), ["a", "b"])
@@ -157,7 +156,6 @@ def test_circuitsvis_itself_reaches_for_the_network(no_network):
 
 @pytest.mark.parametrize("kind", ["attention_heads", "attention_patterns"])
 def test_offline_view_makes_no_network_attempt_and_inlines_the_bundle(no_network, kind):
-    pytest.importorskip("circuitsvis")
     pattern = torch.rand(2, 3, 3).tril()
     tokens = ["a", "b", "c"]
     view = (circuitsvis_offline.attention_heads(pattern, tokens) if kind == "attention_heads"
@@ -172,7 +170,6 @@ def test_offline_view_makes_no_network_attempt_and_inlines_the_bundle(no_network
 
 
 def test_offline_view_escapes_hostile_tokens(no_network):
-    pytest.importorskip("circuitsvis")
     tokens = ["ok", HOSTILE, "a&b", "line\u2028sep", "<!--"]
     view = circuitsvis_offline.attention_heads(torch.rand(1, 5, 5), tokens, attention_head_names=[HOSTILE])
     html = view.html
@@ -186,7 +183,6 @@ def test_offline_view_escapes_hostile_tokens(no_network):
 
 def test_circuitsvis_own_inline_html_is_not_escaped(no_network):
     """The bug we work around (MEASURED.md): circuitsvis writes token text into its script as is."""
-    pytest.importorskip("circuitsvis")
     from circuitsvis.utils.render import render_local
 
     html = render_local("AttentionHeads", tokens=["a", HOSTILE], attention=[[[1.0, 0.0], [0.5, 0.5]]])
@@ -201,7 +197,6 @@ def test_script_safe_json_round_trips():
 
 
 def test_offline_view_saves_a_page(tmp_path, no_network):
-    pytest.importorskip("circuitsvis")
     path = circuitsvis_offline.attention_patterns(["a", "b"], torch.rand(1, 2, 2)).save(tmp_path / "view.html")
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!doctype html>") and "CircuitsVis.AttentionPatterns" in text

@@ -207,6 +207,17 @@ def test_reveal_shows_the_reference_and_records_it(capsys, progress_file):
     assert json.loads(progress_file.read_text())["exercises"]["greedy"]["revealed"] is True
 
 
+def test_reveal_shows_an_open_exercises_worked_answer(capsys, progress_file):
+    worked = exercises.worked_answers()
+    assert "held_out_frames" in worked and not set(worked) & {ex.name for ex in exercises.registry()}
+    reveal("held_out_frames")
+    out = capsys.readouterr().out
+    assert "Worked answer 'held_out_frames' (from solutions/ch05_ioi.py)" in out
+    assert "def worked_held_out_frames(" in out
+    reveal("held_out_frame")
+    assert "Did you mean the open exercise 'held_out_frames'?" in capsys.readouterr().out
+
+
 def test_progress_shows_each_chapter(capsys):
     from solutions import ch00_generation as ch00
 

@@ -92,3 +92,84 @@ def test_one_layer2_head_reads_the_subject_and_writes_against_it(circuit):
     s2 = int(batch.positions["S2"][0])
     assert (grid[:-1, s2] > 0.9).all() and grid[:-1, -1].abs().max() < 0.05  # the information waits at S2
     assert grid[-1, -1] > 0.9  # until layer 2 moves it to END
+
+
+# -- chapter 05's exercises: each reference is the library's method ------------------------------------
+
+@pytest.fixture(scope="module")
+def random_pair(random_model):
+    batch = ioi.ioi_batch(random_model, n=6)
+    clean_ld = metrics.logit_diff(random_model(batch.clean), batch.io, batch.s).item()
+    corrupted_ld = metrics.logit_diff(random_model(batch.corrupted), batch.io, batch.s).item()
+    return batch, lambda lg: metrics.logit_diff(lg, batch.io, batch.s), clean_ld, corrupted_ld
+
+
+def test_dla_reference_is_the_library(random_model, random_pair):
+    from course import attribution
+    from solutions import ch05_ioi as sol
+
+    batch = random_pair[0]
+    _, cache = random_model.run_with_cache(batch.clean)
+    library, labels = attribution.dla_by_component(random_model, cache, batch.io, batch.s)
+    torch.testing.assert_close(sol.dla_by_component(random_model, cache, batch.io, batch.s), library)
+    assert len(labels) == 2 + 2 * random_model.cfg.n_layers
+
+
+def test_activation_patching_reference_is_the_library(random_model, random_pair):
+    from course import patching
+    from solutions import ch05_ioi as sol
+
+    batch, metric, clean_ld, corrupted_ld = random_pair
+    mine = sol.restored_fraction(sol.activation_patching_grid(random_model, batch.clean, batch.corrupted, metric),
+                                 clean_ld, corrupted_ld)
+    library = patching.patch_resid_by_layer_and_pos(random_model, batch.clean, batch.corrupted,
+                                                    patching.normalised(metric, clean_ld, corrupted_ld))
+    torch.testing.assert_close(mine, library, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["q", "k", "v"])
+def test_path_patching_reference_is_the_library(random_model, random_pair, kind):
+    from course import patching
+    from solutions import ch05_ioi as sol
+
+    batch, metric = random_pair[:2]
+    for sender in [(0, 0), (0, 1)]:
+        mine = sol.path_patch_head(random_model, batch.clean, batch.abc, sender, (1, 1, kind), metric)
+        library = patching.path_patch(random_model, batch.clean, batch.abc, [sender], metric, [(1, 1, kind)])
+        torch.testing.assert_close(mine, library)
+
+
+@shipped
+def test_shipped_copy_suppression_head_reads_the_subject_slot_not_the_repetition():
+    # chapter 05, section 5: L2H0 looks at S2 whether or not the name there repeats (ABC), and no
+    # head of layers 0-1 changes its queries, keys or values by 2% of the logit difference.
+    from solutions import ch05_ioi as sol
+
+    model = zoo.load("tinyworld")
+    batch = ioi.ioi_batch(model, n=60, seed=0)
+    metric = lambda lg: metrics.logit_diff(lg, batch.io, batch.s)  # noqa: E731
+    with torch.no_grad():
+        clean = metric(model(batch.clean)).item()
+    rows = torch.arange(len(batch.items))
+    for tokens in (batch.clean, batch.abc, batch.corrupted):
+        _, cache = model.run_with_cache(tokens, names_filter="blocks.2.attn.hook_pattern")
+        assert cache["pattern", 2][rows, 0, -1, batch.positions["S2"]].mean() > 0.9
+    for kind in "qkv":
+        for layer in range(2):
+            for head in range(model.cfg.n_heads):
+                value = sol.path_patch_head(model, batch.clean, batch.abc, (layer, head), (2, 0, kind), metric).item()
+                assert abs(clean - value) < 0.02 * clean
+
+
+@shipped
+def test_shipped_worked_answers_of_chapter_05():
+    from solutions import ch05_ioi as sol
+
+    model = zoo.load("tinyworld")
+    batch = ioi.ioi_batch(model, n=60, seed=0)
+    frames = sol.worked_held_out_frames(model)
+    assert len(frames) >= 3 and frames[0]["L2H0 END->S2"] < 0.5 < frames[-1]["L2H0 END->S2"]  # it fails where L2H0 does not find S2
+    shares = sol.worked_mlp_shares(model, batch)
+    assert shares["2_mlp_out"]["clean"] > 1 and abs(shares["2_mlp_out"]["L2H0 from ABC"]) < 0.5 * shares["2_mlp_out"]["clean"]
+    ablated = sol.worked_repetition_heads(model, batch)
+    assert ablated["L1H2 and L1H3 ablated"] > 0.9 * ablated["clean"] and ablated["L2H0 ablated"] < 0.1 * ablated["clean"]

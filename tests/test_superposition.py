@@ -30,6 +30,38 @@ def test_forward_and_loss_match_the_references():
                                    sol.importance_weighted_loss(x[:, i], out[:, i], imp))
 
 
+def test_the_learners_training_loop_is_the_librarys():
+    # chapter 09's train_toy_model, fed the batches train_toy_models draws, ends with its weights
+    n, m, steps, batch, S = 5, 2, 60, 32, 0.8
+    importance = sp.importance_decay(n, 0.9)
+    library = sp.train_toy_models(n, m, S, importance, n_instances=1, steps=steps, batch=batch, lr=1e-2, seed=5,
+                                  schedule="constant")
+    g = torch.Generator().manual_seed(5 + 1)
+    batches = torch.stack([sp.generate_batch(batch, torch.full((1, n), S), g)[:, 0] for _ in range(steps)])
+    start = sp.ToyModel(n, m, 1, seed=5)
+    W, b, losses = sol.train_toy_model(start.W.detach()[0], start.b.detach()[0], batches, importance, 1e-2)
+    torch.testing.assert_close(W, library.W[0])
+    torch.testing.assert_close(b, library.b[0])
+    torch.testing.assert_close(losses[-50:].mean(), library.loss[0])
+    with pytest.raises(ValueError, match="schedule"):
+        sp.train_toy_models(n, m, S, steps=1, schedule="linear")
+
+
+def test_cosine_schedule_is_still_the_default():
+    a = sp.train_toy_models(3, 2, 0.5, steps=30, batch=16, seed=1)
+    b = sp.train_toy_models(3, 2, 0.5, steps=30, batch=16, seed=1, schedule="cosine")
+    c = sp.train_toy_models(3, 2, 0.5, steps=30, batch=16, seed=1, schedule="constant")
+    torch.testing.assert_close(a.W, b.W)
+    assert not torch.allclose(a.W, c.W)
+
+
+@pytest.mark.slow
+def test_worked_answers_of_chapter_09():
+    assert sol.worked_pentagon_break(sparsities=(0.7, 0.99))[0.99].startswith("pentagon")
+    assert sol.worked_steeper_importance(decays=(0.9, 0.5))[0.5].startswith("antipodal pairs (4 of 5")
+    assert sol.worked_polygons(counts=(4, 5)) [5].startswith("pentagon")
+
+
 def test_generate_batch_sparsity_and_range():
     S = torch.tensor([[0.0] * 4, [0.9] * 4])
     x = sp.generate_batch(20000, S, torch.Generator().manual_seed(0))

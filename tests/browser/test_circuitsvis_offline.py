@@ -10,7 +10,6 @@ from course import circuitsvis_offline
 def test_offline_view_renders_in_chromium_without_requests(tmp_path, browser):
     """The saved page draws the heads in headless Chromium with every non-file request refused,
     and the hostile token shows as text instead of running."""
-    pytest.importorskip("circuitsvis")
     hostile = "</script><img src=x onerror=window.__pwned=1>"
     pattern = torch.rand(2, 4, 4).tril()
     path = circuitsvis_offline.attention_heads(pattern / pattern.sum(-1, keepdim=True), ["a", hostile, "c", "d"],

@@ -278,12 +278,8 @@ for l in range(cfg.n_layers):
 # bundled inside the circuitsvis package, escapes the data, and never touches the network.
 
 # %%
-try:
-    view = circuitsvis_offline.attention_heads(cache["pattern", 0][0], str_tokens,
-                                               attention_head_names=[f"L0H{h}" for h in range(cfg.n_heads)])
-except ImportError as e:  # circuitsvis is optional: the course's own widget above shows the same thing
-    view = None
-    print(e)
+view = circuitsvis_offline.attention_heads(cache["pattern", 0][0], str_tokens,
+                                           attention_head_names=[f"L0H{h}" for h in range(cfg.n_heads)])
 view
 
 # %% [markdown]

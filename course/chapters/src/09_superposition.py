@@ -5,10 +5,11 @@
 #
 # - build the *toy model of superposition*: n features squeezed into m < n hidden dimensions and
 #   read back out through a ReLU, trained with a loss that cares more about important features;
+# - write its training loop, and check it against the library's, step for step;
 # - measure how many dimensions each feature gets (its *dimensionality* D_i);
-# - train it at several sparsities and watch the arrangement of the features change: each of the
-#   most important features gets a dimension of its own, then features share them in antipodal
-#   pairs, then all five sit in a pentagon in a plane;
+# - train it at several sparsities and draw the arrangement of the features as it changes: each
+#   of the most important features gets a dimension of its own, then features share them in
+#   antipodal pairs, then all five sit in a pentagon in a plane;
 # - map the simplest case (two features, one dimension) as a phase diagram;
 # - play with the arrangement live in a widget.
 #
@@ -24,7 +25,12 @@
 # Everything here is trained from scratch in seconds, on the CPU; no language model is involved.
 
 # %%
+import math
+
+import plotly.graph_objects as go
 import torch
+from plotly.colors import sample_colorscale
+from plotly.subplots import make_subplots
 
 from course import superposition as sp
 from course.exercises import check, hint, progress, reveal
@@ -79,6 +85,40 @@ with torch.no_grad():
 print("toy_forward and importance_weighted_loss agree with course.superposition")
 
 # %% [markdown]
+# Now train it. The loop is the one every model in this course trains with: forward pass, loss,
+# clear the old gradients, backpropagate, one optimiser step (Adam). Write it for one model, with
+# the inputs of every step given to you, so that the result is exactly reproducible.
+
+# %% [exercise] train_toy_model
+check(train_toy_model)
+
+# %% [markdown]
+# `sp.train_toy_models` is the library's loop: the same steps, for many models at once. Give your
+# loop the batches it draws (the same generator, seeded `seed + 1`) and the model it starts from,
+# and the two must end with the same weights. Five features, two dimensions, S = 0.9:
+
+# %%
+n_steps, batch_size, S = 600, 256, 0.9
+generator = torch.Generator().manual_seed(3 + 1)
+batches = torch.stack([sp.generate_batch(batch_size, torch.full((1, n_features), S), generator)[:, 0]
+                       for _ in range(n_steps)])  # [steps batch feature]
+start = sp.ToyModel(n_features, d_hidden, n_instances=1, seed=3)
+W_mine, b_mine, losses = train_toy_model(start.W.detach()[0], start.b.detach()[0], batches, importance, 1e-2)
+library = sp.train_toy_models(n_features, d_hidden, S, importance, n_instances=1, steps=n_steps, batch=batch_size,
+                              lr=1e-2, seed=3, schedule="constant")
+torch.testing.assert_close(W_mine, library.W[0])  # your loop is the library's
+torch.testing.assert_close(b_mine, library.b[0])
+print(f"loss: first step {losses[0]:.4f}, mean of the last 50 steps {losses[-50:].mean():.4f}; "
+      f"arrangement: {sp.classify(W_mine)}")
+assert losses[-50:].mean() < 0.5 * losses[:50].mean()  # trained-model claim: it learns
+smooth = losses.unfold(0, 25, 1).mean(-1)  # the mean of each 25 steps in a row
+fig = go.Figure([go.Scatter(y=losses.tolist(), mode="lines", name="loss of each step", opacity=0.4),
+                 go.Scatter(x=list(range(24, n_steps)), y=smooth.tolist(), mode="lines", name="mean of 25 steps")])
+fig.update_layout(title="Training the toy model with your loop (n = 5, m = 2, S = 0.9)", xaxis_title="step",
+                  yaxis_title="importance-weighted loss", yaxis_type="log", height=320)
+fig
+
+# %% [markdown]
 # ## 2. How many dimensions does a feature get?
 #
 # Look at the rows of W. If feature i has a direction of its own, orthogonal to every other, it
@@ -131,11 +171,25 @@ torch.testing.assert_close(feature_dimensionality(pentagon), torch.full((5,), 0.
 # %%
 sweep = sp.sparsity_sweep(n=5, m=2, sparsities=(0.0, 0.7, 0.99), decay=0.9, steps=1500, restarts=3, seed=0)
 for sparsity, found in sweep.items():
-    W = found["W"]
     print(f"S = {sparsity:<4}  {found['arrangement']}   loss {found['loss']:.4f}")
-    print(f"          ||W_i|| = {[round(v, 2) for v in sp.feature_norms(W).tolist()]}")
-    print(f"          D_i     = {[round(v, 2) for v in found['dimensionality'].tolist()]}")
-    print(f"          b_i     = {[round(v, 2) for v in found['b'].tolist()]}")
+    print(f"          D_i = {[round(v, 2) for v in found['dimensionality'].tolist()]}")
+    print(f"          b_i = {[round(v, 2) for v in found['b'].tolist()]}")
+colours = sample_colorscale("Viridis", [i / (n_features - 1) for i in range(n_features)])
+fig = make_subplots(rows=1, cols=3, subplot_titles=[f"S = {s}: {f['arrangement'].name}" for s, f in sweep.items()])
+for col, found in enumerate(sweep.values(), start=1):
+    for i, (x, y) in enumerate(found["W"].tolist()):
+        fig.add_trace(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers+text", text=["", f"{i}"],
+                                 textposition="top center", line_color=colours[i], marker_size=[0, 9],
+                                 name=f"feature {i}", legendgroup=str(i), showlegend=col == 1,
+                                 hovertemplate=f"feature {i}, importance {importance[i]:.2f}<br>"
+                                               f"||W_i|| = {math.hypot(x, y):.2f}, "
+                                               f"D_i = {found['dimensionality'][i]:.2f}"
+                                               "<extra></extra>"), row=1, col=col)
+for col in (1, 2, 3):  # square panels: angles are what matter here
+    fig.update_xaxes(range=[-1.4, 1.4], row=1, col=col)
+    fig.update_yaxes(range=[-1.4, 1.4], scaleanchor="x" if col == 1 else f"x{col}", row=1, col=col)
+fig.update_layout(title="Each feature's direction W_i in the two hidden dimensions (colour: importance)", height=380)
+fig
 
 # %%
 dense, medium, sparse = sweep[0.0], sweep[0.7], sweep[0.99]
@@ -146,9 +200,15 @@ assert (medium["dimensionality"][:4] - 0.5).abs().max() < 0.05  # trained-model 
 assert sparse["arrangement"].name == "pentagon"  # trained-model claim
 assert (sparse["dimensionality"] - 0.4).abs().max() < 0.03  # trained-model claim: 2/5 of a dimension each
 print("antipodal pairs at S = 0.7:", medium["arrangement"].pairs)
+dropped_bias = dense["b"][dense["arrangement"].not_represented]
+print(f"biases: dropped features at S = 0 {[round(v, 2) for v in dropped_bias.tolist()]}, "
+      f"largest |b_i| at S = 0.7 {medium['b'][:4].abs().max():.2f}, mean b_i at S = 0.99 {sparse['b'].mean():.2f}")
+assert ((dropped_bias - 0.5).abs() < 0.1).all()  # trained-model claim: about the average value, 0.5
+assert medium["b"][medium["arrangement"].represented].abs().max() < 0.05  # trained-model claim: near 0
+assert (sparse["b"] < 0).all() and abs(sparse["b"].mean() + 0.27) < 0.03  # trained-model claim: about -0.27
 
 # %% [markdown]
-# Read the three rows:
+# Read the three panels (hover over a tip for its norm and D_i):
 #
 # - **Dense (S = 0):** the model behaves like PCA. The two most important features get a dimension
 #   each (D = 1) and the other three are dropped (||W_i|| small). With every feature on at once,
@@ -171,14 +231,28 @@ print("antipodal pairs at S = 0.7:", medium["arrangement"].pairs)
 
 # %%
 W, b = sparse["W"], sparse["b"]
-torch.set_printoptions(precision=2, sci_mode=False)
-print("pentagon model, interference W_i_hat . W_j (rows: read-out of i, columns: feature j):")
-print(sp.interference(W))
+leak = sp.interference(W)  # [feature feature]
+neighbours = [j for j in range(1, 5) if leak[0, j] > 0]  # at 72 degrees: a positive leak
+across = [j for j in range(1, 5) if leak[0, j] < 0]  # at 144 degrees: a negative one
 one_on = torch.eye(5)[:1]  # only feature 0, at full strength
-two_on = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0]])  # features 0 and 1 together
-print("input ", one_on[0], "-> output", toy_forward(W, b, one_on)[0].detach())
-print("input ", two_on[0], "-> output", toy_forward(W, b, two_on)[0].detach())
-torch.set_printoptions(profile="default")
+two_on = torch.eye(5)[[0]] + torch.eye(5)[[neighbours[0]]]  # feature 0 and a neighbour together
+out_one = toy_forward(W, b, one_on)[0].detach()
+out_two = toy_forward(W, b, two_on)[0].detach()
+print(f"feature 0's neighbours {neighbours}, the two across {across}")
+print("input", one_on[0].tolist(), "-> output", [round(v, 2) for v in out_one.tolist()])
+print("input", two_on[0].tolist(), "-> output", [round(v, 2) for v in out_two.tolist()])
+assert abs(out_one[0] - 1) < 0.15 and ((out_one[neighbours] - 0.1).abs() < 0.05).all()  # trained-model claim
+assert (out_one[across] == 0).all()  # trained-model claim: cut by the ReLU
+assert ((out_two[[0, neighbours[0]]] - 1.5).abs() < 0.1).all()  # trained-model claim: about 1.5 instead of 1
+p_two = 0.01**2  # two given features on together at S = 0.99
+p_some_pair = 1 - 0.99**5 - 5 * 0.01 * 0.99**4  # at least two of the five on
+print(f"at S = 0.99: two given features on together {p_two:.0e}, some pair on {p_some_pair:.1e}")
+assert p_two == 1e-4 and 0.9e-3 < p_some_pair < 1.1e-3
+fig = go.Figure(go.Heatmap(z=leak.numpy(), x=[f"feature {j}" for j in range(5)], y=[f"read-out {i}" for i in range(5)],
+                           colorscale="RdBu", zmid=0, hovertemplate="%{y} picks up %{z:.2f} of %{x}<extra></extra>"))
+fig.update_layout(title="Pentagon model: interference W_i_hat . W_j (diagonal: ||W_i||)", height=360,
+                  yaxis_autorange="reversed")
+fig
 
 # %% [markdown]
 # With feature 0 alone, the model reads it back close to 1; its two neighbours leak a little
@@ -202,33 +276,52 @@ torch.set_printoptions(profile="default")
 # - **superposed:** both share it, pointing opposite ways (an antipodal pair, W = [w, -w']).
 #
 # `sp.phase_diagram` trains one small model per (sparsity, r) cell (six random starts each, keeping
-# the best) and names each cell's phase. Here is a coarse grid as text; this takes a few seconds.
+# the best) and names each cell's phase; this takes a few seconds.
 
 # %%
-phases = sp.phase_diagram(relative_importance=(0.1, 0.3, 0.5, 1.0, 2.0, 3.0),
-                          sparsity=(0.0, 0.5, 0.8, 0.9, 0.97), seed=0)
-symbol = {"not represented": ".", "dedicated": "D", "superposed": "S"}
-print("phase of feature 1 (.: not represented, D: dedicated, S: superposed)")
-print("sparsity | relative importance r of feature 1")
-print(" " * 9 + "".join(f"{r:>6g}" for r in phases.relative_importance.tolist()))
-for s, row in zip(phases.sparsity.tolist(), phases.phase):
-    print(f"{s:>8.2f} " + "".join(f"{symbol[p]:>6}" for p in row))
+phases = sp.phase_diagram(relative_importance=(0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0),
+                          sparsity=(0.0, 0.5, 0.7, 0.8, 0.9, 0.97), seed=0)
+r_labels = [f"{r:g}" for r in phases.relative_importance.tolist()]
+s_labels = [f"{s:g}" for s in phases.sparsity.tolist()]
+fig = go.Figure(go.Heatmap(z=phases.phase_index().numpy(), x=r_labels, y=s_labels, zmin=-0.5, zmax=2.5,
+                           customdata=phases.W[..., 1, 0].abs().numpy(), text=phases.phase,
+                           colorscale=[[0, "#dddddd"], [1 / 3, "#dddddd"], [1 / 3, "#4c78a8"], [2 / 3, "#4c78a8"],
+                                       [2 / 3, "#f58518"], [1, "#f58518"]],
+                           colorbar=dict(tickvals=[0, 1, 2], ticktext=list(sp.PHASES)),
+                           hovertemplate="S = %{y}, r = %{x}: %{text}, |W_1| = %{customdata:.2f}<extra></extra>"))
+fig.update_layout(title="Phase of feature 1 (n = 2 features, m = 1 dimension)", height=380,
+                  xaxis=dict(title="relative importance r of feature 1", type="category"),
+                  yaxis=dict(title="sparsity S", type="category"))
+fig
 
 # %%
+counts = [sum(p == "superposed" for p in row) for row in phases.phase]
+print("superposed cells per sparsity, from dense to sparse:", counts)
 assert phases.at(0.0, 0.5) == "not represented"  # trained-model claim: dense, less important: dropped
 assert phases.at(0.0, 2.0) == "dedicated"  # trained-model claim: dense, more important: takes the dimension
-assert phases.at(0.97, 0.5) == "superposed" and phases.at(0.97, 2.0) == "superposed"  # trained-model claim
+assert counts[0] == 0 and counts == sorted(counts) and counts[-1] == len(r_labels)  # trained-model claim: it grows
+assert phases.at(0.5, 1.0) == "superposed"  # trained-model claim: from the middle ...
+assert phases.at(0.5, 0.1) != "superposed" != phases.at(0.5, 5.0)  # trained-model claim: ... outwards
+assert all(p == "superposed" for p in phases.phase[-1])  # trained-model claim: at S = 0.97, whatever r is
+w1 = phases.W[..., 1, 0].abs()  # [sparsity r]: feature 1's weight
+present = w1[w1 > 0.05]
+print(f"feature 1's weight: below 0.05 in {int((w1 <= 0.05).sum())} cells; in the other {present.numel()}, "
+      f"from {present.min():.2f} to {present.max():.2f}")
+assert ((w1 < 0.05) | (w1 > 0.5)).all()  # trained-model claim: absent, or more than half there
 row, col = int((phases.sparsity - 0.97).abs().argmin()), int((phases.relative_importance - 0.5).abs().argmin())
 w = phases.W[row, col].flatten()  # [2]: feature 0's and feature 1's weight on the one dimension
 print(f"W at S = 0.97, r = 0.5: [{w[0]:+.2f}, {w[1]:+.2f}]  (opposite signs: an antipodal pair)")
+assert w[0] * w[1] < 0  # trained-model claim
 
 # %% [markdown]
-# Read the grid from the top. With dense features (S = 0) there is no superposition at all: the
-# more important feature takes the one dimension, and the boundary sits at r = 1. As features get
-# sparser, the "superposed" region grows from the middle (r near 1, where both features are worth
-# keeping) outwards, until at high sparsity both features share the dimension whatever r is. The
-# change is abrupt: cells flip from one phase to another, with no gradual in-between, which is why
-# Elhage et al. call it a *phase change*.
+# Read the diagram from the bottom (dense) up. With dense features there is no superposition at
+# all: the more important feature takes the one dimension (at r = 1, where the two are worth the
+# same, one of them does). As features get sparser, the "superposed" region grows from the middle
+# (r near 1, where both features are worth keeping) outwards, until at high sparsity both
+# features share the dimension whatever r is. And feature 1 never comes in gradually: in every
+# cell its weight is either about 0 or more than half of its full size, so between two
+# neighbouring cells it jumps from absent to present. That is why Elhage et al. call it a *phase
+# change*.
 
 # %% [markdown]
 # ## 5. Explore it yourself
@@ -271,6 +364,22 @@ SuperpositionExplorer.from_weights(sparse["W"], sparsity=0.99, importance_decay=
 #   Learning*: sparse autoencoders, the next chapter.
 # - ARENA's chapter 1.3.1, *Toy Models of Superposition & Sparse Autoencoders*, which goes further
 #   (feature geometry across many dimensions, correlated features, superposition in computation).
+#
+# ## Open exercises
+#
+# These have no single answer. Try them (with the widget, or with `sp.train_toy` and
+# `sp.sparsity_sweep`), then compare with a worked answer: `reveal("polygons")` and so on
+# prints its code (run it; each takes a few seconds).
+#
+# 1. **Which polygons?** (`"polygons"`). Train n = 3, 4, 5, 6 and 8 equally important features in
+#    two dimensions at S = 0.99. Which arrangements appear, and how many features are kept?
+# 2. **Where does the pentagon break?** (`"pentagon_break"`). Lower the sparsity from 0.99 in small
+#    steps. At which sparsity do the five features stop fitting, and what replaces the pentagon?
+# 3. **How much importance?** (`"steeper_importance"`). At S = 0.99, let importance fall faster (decay 0.7,
+#    then 0.5). When is the least important feature no longer worth its interference?
+
+# %%
+# Your exploration here. Then, for example: reveal("pentagon_break")
 
 # %%
 progress()
