@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 # Imported on first use, not here: course.zoo stays light, and the owners may import the zoo.
-ENTRY_MODULES = ("course.tinyworld_models", "course.modadd", "course.tinyworld_sae")
+ENTRY_MODULES = ("course.tinyworld_models", "course.modadd", "course.tinyworld_sae", "course.tinyworld_transcoders")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ pruning, and the chapter checks both against it.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -440,7 +439,10 @@ EXERCISES = [
 
 # -- the chapter's helpers: one phrasing, every city ------------------------------------------------
 
-PHRASING = "The capital of the state containing {c} is"  # a trained phrasing (evalsets.TWO_HOP_TRAIN_PHRASINGS[0])
+# A trained phrasing (evalsets.TWO_HOP_TRAIN_PHRASINGS[3]) that the model answers for every held-out city.
+# The syllabus's "The capital of the state containing {c} is" (TWO_HOP_TRAIN_PHRASINGS[0]) is answered for
+# 24 of 31 held-out cities; the open exercise "other_phrasings" traces it and a phrasing never trained on.
+PHRASING = "If you live in {c}, your state capital is"
 
 
 @dataclass
@@ -743,7 +745,7 @@ def worked_other_phrasings(model, transcoders, phrasings: Optional[list[str]] = 
     ``answered`` first."""
     from course import evalsets
 
-    phrasings = phrasings or [evalsets.TWO_HOP_TRAIN_PHRASINGS[6], evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]
+    phrasings = phrasings or [evalsets.TWO_HOP_TRAIN_PHRASINGS[0], evalsets.TWO_HOP_HELD_OUT_PHRASINGS[2]]
     out = {}
     for phrasing in phrasings:
         batch = city_batch(model, transcoders, phrasing)
@@ -755,16 +757,16 @@ def worked_other_phrasings(model, transcoders, phrasings: Optional[list[str]] = 
 def worked_one_hop_overlap(model, transcoders, batch: CityBatch) -> dict[str, float]:
     """Open question: is the state the two-hop prompt uses the same state the model computes when
     it is asked for the state itself ("The city of Houston is in")? Worked answer: find the state
-    features at the city's token in both phrasings (the same rule, each over its own batch of
-    cities) and measure, per held-out city, the share of the two-hop ones that are also state
-    features of the one-hop prompt (Jaccard overlap too)."""
+    features at the last token of both phrasings, where each answer is made (the same rule, each
+    over its own batch of cities), and measure, per held-out city, the share of the two-hop ones
+    that are also state features of the one-hop prompt (Jaccard overlap too)."""
     from course import evalsets
 
     one_hop = city_batch(model, transcoders, evalsets.CITY_STATE_PROMPT)
     contained, jaccard = [], []
     for city in batch.held_out_cities:
-        a = {(l, f) for l, p, f in state_features(batch, city) if p == batch.city_pos}
-        b = {(l, f) for l, p, f in state_features(one_hop, city) if p == one_hop.city_pos}
+        a = {(l, f) for l, p, f in state_features(batch, city) if p == batch.tokens.shape[1] - 1}
+        b = {(l, f) for l, p, f in state_features(one_hop, city) if p == one_hop.tokens.shape[1] - 1}
         if a:
             contained.append(len(a & b) / len(a))
             jaccard.append(len(a & b) / len(a | b))
@@ -795,13 +797,3 @@ def worked_compare_kinds(model, per_layer, cross_layer, prompts: list[str]) -> d
 
 WORKED = {"other_phrasings": worked_other_phrasings, "one_hop_overlap": worked_one_hop_overlap,
           "compare_kinds": worked_compare_kinds}
-
-
-def reveal_worked(name: str) -> None:
-    """Print the worked answer to one of the chapter's open-ended exercises (its code, which you can
-    run)."""
-    if name not in WORKED:
-        print(f"no worked answer named {name!r}; the names are {sorted(WORKED)}")
-        return
-    print(f"Worked answer {name!r} (solutions/ch11_graphs.py):\n")
-    print(inspect.getsource(WORKED[name]))

@@ -9,7 +9,7 @@
 #   for features, one error node per layer and position) and check that it is exact;
 # - write the computation of one **edge** of an *attribution graph*, and the **pruning** that keeps
 #   the nodes and edges that matter;
-# - build the graph of "The capital of the state containing Houston is" for a city the model never
+# - build the graph of "If you live in Houston, your state capital is" for a city the model never
 #   saw next to its capital, and find the path city -> state -> capital and a "say a capital" path;
 # - group features into *supernodes* in the `AttributionGraph` widget and intervene on them;
 # - test the story on **every** held-out city, not one: suppress the state, swap in another state,
@@ -22,38 +22,33 @@
 # et al. 2025) goes one step further: it swaps every MLP for sparse features that compute the same
 # thing, freezes everything else that is non-linear on one prompt, and reads off a graph of which
 # feature pushed which. The model here is tinyworld; the question is the two-hop one from chapter
-# 02: to answer "The capital of the state containing Houston is", the model needs Texas on the way
-# to Austin, and Houston and Austin never appeared together in its training text.
+# 02: to answer "If you live in Houston, your state capital is", the model needs Texas on the way
+# to Austin, and Houston and Austin never appeared together in its training text. (The syllabus
+# asks "The capital of the state containing Dallas is"; tinyworld saw both phrasings in training
+# with other cities, and answers ours for every held-out city. The first open exercise traces
+# the syllabus's phrasing and one the model never saw.)
 #
 # Everything runs on the CPU in about a minute; every graph is computed live.
 
 # %%
-import os
-from pathlib import Path
-
 import plotly.graph_objects as go
 import torch
-from safetensors.torch import load_file
 
-import course
-from course import evalsets, interventions as I, transcoders as T, weights
-from course import sae as S, zoo  # noqa: F401 (see STAND-IN)
+from course import evalsets, interventions as I, transcoders as T
+from course import sae as S, zoo
 from course.attribution_graph import FEATURE, annotate_features, build_graph, edge
 from course.exercises import check, hint, progress, reveal
 from course.replacement import local_replacement
-from course.tokenizer import Tokenizer
 from course.world import CITY_STATE, STATES
 from solutions.ch11_graphs import (PHRASING, agreement, capital_scores, city_batch, group_supernodes, path_weights,
-                                   rates, reveal_worked, swap_changes, two_hop_interventions)
+                                   rates, swap_changes, two_hop_interventions)
 from widgets import AttributionGraph
 
 torch.manual_seed(0)
-STANDIN = Path(os.environ.get("CH11_STANDIN", "/tmp/ch11"))  # STAND-IN: delete with the lines below
-model = weights.load_model(Path(course.__file__).parent / "checkpoints" / "tinyworld.safetensors",  # STAND-IN
-                           tokenizer=Tokenizer.load("tokenizer.json")).eval()  # STAND-IN: zoo.load("tinyworld").eval()
-per_layer = T.load(STANDIN / "plt-1024-k16-500.safetensors")  # STAND-IN: zoo.load("tinyworld-transcoders")
-clt = T.load(STANDIN / "clt-1024-k16-500.safetensors")  # STAND-IN: zoo.load("tinyworld-clt")
-text = load_file(STANDIN / "eval_tokens.safetensors")["tokens"]  # STAND-IN: S.eval_tokens(model.tokenizer, 32, seed=2)
+model = zoo.load("tinyworld").eval()
+per_layer = zoo.load("tinyworld-transcoders")
+clt = zoo.load("tinyworld-clt")
+text = S.eval_tokens(model.tokenizer, 32, seed=2)
 print(f"text for measuring: {tuple(text.shape)} tokens of held-out TinyWorld (a stream seed no model trained on)")
 L = model.cfg.n_layers  # 4 MLPs, each replaced by transcoder features
 print(clt.cfg)
@@ -349,7 +344,7 @@ assert graph_scores["completeness_score"] > 0.8  # trained-model claim
 # ## 5. Reading the graph: city -> state -> capital
 #
 # A feature's meaning is a hypothesis until we compare it across inputs. Here the prompts make
-# that easy: every TinyWorld city is one token, so "The capital of the state containing X is" has
+# that easy: every TinyWorld city is one token, so "If you live in X, your state capital is" has
 # the same length for all 93 cities and its positions line up. We run it for every city and keep
 # every feature's activation (`city_batch`), then sort the features of the Houston graph by what
 # they do across cities:
@@ -373,12 +368,19 @@ for name, ids in supernodes.items():
     print(f"  {name!r}: {len(ids)} features at (layer, pos) {where}")
 
 # %% [markdown]
+# Look at *where* they are: not at Houston's token but at the last one, " is". Features that tell
+# the states apart fire at Houston's token and at every position after it (the rule finds some at
+# each), but the ones that carry influence to the answer, those the pruned graph keeps, all sit at
+# the last token. The city's embedding reaches them through attention (the edge city -> state
+# below crosses positions): the state the answer reads is worked out where the answer is made.
+#
 # What does a member of the state supernode fire on? `annotate_features` finds each feature's top
 # contexts in held-out text (the hover text of the widget below), and `batch` says for how many
 # states each one fires. None is a clean "Texas" unit: each fires for many states, only more
-# strongly for Texas's cities (and look at the top contexts: are they about places?). In a model
-# this small the state is a *code* spread over a dozen features, and Texas is their combination.
-# That is why we group them by what they do across cities instead of by a label.
+# strongly for Texas's cities (and look at the top contexts: places, and words just before a
+# name or a place is due). In a model this small the state is a *code* spread over many features,
+# and Texas is their combination. That is why we group them by what they do across cities
+# instead of by a label.
 
 # %%
 members = supernodes[state]
@@ -394,6 +396,7 @@ for node_id in members:
         print(f"{node_id} (layer {node.layer}, {tokens[node.pos]!r}, activation {node.activation:.2f}): fires for "
               f"{len(states_on)} states, {state} among them: {state in states_on}; top context {node.top_contexts[:1]}")
 print(f"the {len(members)} members fire for {sorted(n_states)} states each (of {len(STATES)})")
+assert all(graph.node(i).pos == len(tokens) - 1 for i in members)  # trained-model claim: all at the last token
 assert min(n_states) > 1 and sorted(n_states)[len(n_states) // 2] > 3  # trained-model claim: none is Texas alone
 
 # %% [markdown]
@@ -471,6 +474,7 @@ widget
 
 # %%
 import tempfile
+from pathlib import Path
 
 with tempfile.TemporaryDirectory() as folder:
     graph.save_json(Path(folder) / "houston.json")
@@ -516,25 +520,22 @@ fig
 # %%
 assert measured["answered"] > 0.9  # trained-model claim: the model answers these two-hop questions
 assert measured["path city -> state -> capital"] > 0.8  # trained-model claim: the path is in (almost) every graph
-assert measured["suppress state: capital removed"] > 0.25  # trained-model claim
-assert measured["inhibit state: capital removed"] > 0.75  # trained-model claim
-assert measured["swap state: donor's capital"] > 0.25  # trained-model claim
-assert measured["suppress say a capital: no capital"] > 0.5  # trained-model claim
-assert measured["inhibit state: capital removed"] > measured["suppress state: capital removed"]  # trained-model claim
-assert measured["inhibit state: another capital"] > 0.5  # trained-model claim: mostly another capital instead
-assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"]  # trained-model claim
-assert measured["suppress say a capital: the state"] > 0.2  # trained-model claim: often the state itself
+assert measured["suppress state: capital removed"] > 0.95  # trained-model claim: in every city
+assert measured["suppress state: another capital"] > 0.9  # trained-model claim: almost always another capital
+assert measured["inhibit state: another capital"] < measured["suppress state: another capital"]  # trained-model claim
+assert measured["swap state: donor's capital"] > 0.85  # trained-model claim: the donor's capital in most cities
+assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"] > 0.5  # trained-model claim
+assert measured["suppress say a capital: no capital"] > 0.75  # trained-model claim: mostly no capital at all
 
 # %% [markdown]
-# Read the numbers as they are. Inhibiting the state features removes the capital nearly
-# everywhere, and most often another capital takes its place: the model still knows it must name a
-# capital, it just no longer knows which. Merely zeroing them works less often: a good part of the
-# capital's logit comes through what the features miss (the error nodes in the bar chart of
-# section 5), and a feature intervention leaves the errors in place. A swap moves the answer to the
-# donor's capital far more often when the donor's features are pushed to twice the activation they
-# had in their own prompt. And without the
-# "say a capital" features the model often says the state instead: it has found Texas, but no
-# longer turns it into a capital. That is the two-step story, measured on cities, not on one prompt.
+# Read the numbers as they are. Zeroing the state features removes the capital in every city, and
+# almost always *another* capital takes its place: the model still knows it must name a capital,
+# it just no longer knows which. (Inhibiting them, at minus their activation, pushes further: the
+# answer is then often not a capital at all.) Swapping in the donor's state features gives the
+# donor's capital in most cities, more often when they are pushed to twice the activation they had
+# in their own prompt, as interventions in the papers often do. And without the "say a capital"
+# features the model mostly stops naming a capital: it has found Texas, but no longer turns it into
+# a capital city. That is the two-step story, measured on every held-out city, not on one prompt.
 #
 # ## 8. Validation: does the graph predict what happens?
 #
@@ -578,23 +579,29 @@ fig
 suppress = agreement(records, "suppress state")
 assert suppress["same_sign"] > 0.9  # trained-model claim: the graph gets the direction right
 assert suppress["correlation"] > 0.5  # trained-model claim: ... and roughly how much, city by city
-for name in ("inhibit state", "suppress say a capital"):
-    a = {step: agreement(records, name, against=step) for step in steps}
-    gap = a["real"]["mean_real"] - a["real"]["mean_predicted"]
-    assert gap < 0  # trained-model claim: the real effect is bigger than predicted
-    switching = abs(a["replacement"]["mean_replacement"] - a["real"]["mean_predicted"])
-    assert switching < 0.25 * abs(gap)  # trained-model claim: not because features switch on or off ...
-    assert a["frozen"]["mean_frozen"] < a["replacement"]["mean_replacement"]  # trained-model claim: ... the MLPs react
+for name in ("suppress state", "inhibit state", "suppress say a capital"):
+    a = agreement(records, name)
+    assert abs(a["mean_real"] - a["mean_predicted"]) < 0.25 * abs(a["mean_predicted"])  # trained-model claim
+swap = {step: agreement(records, "swap state", against=step) for step in steps}
+predicted_swap = swap["real"]["mean_predicted"]
+assert swap["real"]["mean_real"] < 1.5 * predicted_swap  # trained-model claim: the real swap is much bigger ...
+assert abs(swap["replacement"]["mean_replacement"] - predicted_swap) < 0.1 * abs(predicted_swap)  # ... not switching
+assert swap["frozen"]["mean_frozen"] < 1.2 * predicted_swap  # trained-model claim: the MLPs react ...
+assert swap["real"]["mean_real"] < 1.2 * swap["frozen"]["mean_frozen"]  # trained-model claim: ... and attention moves
 
 # %% [markdown]
-# The graph gets the direction right almost everywhere and the size roughly, but the real effects
-# are *bigger* than predicted. The steps say why. Letting features switch on and off changes
-# almost nothing: the linearisation is not the problem. The jump comes at step 2, when the MLPs
-# react in full: the part of each MLP that the transcoders miss also moves with the intervention,
-# in the same direction, and the graph holds it fixed. (Step 3, attention and norms moving, changes
-# the size again, in either direction.) So the error nodes are not only unexplained; they are
-# unexplained *and active*. Where do they carry the most? Average, over the held-out cities, the
-# influence on the logits that ends at each error node:
+# For taking features away, the graph is a good model: it gets the direction right in every city,
+# and the mean size within a quarter, for the state and for "say a capital" alike. The swap is
+# different: the real change of the capital's logit is about twice what the graph predicts. The
+# steps say why. Letting features switch on and off changes almost nothing: the linearisation of
+# the features is not the problem. Part of the gap appears at step 2, when the MLPs react in full:
+# the part of each MLP that the transcoders miss moves with the new state, and the graph holds it
+# fixed. The rest appears at step 3: new state features at the last position change where
+# attention looks and how big the norms are, which the graph also holds fixed. A graph explains
+# one prompt; an intervention that puts *new* features in (rather than removing some) makes a
+# different prompt, and the graph of the old one says less about it. Where do the error nodes carry
+# the most? Average, over the held-out cities, the influence on the logits that ends at each error
+# node:
 
 # %%
 error_map = torch.stack([r.error_influence for r in records]).mean(0)  # [layer pos]
@@ -611,16 +618,16 @@ print(f"the biggest error node: MLP {layer_max} at position {pos_max} ({tokens[p
 top3 = [divmod(int(i), error_map.shape[1]) for i in error_map.flatten().topk(3).indices]
 print("the three biggest error nodes (layer, position):", top3)
 assert (layer_max, pos_max) == (L - 1, len(tokens) - 1)  # trained-model claim: the last MLP at the last position
-assert all(p in (batch.city_pos, len(tokens) - 1) for _, p in top3)  # trained-model claim: then the city and the answer
+assert all(p == len(tokens) - 1 for _, p in top3)  # trained-model claim: all three where the answer is made
 fig
 
 # %% [markdown]
 # The error that matters most sits where the answer is made: the last MLP at the last position,
 # where the model turns "a capital of this state" into one token. Whatever that MLP computes that
 # the features miss is invisible in the graph, and it is exactly the step that would tell us *how*
-# Texas becomes Austin. The next biggest error nodes sit at the last position and at the city's
-# token, the two places the path runs through. An attribution graph is a hypothesis about the
-# model, as good as its features; the interventions are how we test it.
+# Texas becomes Austin. The next biggest error nodes sit at the same position, where the path
+# runs. An attribution graph is a hypothesis about the model, as good as its features; the
+# interventions are how we test it.
 #
 # ## Recap
 #
@@ -636,7 +643,8 @@ fig
 #   80% of it and the edges that carry 98%.
 # - On held-out cities the graph shows city -> state -> capital and "say a capital" -> capital, and
 #   interventions on the real model confirm both, at the rates measured above; the graph predicts
-#   their direction well and their size less well, and is blind where error nodes are big.
+#   what removing features does, underestimates what swapping new ones in does, and is blind
+#   where error nodes are big.
 #
 # ## Further reading
 #
@@ -653,21 +661,21 @@ fig
 # ## Open exercises
 #
 # These have no single answer. Try them, then compare with a worked answer:
-# `reveal_worked("other_phrasings")` and so on prints its code (run it if you like; each takes
+# `reveal("other_phrasings")` and so on prints its code (run it if you like; each takes
 # seconds).
 #
-# 1. **Other phrasings** (`"other_phrasings"`). Run the recipe of section 7 on "The state capital
-#    for people in {c} is", and on a phrasing the model never saw in training, "The capital of the
-#    state that has {c} is". Does the path hold? What does a rate mean when the model does not
-#    answer the question in the first place?
+# 1. **Other phrasings** (`"other_phrasings"`). Run the recipe of section 7 on the syllabus's "The
+#    capital of the state containing {c} is", and on a phrasing the model never saw in training,
+#    "Which city is the capital of the state with {c} in it? It is". Does the path hold? What does a
+#    rate mean when the model does not answer the question in the first place?
 # 2. **One hop or two** (`"one_hop_overlap"`). When asked "The city of Houston is in", the model names
-#    the state. Are the state features at the city's token the same ones the two-hop prompt uses?
+#    the state. Are its state features at the last token the same ones the two-hop prompt uses?
 # 3. **Per-layer or cross-layer** (`"compare_kinds"`). Build the graphs of section 7 with
 #    `per_layer` instead of `clt`. Which graphs are smaller, which explain more with features, and
 #    which interventions work better?
 
 # %%
-# Your exploration here. Then, for example: reveal_worked("other_phrasings")
+# Your exploration here. Then, for example: reveal("other_phrasings")
 
 # %%
 progress()
