@@ -1,0 +1,348 @@
+"""Chapter 12 (how the model adds): its exercises (every reference passes, every named mistake is
+recognised, every stub fails), the references against independent computations, the chapter's
+claims about the shipped model (each figure computed, then held to a threshold). The chapter is
+run end to end by tests/test_notebooks.py (time and memory: benchmarks/chapters.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import course
+from course import exercises, notebooks, zoo
+from solutions import ch12_addition as R
+
+ROOT = Path(course.__file__).resolve().parents[1]
+SOURCE = ROOT / "course" / "chapters" / "src" / "12_addition.py"
+EXERCISES = R.EXERCISES
+MISTAKES = [(ex, m) for ex in EXERCISES for m in ex.mistakes]
+
+
+@pytest.fixture(autouse=True)
+def progress_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROGRESS", str(tmp_path / "progress.json"))
+
+
+# -- exercises ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.name)
+def test_reference_passes(ex):
+    result = ex.run(ex.reference)
+    assert result.passed, result.message
+    assert ex.reference.__name__ == ex.name and ex.hints and ex.mistakes
+
+
+@pytest.mark.parametrize("ex,mistake", MISTAKES, ids=lambda x: x.name)
+def test_each_mistake_is_recognised_with_its_hint(ex, mistake):
+    result = ex.run(mistake.fn)
+    assert not result.passed
+    assert result.mistake == mistake.name, result.message
+    assert mistake.hint in result.message
+
+
+def test_every_exercise_has_one_cell_and_its_stub_fails(capsys):
+    nb = notebooks.build_notebook(SOURCE)
+    cells = notebooks.exercise_cells(nb)
+    assert [name for _, name in cells] == [ex.name for ex in EXERCISES]
+    for i, name in cells:
+        tree = ast.parse(nb.cells[i].source)
+        (fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+        namespace = {"torch": torch, "F": F, "math": math, "explained_by_groups": R.explained_by_groups}
+        exec(compile(ast.Module([fn], []), f"<{name} stub>", "exec"), namespace)
+        assert exercises.check(namespace[name]) is False
+        assert "still the stub" in capsys.readouterr().out
+        filled = notebooks.fill_cell(nb.cells[i].source, name)
+        assert "NotImplementedError" not in filled and f"assert check({name})" in filled
+
+
+# -- the references against independent computations --------------------------------------------
+
+def test_variance_explained_is_eta_squared_by_hand():
+    g = torch.Generator().manual_seed(0)
+    groups = torch.randint(0, 5, (300,), generator=g)
+    x = torch.randn(300, 3, generator=g) + groups[:, None].float()
+    for k in range(3):
+        xs = x[:, k].double()
+        between = sum((groups == v).sum() * (xs[groups == v].mean() - xs.mean()) ** 2 for v in range(5))
+        expected = (between / ((xs - xs.mean()) ** 2).sum()).item()
+        assert R.explained_by_groups(x[:, k], groups).item() == pytest.approx(expected, rel=1e-4)
+    assert R.explained_by_groups(x, groups).shape == (3,)
+    assert R.explained_by_groups(torch.ones(10), torch.arange(10) % 2).item() == 0.0  # nothing to explain
+    assert R.explained_by_groups(x[:, 0], torch.arange(300)).item() == pytest.approx(1.0)  # one pair per group
+
+
+def test_classify_neuron_labels_the_made_up_neurons():
+    a, b, neurons = R.synthetic_neurons()
+    for name, acts in neurons.items():
+        assert R.classify_neuron(acts, a, b)["label"] == name
+
+
+def test_a_function_of_the_sum_mod_10_is_explained_by_every_finer_grouping():
+    a, b, _ = R.synthetic_neurons()
+    r = R.classify_neuron(((a + b) % 10 == 3).float(), a, b)
+    assert r["sum mod 10"] == pytest.approx(1.0) and r["ones digits"] == pytest.approx(1.0)
+    assert r["sum"] == pytest.approx(1.0) and r["label"] == "sum mod 10"
+
+
+def test_top_by_share():
+    scores = torch.tensor([[5.0, -1.0], [3.0, 1.0]])
+    assert sorted(R.top_by_share(scores, 0.75).tolist()) == [0, 2]
+    assert R.top_by_share(scores, 1.0).numel() == 4
+
+
+# -- the shipped model --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model():
+    from course import zoo
+
+    torch.set_num_threads(1)
+    return zoo.load("tinyworld").eval()
+
+
+@pytest.fixture(scope="module")
+def batch(model):
+    return R.addition_batch(model)
+
+
+@pytest.fixture(scope="module")
+def run(model, batch):
+    return R.run_batch(model, batch, {"first": "first", "ones": "ones"}, mlp_inputs=True)
+
+
+def test_the_batch_is_the_corpus_format(model, batch):
+    from course import evalsets
+
+    assert len(batch) == 8100 and int(batch.held_out.sum()) == len(evalsets.addition_dataset(held_out=True))
+    item = evalsets.addition_dataset(held_out=True)[0]
+    i = int(((batch.a == item.a) & (batch.b == item.b)).nonzero()[0, 0])
+    prompt = model.to_tokens(item.prompt)[0]
+    answer = model.tokenizer.encode(item.answer)
+    assert batch.tokens[i, : len(prompt)].tolist() == prompt.tolist()
+    assert batch.tokens[i, len(prompt): len(prompt) + len(answer)].tolist() == answer
+    assert batch.first_pos == len(prompt)
+    for which in ("first", "tens", "ones"):  # the token after each position is that digit
+        pos, digit = batch.position(which), batch.digit(which)
+        assert torch.equal(batch.tokens[torch.arange(len(batch)), pos + 1], batch.digit_ids[digit])
+
+
+def test_teacher_forced_accuracy_is_the_cards_metric(model, batch, run):
+    from course import evaluate
+
+    correct, _ = R.answers_correct(batch, run.top)
+    assert correct[batch.held_out].float().mean().item() == evaluate.addition_accuracy(model, held_out=True)
+    rows = torch.randperm(len(batch), generator=torch.Generator().manual_seed(1))[:300]
+    for i in rows.tolist():  # greedy generation, pair by pair, agrees with the teacher-forced verdict
+        a, b = int(batch.a[i]), int(batch.b[i])
+        out = model.generate(model.to_tokens(R.PROMPT.format(a=a, b=b)), max_new_tokens=5)[0, batch.first_pos:]
+        text = model.tokenizer.decode(out.tolist())
+        assert (text.startswith(" ") and text[1:].startswith(str(a + b))
+                and not text[1 + len(str(a + b)):][:1].isdigit()) == bool(correct[i]), (a, b, text)
+    for a, b in [(54, 56), (94, 46)]:
+        i = (a - 10) * 90 + (b - 10)
+        assert not correct[i]
+
+
+# The chapter's thresholds (each `# trained-model claim` assert), with what was measured on the
+# shipped tinyworld and the CLT of /work/runs/tc (3,000 steps; see NOTES.md for every figure).
+CLAIMS = {
+    "accuracy all": 0.99,  # measured 0.99975 (2 errors of 8,100)
+    "accuracy held out": 0.99,  # measured 1.000 (813 pairs)
+    "ones: lookup share": 0.9,  # measured 1.00 of the attribution of 118 neurons
+    "first: magnitude share": 0.8,  # measured 0.93 of 126 neurons
+    "keep share": 0.8,  # measured first 0.87 / ones 0.97 (held-out pairs)
+    "ablate share": 0.25,  # measured first 0.10 / ones 0.10 (held-out pairs)
+    "replacement score": 0.75,  # measured 0.86 / 0.89 (the two 36 + 59 graphs)
+    "magnitude swap": 0.8,  # measured 0.88 of 260 held-out pairs
+    "lookup swap keeps own digit": 0.3,  # measured 0.12 of 778 (donor's digit 0.27; with attention 0.69)
+}
+
+
+def test_accuracy_and_where_the_errors_are(batch, run):
+    correct, first_wrong = R.answers_correct(batch, run.top)
+    table = R.accuracy_table(batch, correct)
+    assert table["all pairs"][1] > CLAIMS["accuracy all"] and table["held-out pairs"][1] > CLAIMS["accuracy held out"]
+    wrong = (~correct).nonzero()[:, 0]
+    assert 0 < len(wrong) <= 5
+    assert all(int(batch.a[i] % 10 + batch.b[i] % 10) == 10 and int(first_wrong[i]) == 2 for i in wrong)
+
+
+def test_the_tens_margin_dips_at_the_carry_boundary(batch, run):
+    margin = R.digit_margin(run, batch, "tens")
+    ones_sum = batch.a % 10 + batch.b % 10
+    by = torch.stack([margin[ones_sum == v].mean() for v in range(19)])
+    assert int(by.argmin()) == 10 and by[10] < by[18] - 1 and by[9] < by[0]
+
+
+@pytest.fixture(scope="module")
+def heuristic(model, batch, run):
+    sample = batch.select(torch.randperm(len(batch), generator=torch.Generator().manual_seed(0))[:1024])
+    out = {}
+    for w in ("first", "ones"):
+        attribution = R.neuron_attribution(model, sample, w)
+        top = R.top_by_share(attribution, 0.8)
+        results = [R.classify_neuron(run.post[w][:, int(i) // 512, int(i) % 512], batch.a, batch.b) for i in top]
+        weight = attribution.flatten()[top].abs()
+        shares = {}
+        for k, r in enumerate(results):
+            shares[r["label"]] = shares.get(r["label"], 0.0) + (weight[k] / weight.sum()).item()
+        mask = torch.zeros(4 * 512, dtype=torch.bool)
+        mask[top[[k for k, r in enumerate(results) if r["label"] != "unclassified"]]] = True
+        out[w] = {"attribution": attribution, "top": top, "shares": shares, "mask": mask.reshape(4, 512)}
+    return out
+
+
+def test_neuron_attribution_predicts_single_neuron_ablation(model, batch, run, heuristic):
+    """The frozen-norm estimate ranks neurons the way ablating each one really does (the top ones)."""
+    held = batch.select(batch.held_out.nonzero()[:, 0])
+    means = R.position_means(run.post["ones"], batch.position("ones"))
+    clean = R.digit_logit_diff(R._rows_at(R.run_batch(model, held).digits, held.position("ones")),
+                               held.digit("ones")).mean()
+    for i in heuristic["ones"]["top"][:3].tolist():
+        ablate = torch.zeros(4, 512, dtype=torch.bool)
+        ablate[i // 512, i % 512] = True
+        d = R._rows_at(R.ablate_neurons(model, held, "ones", ablate, means).digits, held.position("ones"))
+        assert R.digit_logit_diff(d, held.digit("ones")).mean() < clean - 0.2  # each one matters on its own
+
+
+def test_the_heuristic_neurons(heuristic):
+    ones, first = heuristic["ones"]["shares"], heuristic["first"]["shares"]
+    assert ones.get("ones digits", 0) + ones.get("sum mod 10", 0) > CLAIMS["ones: lookup share"], ones
+    assert first.get("tens digits", 0) + first.get("sum", 0) + first.get("one operand", 0) > \
+        CLAIMS["first: magnitude share"], first
+    for w in ("first", "ones"):
+        assert 50 < len(heuristic[w]["top"]) < 300
+
+
+def test_keeping_and_ablating_the_heuristic_neurons(model, batch, run, heuristic):
+    held = batch.select(batch.held_out.nonzero()[:, 0])
+    for w in ("first", "ones"):
+        means = R.position_means(run.post[w], batch.position(w))
+        s = R.ablation_scores(model, held, w, heuristic[w]["mask"], means)
+        assert s["keep these, ablate the rest"]["share"] > CLAIMS["keep share"], s
+        assert s["ablate these, keep the rest"]["share"] < CLAIMS["ablate share"], s
+        assert s["ablate as many random neurons"]["share"] > s["ablate these, keep the rest"]["share"] + 0.4, s
+
+
+def test_the_carry_neuron_is_soft(batch, run):
+    post = run.post["first"].flatten(1)
+    shares, best = R.carry_neurons(post, batch)
+    ones_sum = batch.a % 10 + batch.b % 10
+    profile = torch.stack([post[ones_sum == v, best].mean() for v in range(19)])
+    assert shares[best] > 0.8
+    assert profile[10] < 0.5 * profile[:9].mean() and profile[9] < profile[:9].max()
+
+
+def test_out_of_range(model):
+    found = R.out_of_range_accuracy(model)
+    assert found["two-digit operands (its range)"] > 0.95
+    assert found["one-digit operands (0..9)"] < 0.5 and found["three-digit operands"] < 0.5
+
+
+def test_worked_answers_run(model, batch, run, heuristic, capsys):
+    formats = R.worked_other_formats(model)
+    assert formats["its own"] > 0.99 and all(0 <= v <= 1 for v in formats.values())
+    means = R.position_means(run.post["ones"], batch.position("ones"))
+    per_digit = R.worked_pathways_per_digit(model, batch, {"ones": heuristic["ones"]["mask"]}, {"ones": means})
+    assert all(v > 0.9 for v in per_digit.values()), per_digit
+    for name in R.WORKED:
+        exercises.reveal(name)
+        assert f"def worked_{name}" in capsys.readouterr().out
+
+
+# -- transcoders ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def clt():
+    return zoo.load("tinyworld-clt")
+
+
+@pytest.fixture(scope="module")
+def feature_classes(clt, batch, run):
+    return {w: R.classify_features(clt, run.mlp_in[w], batch.a, batch.b) for w in ("first", "ones")}
+
+
+def test_worked_carry_search_over_features(model, clt, batch, run):
+    found = R.worked_carry_search(model, clt, batch, run)
+    assert 0 <= found["best feature: carry"] <= found["best feature: ones digits"] + 1e-4
+
+
+def test_set_features_with_no_change_is_the_clean_run(model, clt, batch):
+    held = batch.select(batch.held_out.nonzero()[:, 0][:64])
+    clean = R.run_batch(model, held, {"ones": "ones"}, mlp_inputs=True)
+    acts = R.feature_acts(clt, clean.mlp_in["ones"])
+    mask = torch.zeros(acts.shape[1:], dtype=torch.bool)
+    mask[3, :50] = True
+    same = R.set_features(model, clt, held, "ones", mask, acts)
+    torch.testing.assert_close(same.digits, clean.digits, atol=1e-3, rtol=1e-3)
+
+
+def test_set_features_is_the_librarys_intervention(model, clt, batch):
+    """One pair through the batched swap equals course.interventions.run_intervention."""
+    from course import interventions as I
+
+    pair = R.addition_batch(model, [(36, 59)])
+    run = R.run_batch(model, pair, {"ones": "ones"}, mlp_inputs=True)
+    acts = R.feature_acts(clt, run.mlp_in["ones"])
+    active = acts[0].nonzero()[:5].tolist()
+    mask = torch.zeros(acts.shape[1:], dtype=torch.bool)
+    values = torch.zeros_like(acts)
+    changes = {}
+    for l, f in active:
+        mask[l, f] = True
+        values[0, l, f] = 2.0 * acts[0, l, f]
+        changes[(l, int(pair.position("ones")[0]), f)] = 2.0 * acts[0, l, f].item()
+    mine = R.set_features(model, clt, pair, "ones", mask, values).digits[0, int(pair.position("ones")[0])]
+    prompt = pair.tokens[0, : int(pair.position("ones")[0]) + 1]
+    result = I.run_intervention(model, clt, prompt, changes)
+    library = model(prompt[None])[0, -1] + result.logit_change
+    torch.testing.assert_close(mine, library[pair.digit_ids], atol=1e-3, rtol=1e-3)
+
+
+def test_the_36_plus_59_graphs(model, clt, feature_classes):
+    from course.attribution_graph import build_graph
+
+    for w, prompt, token in (("first", "calc: 36 + 59 = ", "9"), ("ones", "calc: 36 + 59 = 9", "5")):
+        graph = build_graph(model, clt, prompt)
+        assert graph.replacement.max_abs_error() < 1e-3
+        assert graph.scores()["replacement_score"] > CLAIMS["replacement score"]
+        pruned = graph.prune()
+        groups = R.group_supernodes(graph, feature_classes[w], pruned)
+        assert {"first operand", "second operand", "ones digits (lookup)", "magnitude"} <= set(groups), groups
+        shares = R.influence_by_group(graph, pruned)
+        assert sum(shares.values()) == pytest.approx(1.0) and shares["error nodes"] < 0.2, shares
+        if w == "ones":
+            parts = R.direct_into_logit(graph, token, pruned)
+            assert max(parts, key=parts.get) == "ones digits (lookup)", parts
+
+
+def test_the_unlabelled_features_are_rare(clt, run, feature_classes):
+    for w in ("first", "ones"):
+        summary = R.class_summary(clt, run.mlp_in[w], feature_classes[w])
+        assert summary["unclassified"]["median fire rate"] < 0.1, summary
+        assert summary["unclassified"]["share of activation"] < 0.2, summary
+        assert sum(s["share of activation"] for s in summary.values()) == pytest.approx(1.0)
+
+
+def test_swaps_on_held_out_pairs(model, clt, batch, feature_classes):
+    held = batch.select(batch.held_out.nonzero()[:, 0])
+    lookup, magnitude = ("ones digits", "sum mod 10"), ("sum", "tens digits", "one operand")
+    out = {}
+    for w, change, labels, other in (("ones", "ones", lookup, magnitude), ("first", "tens", magnitude, lookup)):
+        rows, donors = R.donor_pairs(held, change)
+        pairs, donor = held.select(rows), R.addition_batch(model, donors)
+        donor_acts = R.feature_acts(clt, R.run_batch(model, donor, {w: w}, mlp_inputs=True).mlp_in[w])
+        shape = donor_acts.shape[1:]
+        chosen = R.class_mask(feature_classes[w], labels, shape)
+        control = R.class_mask(feature_classes[w], other, shape)
+        out[w] = {"swap": R.swap_rates(model, clt, pairs, w, chosen, donor, donor_acts),
+                  "control": R.swap_rates(model, clt, pairs, w, control, donor, donor_acts)}
+    assert out["first"]["swap"]["donor's digit"] > CLAIMS["magnitude swap"], out
+    assert out["first"]["control"]["own digit"] > 0.95 and out["ones"]["control"]["own digit"] > 0.95, out
+    assert out["ones"]["swap"]["own digit"] < CLAIMS["lookup swap keeps own digit"], out
