@@ -327,3 +327,59 @@ EXERCISES = [
         ],
     ),
 ]
+
+
+# -- open exercises: worked answers (reveal(name) prints one) --------------------------------------
+
+def _single_token_ids(tokenizer, words):
+    ids = [tokenizer.encode(" " + w) for w in words]
+    return torch.tensor([i[0] for i in ids if len(i) == 1])
+
+
+@torch.no_grad()
+def worked_suppression_head(model, layer: int = 2, head: int = 0) -> dict:
+    """Open question: what does the head with an eigenvalue score near -1 do? Worked answer: its
+    full OV circuit on the 64 names (through ln1 and the final LayerNorm, as in the chapter):
+    how often is the attended name's own logit the lowest of its row, and how often the highest?
+    Compare with the copying head L2H1."""
+    from course import circuits, world
+
+    ids = _single_token_ids(model.tokenizer, world.NAMES)
+    U = circuits.effective_unembed(model)[:, ids]
+    out = {}
+    for h in (head, 1):
+        a = model.blocks[layer].attn
+        ov = circuits.token_inputs(model, layer, ids) @ a.W_V[h] @ a.W_O[h] @ U  # [names names]
+        own = torch.arange(len(ids))
+        out[f"L{layer}H{h}"] = {"own logit lowest": (ov.argmin(-1) == own).float().mean().item(),
+                                "own logit highest": (ov.argmax(-1) == own).float().mean().item(),
+                                "mean diagonal minus mean off-diagonal":
+                                    (ov.diagonal().mean() - ov.masked_fill(torch.eye(len(ids), dtype=torch.bool), 0).sum()
+                                     / (len(ids) ** 2 - len(ids))).item()}
+    return out
+
+
+@torch.no_grad()
+def worked_names_or_places(model, layer: int = 2) -> dict:
+    """Open question: which layer-2 head copies which kind of token? Worked answer: the copying
+    score (own logit the top of its OV row, within the group) per head and per group. On the
+    shipped model L2H1 copies names best (about 0.6), states next; capitals are copied best by
+    L2H2; L2H0 copies nothing (it suppresses)."""
+    from course import circuits, world
+
+    groups = {"names": world.NAMES, "cities": world.CITIES, "states": list(world.STATES), "capitals": world.CAPITALS}
+    out = {}
+    for name, words in groups.items():
+        ids = _single_token_ids(model.tokenizer, words)
+        U = circuits.effective_unembed(model)[:, ids]
+        E = circuits.token_inputs(model, layer, ids)
+        scores = []
+        for h in range(model.cfg.n_heads):
+            a = model.blocks[layer].attn
+            ov = E @ a.W_V[h] @ a.W_O[h] @ U
+            scores.append(round((ov.argmax(-1) == torch.arange(len(ids))).float().mean().item(), 2))
+        out[f"{name} ({len(ids)})"] = scores
+    return out
+
+
+WORKED = {"suppression_head": worked_suppression_head, "names_or_places": worked_names_or_places}

@@ -263,3 +263,16 @@ def test_ch03_context_changes_meaning(model):
     cos = torch.nn.functional.cosine_similarity(streams[:, 0], streams[:, 1], dim=-1)
     assert cos[0] > 0.999 and cos[1] < cos[0] - 0.01
     assert [model.tokenizer.token_str(int(i)) for i in logits[:, -1].argmax(-1)] == [" in", " Columbus"]
+
+
+@shipped
+def test_ch03_worked_answers(model):
+    from solutions import ch03_attention as sol
+
+    heads = sol.worked_suppression_head(model)
+    assert heads["L2H0"]["own logit lowest"] > 0.5 and heads["L2H0"]["own logit highest"] == 0  # it suppresses names
+    assert heads["L2H1"]["own logit highest"] > 0.5 and heads["L2H1"]["mean diagonal minus mean off-diagonal"] > 0
+    groups = sol.worked_names_or_places(model)
+    names = next(v for k, v in groups.items() if k.startswith("names"))
+    cities = next(v for k, v in groups.items() if k.startswith("cities"))
+    assert names[1] > 0.5 and names[1] > cities[1]  # L2H1 copies names better than cities

@@ -236,3 +236,77 @@ def test_steering_with_landmark_features_talks_about_the_landmark(shipped_pair):
                                           n_tokens=16)
     baseline, steered = result[0.0]["share"], result[float(strength)]["share"]
     assert steered - baseline >= sae.card["steering_test"]["asserted_margin"], result
+
+
+# -- the chapter's learner parts equal the library -------------------------------------------------
+def test_training_step_equals_the_library_step_with_sgd(one_thread):
+    g = torch.Generator().manual_seed(3)
+    acts = torch.randn(300, 8, generator=g) @ torch.randn(8, 8, generator=g) + 2.0
+    sae = S.SAE(S.SAEConfig(d_in=8, d_sae=24, k=3), seed=2)
+    with torch.no_grad():
+        sae.b_dec.copy_(acts.mean(0))
+    params = {name: p.detach().clone() for name, p in sae.named_parameters()}
+    for step in range(3):  # several steps: the library and the reference stay equal
+        x = acts[step * 64 : (step + 1) * 64]
+        params = sol.sae_training_step(params, x, 3, lr=0.5)
+        optimizer = torch.optim.SGD(sae.parameters(), lr=0.5)
+        loss = sae.loss(x)["total"]
+        optimizer.zero_grad()
+        loss.backward()
+        sae.remove_parallel_gradient()
+        optimizer.step()
+        sae.normalize_decoder()
+        torch.testing.assert_close(params["loss"], loss.detach())
+        for name, p in sae.named_parameters():
+            torch.testing.assert_close(params[name], p.detach())
+
+
+def test_dashboard_data_equals_the_learner_parts(small_model):
+    sae = mirror_sae(16)
+    with torch.no_grad():
+        sae.W_dec.copy_(torch.nn.functional.normalize(sae.W_dec + 0.3 * torch.randn(32, 16), dim=-1))
+    store = features.FeatureStore(sae, small_model, S.eval_tokens(small_model.tokenizer, n_seqs=4, seq_len=32))
+    for f in (2, 19):
+        dash = store.dashboard(f, n_examples=6)
+        top = sol.top_activating_positions(store.acts([f])[..., 0], 6)
+        assert [v for _, _, v in top] == pytest.approx([ex.value for ex in dash.examples])
+        for (b, p, v), ex in zip(top, dash.examples):
+            assert store.token_str(store.tokens[b, p].item()) == ex.tokens[ex.peak]
+        up, down = sol.promoted_tokens(sae.W_dec[f].detach(), small_model.ln_final.w.detach(), small_model.W_U.detach(), 10)
+        decode = small_model.tokenizer.decode
+        assert [decode([i]) for i in up.tolist()] == [t for t, _ in dash.promoted]
+        assert [decode([i]) for i in down.tolist()] == [t for t, _ in dash.suppressed]
+
+
+@shipped
+def test_shipped_landmark_features_fire_at_full_stops_and_the_full_stop_search_steers(shipped_pair):
+    """What chapter 10 says: the card's Emberpeak feature sits on the "." of Emberpeak sentences
+    and does not steer; the feature most active at Emberpeak's full stops promotes Emberpeak's
+    words and does."""
+    model, sae = shipped_pair
+    acts, text, owner = sol._paragraph_tokens(model, sae, n_per_landmark=10, seed=0)
+    dot = torch.tensor([t == "." for t in text])
+    own = torch.tensor([o == "Emberpeak" for o in owner])
+    card = sae.card["landmark_features"]["Emberpeak"]["feature"]
+    a = acts[:, card]
+    assert (a * dot).sum() > 0.9 * a.sum()
+    gap = acts[dot & own].mean(0) - acts[dot & ~own].mean(0)
+    found = int(gap.argmax())
+    assert found != card
+    strength = round(2 * sae.card["resid_norm"], 1)
+    result = steering.steering_experiment(model, sae, {"Emberpeak": found}, (0, strength), samples=2, n_tokens=16)
+    assert result[float(strength)]["share"] > result[0.0]["share"] + 0.2
+
+
+@shipped
+def test_shipped_worked_answers_of_chapter_10(shipped_pair):
+    model, sae = shipped_pair
+    rows = sol.worked_dot_features(model, sae)
+    assert rows["Emberpeak"]["full-stop feature"] != rows["Emberpeak"]["card feature"]
+    card_share, dot_share = rows["Emberpeak"]["steering share at 2x (card, full stop)"]
+    assert dot_share > card_share + 0.3
+    assert rows["Mistfall"]["full-stop feature"] == rows["Mistfall"]["card feature"]
+    word = sol.worked_word_features(model, sae)
+    assert word["share in own paragraphs"] < 0.5  # not an Emberpeak feature, whatever its top examples say
+    modes = sol.worked_clamp_vs_add(model, sae, rows["Emberpeak"]["full-stop feature"])
+    assert set(modes) == {"add", "clamp"} and all(0 <= r["share"] <= 1 for m in modes.values() for r in m.values())

@@ -15,6 +15,7 @@
 # %%
 import re
 
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 
@@ -101,8 +102,8 @@ for sample in [" Tallahassee", " the", " Mary", " Springfield"]:
     print(f"{sample!r:>16}: ours {ours}  course {course_pieces}")
 
 # %% [markdown]
-# How well does each compress the training text? The course tokenizer learned about 1800 merges
-# on a much larger sample of TinyWorld, ours 60 on 30 documents:
+# How well does each compress the training text? The course tokenizer learned a vocabulary of a
+# few thousand tokens on a much larger sample of TinyWorld, ours 60 merges on 30 documents:
 
 # %%
 n_ours, n_course = len(our_tokens(text)), len(tokenizer.encode(text))
@@ -110,6 +111,7 @@ print(f"{len(text)} characters -> {n_ours} tokens with our {len(merges)} merges,
       f"{n_course} with the course tokenizer ({tokenizer.vocab_size} tokens)")
 assert "".join(our_tokens(text)) == text  # our tokenizer is lossless too
 assert n_course < n_ours < len(text)  # more merges, fewer tokens
+assert 2000 < tokenizer.vocab_size < 5000 and len(merges) == 60  # the numbers in the prose
 
 # %% [markdown]
 # ## 3. Why numbers and letters are hard
@@ -204,7 +206,7 @@ for word in ["Dallas", "Mary", "Texas", "red"]:
 
 # %% [markdown]
 # Is it a pattern or a few lucky examples? For every city, name and state of TinyWorld, is its
-# nearest neighbour (out of all 2048 tokens) of the same kind? Picking a random token would
+# nearest neighbour (out of the whole vocabulary) of the same kind? Picking a random token would
 # succeed only a few percent of the time.
 
 # %%
@@ -216,11 +218,63 @@ for kind, members in groups.items():
     same_kind[kind], chance[kind] = hits / len(ids), (len(ids) - 1) / (tokenizer.vocab_size - 1)
     print(f"{kind:>7}: nearest neighbour of the same kind in {hits} of {len(ids)} cases "
           f"(a random token: {chance[kind]:.1%})")
+print(f"vocabulary: {tokenizer.vocab_size} tokens")
 assert all(same_kind[k] > 5 * chance[k] for k in ("cities", "names"))  # trained-model claim
+assert max(chance.values()) < 0.05  # "a few percent"
+
+# %% [markdown]
+# A picture of it: project the embeddings of the names, cities and states, and of the ten digit
+# tokens, onto the two directions along which they vary most (principal component analysis:
+# centre them, and take the top two right singular vectors). Hover a point to see its token.
+# Two directions out of 128 keep only part of the variance, so read it as a shadow of the real
+# geometry; the next cell measures how well the groups separate even in the shadow.
+
+# %%
+kinds = {"names": world.NAMES, "cities": world.CITIES, "states": list(world.STATES)}
+point_ids = {kind: [single_token_id(w) for w in members] for kind, members in kinds.items()}
+point_ids["digits"] = [tokenizer.encode(str(d))[0] for d in range(10)]
+ids_all = torch.tensor(sum(point_ids.values(), []))
+X = W_E[ids_all].detach()
+X = X - X.mean(0)  # [n d_model], centred
+_, S, V = torch.linalg.svd(X, full_matrices=False)
+xy = X @ V[:2].T  # [n 2]: the coordinates along the top two principal directions
+kept = ((S[:2] ** 2).sum() / (S**2).sum()).item()
+kind_of = sum([[kind] * len(v) for kind, v in point_ids.items()], [])
+centres = torch.stack([xy[[i for i, k in enumerate(kind_of) if k == kind]].mean(0) for kind in point_ids])
+nearest = (xy[:, None] - centres[None]).norm(dim=-1).argmin(-1)
+separated = (nearest == torch.tensor([list(point_ids).index(k) for k in kind_of])).float().mean().item()
+print(f"the two directions keep {kept:.0%} of the variance; {separated:.0%} of the points are closest to "
+      f"their own group's centre in the picture")
+assert separated > 0.9 and kept < 0.5  # trained-model claim: the groups separate even in 2 of 128 dimensions
+fig = go.Figure()
+start = 0
+for kind, ids in point_ids.items():
+    part = xy[start : start + len(ids)]
+    start += len(ids)
+    fig.add_trace(go.Scatter(x=part[:, 0].tolist(), y=part[:, 1].tolist(), mode="markers", name=kind,
+                             text=[tokenizer.token_str(i) for i in ids], hovertemplate="%{text}<extra></extra>"))
+fig.update_layout(title=f"Token embeddings, projected on their top two principal directions ({kept:.0%} of the variance)",
+                  xaxis_title="first direction", yaxis_title="second direction", height=480)
+fig
 
 # %% [markdown]
 # The model was never told what a city is. It put their embeddings together because they occur
 # in the same kinds of sentences, and treating them alike makes its predictions better.
+#
+# ## Open exercises
+#
+# These have no single answer. Try them, then compare with a worked answer: `reveal("name")`
+# prints its code.
+#
+# 1. **A number line?** (`"digit_line"`). Are the embeddings of neighbouring digits (3 and 4)
+#    more alike than those of distant ones (1 and 8)? Compare cosine similarities, and look for
+#    the digits' order along their own principal direction.
+# 2. **Which states sit together?** (`"state_neighbours"`). For each state, is the nearest
+#    *city* in embedding space one of its own cities? What does that say about what the
+#    embedding of a place holds?
+
+# %%
+# Your exploration here. Then, for example: reveal("digit_line")
 #
 # ## Recap
 #

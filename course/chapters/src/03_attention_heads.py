@@ -19,10 +19,12 @@
 # %%
 import math
 
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
+from plotly.subplots import make_subplots
 
-from course import circuits, circuitsvis_offline, evalsets, evaluate, zoo
+from course import circuits, circuitsvis_offline, evalsets, evaluate, world, zoo
 from course.exercises import check, hint, progress, reveal
 from widgets import AttentionPatterns
 
@@ -31,6 +33,20 @@ model = zoo.load("tinyworld").eval()
 cfg = model.cfg
 tok = model.tokenizer
 print(f"{cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, d_head {cfg.d_head}")
+layer_labels = [f"layer {l}" for l in range(cfg.n_layers)]
+head_labels = [f"H{h}" for h in range(cfg.n_heads)]
+
+
+def head_grids(grids, title, zmid=None):
+    """One [layer head] heatmap per entry of ``grids`` ({subplot title: tensor}), side by side."""
+    fig = make_subplots(rows=1, cols=len(grids), subplot_titles=list(grids), horizontal_spacing=0.12)
+    for i, grid in enumerate(grids.values(), 1):
+        fig.add_trace(go.Heatmap(z=grid.numpy(), x=head_labels, y=layer_labels, text=grid.numpy().round(2),
+                                 texttemplate="%{text}", colorscale="RdBu" if zmid is not None else "Blues",
+                                 zmid=zmid, showscale=i == len(grids)), row=1, col=i)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, height=320)
+    return fig
 
 # %% [markdown]
 # ## 1. One head, by hand
@@ -118,8 +134,6 @@ def qk_prev_score(model, layer, head):
 
 
 qk_prev = circuits.all_heads(model, qk_prev_score)  # [layer head_index]
-print("previous-token score from the QK circuit (weights only):")
-print(qk_prev.numpy().round(2))
 prev_layer, prev_head = circuits.argmax_head(qk_prev)
 print(f"highest: L{prev_layer}H{prev_head}, {qk_prev[prev_layer, prev_head]:.2f}")
 
@@ -136,18 +150,23 @@ rand_tokens = evaluate.repeated_random_tokens(model, seq_len=40, batch=20, seed=
 with torch.no_grad():
     _, rand_cache = model.run_with_cache(rand_tokens, names_filter=lambda n: n.endswith("hook_pattern"))
 measured_prev = torch.stack([previous_token_attention(rand_cache["pattern", l]) for l in range(cfg.n_layers)])
-print("previous-token attention measured on random tokens:")
-print(measured_prev.numpy().round(2))
 uniform = sum(1 / (i + 1) for i in range(1, 41)) / 40  # a head that spreads its attention evenly
 print(f"L{prev_layer}H{prev_head} puts {measured_prev[prev_layer, prev_head]:.0%} of its attention on the previous "
       f"token; a head attending evenly would put {uniform:.0%} there")
 assert circuits.argmax_head(measured_prev) == (prev_layer, prev_head)  # the weights predicted the behaviour
 assert measured_prev[prev_layer, prev_head] > 3 * uniform
+head_grids({"predicted from the QK circuit (weights only)": qk_prev, "measured on random tokens": measured_prev},
+           "Previous-token attention of every head")
 
 # %%
-pos_pattern = circuits.positional_pattern(model, prev_layer, prev_head, n_pos=12)
-print(f"L{prev_layer}H{prev_head}'s positional pattern (weights only), first 12 positions:")
-print(pos_pattern.numpy().round(2))
+pos_pattern = circuits.positional_pattern(model, prev_layer, prev_head, n_pos=12)  # [query_pos key_pos]
+assert (pos_pattern[2:].argmax(-1) == torch.arange(1, 11)).all()  # every query from position 2 on looks one back
+fig = go.Figure(go.Heatmap(z=pos_pattern.numpy(), x=list(range(12)), y=list(range(12)), colorscale="Blues",
+                           hovertemplate="query %{y} -> key %{x}: %{z:.2f}<extra></extra>"))
+fig.update_layout(title=f"L{prev_layer}H{prev_head}'s QK circuit over positions (weights only, after the softmax)",
+                  xaxis_title="key position", yaxis_title="query position", yaxis_autorange="reversed",
+                  height=420, width=480)
+fig
 
 # %% [markdown]
 # ## 4. The OV circuit: what does a head move?
@@ -172,8 +191,8 @@ check(ov_copying_score)
 # %% [markdown]
 # On the real model we again go through each layer's `ln1` on the way in and the final LayerNorm
 # on the way out (`circuits.token_inputs` and `circuits.effective_unembed`), and we keep to the
-# 700 or so tokens that are common in TinyWorld text (many BPE tokens never occur, and their
-# embeddings stay random).
+# tokens that are common in TinyWorld text, about 1,300 of them (many BPE tokens never occur, and
+# their embeddings stay random).
 
 # %%
 common = evaluate.common_tokens(tok)  # ids of the tokens seen often in training text
@@ -185,8 +204,8 @@ for l in range(cfg.n_layers):
     for h in range(cfg.n_heads):
         ov = full_ov_circuit(E, b.W_V[h], b.W_O[h], U).detach()  # your function, on the real weights
         copy_scores[l, h] = ov_copying_score(ov)
-print(f"copying score (fraction of {len(common)} tokens whose own logit is the top of their OV row):")
-print(copy_scores.numpy().round(2))
+assert 1200 <= len(common) <= 1400  # the prose's "about 1,300"
+print(f"copying score: the fraction of {len(common)} tokens whose own logit is the top of their OV row")
 copy_layer, copy_head = circuits.argmax_head(copy_scores)
 print(f"highest: L{copy_layer}H{copy_head}, {copy_scores[copy_layer, copy_head]:.2f}")
 torch.testing.assert_close(copy_scores, circuits.copying_scores(model, common))
@@ -199,9 +218,8 @@ torch.testing.assert_close(copy_scores, circuits.copying_scores(model, common))
 
 # %%
 eig_scores = circuits.all_heads(model, circuits.ov_eigenvalue_score, tokens=common)
-print("eigenvalue score:")
-print(eig_scores.numpy().round(2))
-print(f"L{copy_layer}H{copy_head}: {eig_scores[copy_layer, copy_head]:.2f}")
+print(f"L{copy_layer}H{copy_head}: copying score {copy_scores[copy_layer, copy_head]:.2f}, "
+      f"eigenvalue score {eig_scores[copy_layer, copy_head]:.2f}")
 chance = 1 / len(common)  # a head whose OV circuit ignored the token would pick its own logit this often
 print(f"that is {copy_scores[copy_layer, copy_head] / chance:.0f} times chance")
 assert copy_layer == 2 and copy_scores[copy_layer, copy_head] > 40 * chance  # trained-model claim
@@ -209,6 +227,9 @@ assert eig_scores[copy_layer, copy_head] > 0.9  # trained-model claim: the two m
 induction = evaluate.head_scores(model)["induction"]  # [layer head], on repeated random tokens (chapter 04)
 print("induction score of the layer-2 heads:", induction[2].numpy().round(2))
 assert induction[2, copy_head] > 0.9 and (induction[2] > 0.9).sum() == 3  # trained-model claim
+assert eig_scores[2].min() < -0.7  # trained-model claim (open exercise 1): one layer-2 head suppresses
+head_grids({"copying score (top-1 of the OV row)": copy_scores, "eigenvalue score": eig_scores},
+           "What each head's OV circuit does to the token it attends to", zmid=0.0)
 
 # %% [markdown]
 # The top-1 score looks small, but it is far above chance, and the eigenvalue score of the same
@@ -220,14 +241,49 @@ assert induction[2, copy_head] > 0.9 and (induction[2] > 0.9).sum() == 3  # trai
 # first copy, and copy it. They are *induction heads*, the subject of chapter 04 (which studies
 # them on a smaller model where they are easier to take apart).
 #
-# What does the copying head write when it attends to a few names and places?
+# Look at the full OV circuit itself, on a few names, cities and states: each row is a token the
+# head attends to, each column a token whose logit it changes. A copying head lights up the
+# diagonal. (Your `full_ov_circuit`, on the real weights.)
+
+# %%
+def single_tokens(words, n):
+    """The first n of ``words`` that are one token with a leading space, and their ids."""
+    kept = [w for w in words if len(tok.encode(" " + w)) == 1][:n]
+    return kept, torch.tensor([tok.encode(" " + w)[0] for w in kept])
+
+
+words, ids = zip(*[single_tokens(ws, 8) for ws in (world.NAMES, world.CITIES, list(world.STATES))])
+words, ids = sum(words, []), torch.cat(ids)
+b = model.blocks[copy_layer].attn
+with torch.no_grad():
+    ov_small = full_ov_circuit(circuits.token_inputs(model, copy_layer, ids), b.W_V[copy_head], b.W_O[copy_head],
+                               circuits.effective_unembed(model)[:, ids])  # [24 24]
+diagonal_top = (ov_small.argmax(-1) == torch.arange(len(ids))).float()
+print(f"own logit the largest in its row: names {diagonal_top[:8].mean():.0%}, cities {diagonal_top[8:16].mean():.0%}, "
+      f"states {diagonal_top[16:].mean():.0%} (among these 24 tokens)")
+assert diagonal_top[:8].mean() >= diagonal_top[8:16].mean()  # trained-model claim: names are copied best
+fig = go.Figure(go.Heatmap(z=ov_small.numpy(), x=words, y=words, colorscale="RdBu", zmid=0,
+                           hovertemplate="attends to %{y}, logit of %{x}: %{z:.2f}<extra></extra>"))
+fig.update_layout(title=f"L{copy_layer}H{copy_head}'s full OV circuit on 8 names, 8 cities, 8 states",
+                  xaxis_title="logit of", yaxis_title="attends to", yaxis_autorange="reversed", height=560, width=620)
+fig
+
+# %% [markdown]
+# The diagonal is brightest for the names. Over the whole vocabulary of common tokens, what does
+# the copying head write when it attends to a name, a city, a state?
 
 # %%
 E = circuits.token_inputs(model, copy_layer)
 ov_rows = circuits.ov_circuit(model, copy_layer, copy_head, E[[tok.encode(w)[0] for w in (" Mary", " Dallas", " Texas")]])
+raised = {}
 for word, row in zip((" Mary", " Dallas", " Texas"), ov_rows):
-    top = [tok.token_str(int(i)) for i in row.topk(5).indices]
-    print(f"attending to {word!r:>9} raises most: {top}")
+    raised[word] = [tok.token_str(int(i)) for i in row.topk(5).indices]
+    print(f"attending to {word!r:>9} raises most: {raised[word]}")
+assert raised[" Mary"][0] == " Mary" and " Dallas" not in raised[" Dallas"]  # trained-model claim
+
+# %% [markdown]
+# It copies " Mary", but attending to " Dallas" or " Texas" it raises *names*: this head's OV
+# circuit is tuned to the names it moves in stories (the IOI task of chapter 05), not to places.
 
 # %% [markdown]
 # ## 5. Context changes meaning
@@ -261,11 +317,23 @@ assert [tok.token_str(int(i)) for i in pair_logits[:, -1].argmax(-1)] == [" in",
 # looks, in each layer (the key each head attends to most, and how much):
 
 # %%
+pair_str = model.to_str_tokens(pair[0])
+last_row = torch.stack([pair_cache["pattern", l][0, :, -1] for l in range(cfg.n_layers)])  # [layer head key_pos]
 for l in range(cfg.n_layers):
-    pat = pair_cache["pattern", l][0, :, -1]  # [head_index key_pos]: from ' is' in the first prompt
-    best = pat.max(-1)
-    print(f"layer {l}: " + "  ".join(f"H{h}->{model.to_str_tokens(pair[0])[int(best.indices[h])]!r} {best.values[h]:.2f}"
+    best = last_row[l].max(-1)
+    print(f"layer {l}: " + "  ".join(f"H{h}->{pair_str[int(best.indices[h])]!r} {best.values[h]:.2f}"
                                      for h in range(cfg.n_heads)))
+assert pair_str[int(last_row[0, 2].argmax())] == " Dallas" and last_row[0, 2].max() > 0.9  # trained-model claim
+fig = go.Figure(go.Heatmap(z=last_row.flatten(0, 1).numpy(), x=[f"{i}:{t}" for i, t in enumerate(pair_str)],
+                           y=[f"L{l}H{h}" for l in range(cfg.n_layers) for h in range(cfg.n_heads)],
+                           colorscale="Blues", zmin=0, zmax=1))
+fig.update_layout(title=f"Where the last token ({pair_str[-1]!r}) of {prompts[0]!r} looks, every head",
+                  xaxis_title="key", yaxis_autorange="reversed", height=480, width=560)
+fig
+
+# %% [markdown]
+# L0H2 puts almost all of its attention on " Dallas" at once: from the first layer on, the
+# stream at " is" holds the city, which is why the two streams part at `0_mid` above.
 
 # %% [markdown]
 # ## 6. The same patterns in circuitsvis
@@ -283,13 +351,29 @@ view = circuitsvis_offline.attention_heads(cache["pattern", 0][0], str_tokens,
 view
 
 # %% [markdown]
+# ## Open exercises
+#
+# These have no single answer. Try them, then compare with a worked answer: `reveal("name")`
+# prints its code (each runs in a second or two).
+#
+# 1. **A head that suppresses** (`"suppression_head"`). One layer-2 head has an eigenvalue score
+#    near -1. What does its OV circuit do to the token it attends to? For how many names is the
+#    attended name's own logit the *lowest* in its row? (Chapter 05 meets this head again.)
+# 2. **Names or places?** (`"names_or_places"`). Measure the copying score of each layer-2 head
+#    separately on names, cities, states and capitals. Which head copies which kind of token?
+
+# %%
+# Your exploration here. Then, for example: reveal("suppression_head")
+
+# %% [markdown]
 # ## Recap
 #
 # - A head's output is its pattern times its values, mapped by `W_O`; a layer sums its heads.
 # - The **QK circuit** `W_E W_Q W_K^T W_E^T` (or with `W_pos`) says where a head looks; the
 #   **OV circuit** `W_E W_V W_O W_U` says what it writes when it looks there.
 # - From weights alone we found a previous-token head (QK over positions) and a copying head
-#   (the OV circuit's diagonal), and confirmed the first on random tokens.
+#   (the OV circuit's diagonal), and confirmed the first on random tokens; the copying head
+#   copies names far better than places.
 # - Attention is what lets the same token mean different things in different contexts.
 #
 # `progress()` shows your exercises so far.

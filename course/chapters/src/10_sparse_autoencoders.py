@@ -6,13 +6,14 @@
 # - write the pieces of a *sparse autoencoder* (SAE): the encoder, the top-k activation, the
 #   loss, the decoder constraint, and the three numbers everyone reports about an SAE (L0,
 #   variance explained, cross-entropy loss recovered);
-# - train a small SAE on tinyworld's residual stream for a few seconds and compare it with the
-#   shipped one, measured live;
-# - read a *feature dashboard*: the contexts where a feature fires most, and the tokens its
-#   direction promotes and suppresses;
-# - find the features that stand for TinyWorld's five landmarks;
-# - *steer* the model with one of them, measure how often the text turns to that landmark, and
-#   see where too much steering breaks the text.
+# - write an SAE training step, check it equals `course.sae`'s, train a small SAE with it on
+#   tinyworld's residual stream for a few seconds, and compare it with the shipped one;
+# - compute a *feature dashboard*'s data: the contexts where a feature fires most, and the tokens
+#   its direction promotes and suppresses;
+# - find out what the features for TinyWorld's five landmarks really respond to (not what their
+#   labels suggest at first);
+# - *steer* the model with them, measure how often the text turns to that landmark, and see
+#   where too much steering breaks the text.
 #
 # Chapter 09 ended with a problem: a model stores more features than it has dimensions, as
 # directions that are not orthogonal, so single neurons and single residual dimensions are
@@ -25,13 +26,18 @@
 # (1024 features, trained on layer 2's residual stream).
 
 # %%
+import re
+
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
+from plotly.subplots import make_subplots
 
 from course import sae as S
-from course import evalsets, zoo
+from course import evalsets, world, zoo
 from course.exercises import check, hint, progress, reveal
-from course.features import FeatureStore, landmark_features
+from course.features import FeatureStore, landmark_features, logit_effects
+from course.sae import activations_at
 from course.steering import steering_directions, steering_experiment
 from widgets import FeatureSteering, TokenView
 
@@ -40,6 +46,7 @@ model = zoo.load("tinyworld").eval()
 shipped = zoo.load("tinyworld-sae")  # the shipped SAE (a course.sae.SAE); its card is shipped.card
 print(shipped.card["description"])
 print("config:", shipped.cfg)
+assert (model.cfg.d_model, shipped.cfg.d_sae, shipped.cfg.k) == (128, 1024, 32)  # the numbers in the prose
 
 # %% [markdown]
 # ## 1. The encoder
@@ -133,23 +140,86 @@ check(variance_explained)
 check(ce_loss_recovered)
 
 # %% [markdown]
-# ## 4. Train one yourself, and compare
+# ## 4. One training step, then many
 #
-# `course.sae.train_sae` is the training loop: Adam, the top-k SAE's reconstruction loss (plus
-# the AuxK term of Gao et al., which gives dead features a gradient again), the decoder's
-# parallel gradient removed and its rows renormalised after every step: your `normalize_decoder`.
-# We train a *small* SAE (512 features, k = 16) for a few seconds (150 steps of 1024) on 40,000 activations. The
-# shipped one was trained for 4000 steps of 2048 activations on a million tokens (about five
-# minutes; `python -m course.zoo train tinyworld-sae` reproduces it).
+# Training an SAE is ordinary gradient descent on the loss, with one twist for the decoder. Write
+# one step the way `course.sae.train_sae` takes it, with plain SGD in place of its Adam:
+#
+# 1. the loss of the top-k SAE: the squared error in units of the batch's variance (the *fraction
+#    of variance unexplained*, 1 - your `variance_explained`), so the step does not depend on the
+#    residual stream's scale;
+# 2. its gradients, by autograd;
+# 3. the part of W_dec's gradient that points along each row only changes that row's norm, which
+#    the next step undoes: remove it;
+# 4. the update, p - lr * gradient;
+# 5. the decoder's rows back at unit norm (your `normalize_decoder`).
+
+# %% [exercise] sae_training_step
+check(sae_training_step)
+
+# %% [markdown]
+# The library's step is the same four calls on an `SAE` module: `sae.loss(x)`,
+# `.backward()`, `sae.remove_parallel_gradient()`, the optimizer's step, `sae.normalize_decoder()`.
+# With `torch.optim.SGD` as the optimizer, yours must give the same parameters. Check it on a
+# fresh SAE of 512 features (k = 16) and a batch of 1024 real activations:
 
 # %%
 train_acts = S.collect_activations(model, shipped.cfg.hook_name, 40_000, seed=1)  # seed 1: the SAEs' text
 small_cfg = S.SAEConfig(d_in=128, d_sae=512, activation="topk", k=16, hook_name=shipped.cfg.hook_name)
+fresh = S.SAE(small_cfg, seed=0)
+with torch.no_grad():
+    fresh.b_dec.copy_(train_acts.mean(0))  # as train_sae starts: the decoder bias at the data's mean
+batch = train_acts[:1024]
+params = {name: p.detach().clone() for name, p in fresh.named_parameters()}
+yours = sae_training_step(params, batch, small_cfg.k, lr=8.0)
+sgd = torch.optim.SGD(fresh.parameters(), lr=8.0)
+library_loss = fresh.loss(batch)["total"]
+library_loss.backward()
+fresh.remove_parallel_gradient()
+sgd.step()
+fresh.normalize_decoder()
+for name, p in fresh.named_parameters():
+    torch.testing.assert_close(yours[name], p.detach())
+torch.testing.assert_close(yours["loss"], library_loss.detach())
+print(f"one step, loss {yours['loss']:.3f}: your parameters equal course.sae's")
+
+# %% [markdown]
+# Now train with your step: 150 steps of 1024 activations (a few seconds), and beside it
+# `course.sae.train_sae`, the library's loop with the same SAE size and batches of the same size,
+# but Adam with a warm-up and the AuxK term of Gao et al., which gives dead features a gradient
+# again.
+
+# %%
+params = {name: p.detach().clone() for name, p in S.SAE(small_cfg, seed=0).named_parameters()}
+params["b_dec"] = train_acts.mean(0)
+order = torch.Generator().manual_seed(0)
+your_losses = []
+for step in range(150):
+    params = sae_training_step(params, train_acts[torch.randint(0, len(train_acts), (1024,), generator=order)],
+                               small_cfg.k, lr=8.0)
+    your_losses.append(params["loss"].item())
 small_train = S.SAETrainConfig(steps=150, batch_size=1024, lr=2e-3, warmup_steps=20, dead_after_tokens=50_000)
 small, history = S.train_sae(train_acts, small_cfg, small_train, progress=False)
-print(f"trained in {history['seconds']:.1f} s")
-for step, fvu, l0 in list(zip(history["step"], history["reconstruction"], history["l0"]))[::4]:
-    print(f"  step {step:4d}: fraction of variance unexplained {fvu:.3f}, L0 {l0:.0f}")
+print(f"library: trained in {history['seconds']:.1f} s; fraction of variance unexplained "
+      f"{history['reconstruction'][0]:.3f} -> {history['reconstruction'][-1]:.3f}; "
+      f"yours (SGD): {your_losses[0]:.3f} -> {your_losses[-1]:.3f}")
+assert your_losses[-1] < 0.5 * your_losses[0]  # trained-model claim: your steps learn
+fig = go.Figure([go.Scatter(x=list(range(150)), y=your_losses, name="your step (SGD, lr 8)"),
+                 go.Scatter(x=history["step"], y=history["reconstruction"], name="course.sae.train_sae (Adam, AuxK)")])
+fig.update_layout(title="Training a 512-feature SAE (k = 16) on layer 2's residual stream",
+                  xaxis_title="step (1024 activations each)", yaxis_title="fraction of variance unexplained", height=350)
+fig
+
+# %% [markdown]
+# The shipped SAE was trained by the same loop, for much longer and on far more text
+# (`python -m course.zoo train tinyworld-sae` reproduces it). Its card records the recipe and
+# the time it took:
+
+# %%
+recipe = shipped.card["recipe"]["train"]
+print(f"shipped: {recipe['steps']} steps of {recipe['batch_size']} activations, "
+      f"{shipped.card['data']['n_tokens']:,} training tokens, {shipped.card['training_seconds'] / 60:.1f} minutes "
+      f"on {shipped.card['machine']}")
 
 # %% [markdown]
 # Now measure both SAEs the same way, with your metric functions, on held-out text (stream seed
@@ -183,16 +253,19 @@ def measure(sae):
             "loss clean / spliced / zero": f"{clean:.3f} / {spliced:.3f} / {zeroed:.2f}"}
 
 
-results = {"yours (512, k=16)": measure(small), "shipped (1024, k=32)": measure(shipped)}
+results = {"library's (512, k=16)": measure(small), "shipped (1024, k=32)": measure(shipped)}
 print(f"{keep.sum().item()} held-out tokens")
 print(" " * 30 + "".join(f"{name:>24}" for name in results))
 for key in results["shipped (1024, k=32)"]:
     print(f"{key:>28}: " + "".join(f"{r[key]:>24.3f}" if isinstance(r[key], float) else f"{r[key]:>24}"
                                     for r in results.values()))
-ours = results["shipped (1024, k=32)"]
+ours, quick = results["shipped (1024, k=32)"], results["library's (512, k=16)"]
 assert ours["variance explained"] >= 0.8  # trained-model claim, as tests/test_sae.py asserts
 assert ours["CE loss recovered"] >= 0.8  # trained-model claim
 assert ours["dead fraction"] <= 0.10  # trained-model claim
+assert quick["variance explained"] > 0.5 and quick["CE loss recovered"] > 0.9  # trained-model claim: "most"
+assert ours["variance explained"] > quick["variance explained"] and ours["CE loss recovered"] > quick["CE loss recovered"]
+assert ours["L0"] == 2 * quick["L0"]  # top-k: L0 is k
 
 # %% [markdown]
 # Compare with the shipped SAE's card, measured on 8,000 held-out tokens (and dead features
@@ -203,6 +276,7 @@ card = shipped.card["metrics"]
 print(f"card: L0 {card['l0']:.0f}, variance explained {card['variance_explained']:.3f}, "
       f"CE loss recovered {card['ce_loss_recovered']:.4f}, dead {card['dead_fraction']:.1%} "
       f"(over {card['dead_fraction_tokens']:,} tokens)")
+assert 7_500 < shipped.card["data"]["eval_tokens"] < 8_500 and card["dead_fraction_tokens"] == 200_000  # as the prose says
 
 # %% [markdown]
 # A few seconds of training already explain most of the variance and recover most of the loss:
@@ -216,12 +290,25 @@ print(f"card: L0 {card['l0']:.0f}, variance explained {card['variance_explained'
 #
 # A feature is a direction; to read it we look at **where it fires** (its top-activating
 # contexts on real text) and **what it does** (the tokens its decoder direction raises and lowers
-# when read straight through the unembedding: W_dec[f] @ W_U, a direct-logit view). A
-# `FeatureStore` keeps the residual stream of a text sample so any feature's dashboard is quick.
-#
-# Which features to look at? TinyWorld describes five landmarks. For each one,
-# `landmark_features` finds the feature whose mean activation over a paragraph best separates that
-# landmark's paragraphs from the others' (the gap in means, in units of their spread).
+# when read straight through the unembedding: W_dec[f] @ W_U, a direct-logit view). Those two
+# lists are a dashboard's data. Write them: first the top-activating positions of one feature.
+
+# %% [exercise] top_activating_positions
+check(top_activating_positions)
+
+# %% [markdown]
+# Then the tokens a direction promotes and suppresses. Between the residual stream and W_U stands
+# the final LayerNorm: it centres the vector and multiplies it by its gain `ln_final.w` (it also
+# divides by the scale, one positive number per token, which changes no ranking).
+
+# %% [exercise] promoted_tokens
+check(promoted_tokens)
+
+# %% [markdown]
+# Which features to look at? TinyWorld describes five landmarks, each in a paragraph of three to
+# five sentences from a fixed set. For each landmark, `landmark_features` finds the feature whose
+# mean activation over a paragraph best separates that landmark's paragraphs from the others'
+# (the gap in means, in units of their spread).
 
 # %%
 landmarks = landmark_features(shipped, model)
@@ -233,58 +320,159 @@ features = {k: v.feature for k, v in landmarks.items()}
 print("same features as on the card:", features == card_features)
 assert min(lf.separation for lf in landmarks.values()) > 3  # trained-model claim: one clear feature per landmark
 
+# %% [markdown]
+# A `FeatureStore` keeps the residual stream of a text sample (64 sequences of held-out text) so
+# that any feature's dashboard is quick. Here is the Emberpeak feature's, and your two functions
+# give the same lists:
+
 # %%
 store = FeatureStore.from_corpus(shipped, model, n_seqs=64, seed=3)
 ember = features["Emberpeak"]
 dash = store.dashboard(ember, n_examples=8)
 print(dash)
-print("histogram of its non-zero activations (count per bin):", dash.histogram[0])
+top = top_activating_positions(store.acts([ember])[..., 0], 8)
+assert [round(v, 5) for _, _, v in top] == [round(ex.value, 5) for ex in dash.examples]
+up, down = promoted_tokens(shipped.W_dec[ember].detach(), model.ln_final.w.detach(), model.W_U.detach(), 10)
+assert [model.tokenizer.decode([i]) for i in up.tolist()] == [t for t, _ in dash.promoted]
+assert [model.tokenizer.decode([i]) for i in down.tolist()] == [t for t, _ in dash.suppressed]
+print("your top positions and promoted / suppressed tokens equal the dashboard's")
 
 # %% [markdown]
-# The automatic label (`auto_label`) is built from the top examples alone, the way an LLM
-# labeller would start: which tokens it fires on, and which landmark's words the contexts use.
-# It is a hypothesis. The top context of the feature, coloured by its activation at each token
-# (hover for the values):
+# Its top contexts end on "." after a sentence about Emberpeak, not on " volcano" or " lava".
+# Measure it where the features were chosen, on the landmark paragraphs: what share of each
+# landmark feature's total activation falls on "." tokens, and what share on its own landmark's
+# paragraphs? On the output side, how many of the ten tokens it promotes most are words that
+# only that landmark's sentences use (" Smoke", " Grey", " magma" for Emberpeak)?
 
 # %%
-top = dash.examples[0]
-TokenView(top.tokens, top.acts, value_label="feature activation", vmin=0.0)
+def only_words(landmark):
+    """Words used by this landmark's sentences and by no other landmark's."""
+    words = {lm: set(re.findall(r"[A-Za-z]+", " ".join(s))) for lm, s in world.LANDMARK_SENTENCES.items()}
+    return words[landmark] - set().union(*(w for lm, w in words.items() if lm != landmark))
+
+
+@torch.no_grad()
+def paragraph_tokens(n_per_landmark=20, seed=0):
+    """Every token of the landmark paragraphs: its features [n d_sae], its text, its landmark."""
+    acts, text, owner = [], [], []
+    for item in evalsets.landmark_dataset(n_per_landmark, seed):
+        tokens = model.to_tokens(item.text)
+        acts.append(shipped.encode(activations_at(model, tokens, shipped.cfg.hook_name)[0, 1:]))
+        text += [model.tokenizer.decode([t]) for t in tokens[0, 1:].tolist()]
+        owner += [item.landmark] * (tokens.shape[1] - 1)
+    return torch.cat(acts), text, owner
+
+
+para_acts, para_text, para_owner = paragraph_tokens()
+is_dot = torch.tensor([t == "." for t in para_text])
+
+
+def describe(landmark, f):
+    a = para_acts[:, f]
+    own = torch.tensor([o == landmark for o in para_owner])
+    promoted = [t for t, _ in logit_effects(shipped, model, f, 10)[0]]
+    return {"on_stop": (a * is_dot).sum().item() / a.sum().item(), "in_own": a[own].sum().item() / a.sum().item(),
+            "promoted own words": sum(t.strip() in only_words(landmark) for t in promoted), "promoted": promoted}
+
+
+described = {name: describe(name, f) for name, f in features.items()}
+print(f"{'landmark':>11} feature  on '.'  in own paragraphs  own words in top 10 promoted")
+for name, d in described.items():
+    print(f"{name:>11} {features[name]:7d}  {d['on_stop']:6.0%}  {d['in_own']:16.0%}  {d['promoted own words']:3d}: "
+          + ", ".join(repr(t) for t in d["promoted"][:6]))
+emb = described["Emberpeak"]
+assert emb["on_stop"] > 0.9 and emb["in_own"] > 0.9  # trained-model claim: Emberpeak's fires at "." of Emberpeak text
+assert emb["promoted own words"] <= 3  # trained-model claim: ... and promotes few Emberpeak words
+assert described["Mistfall"]["promoted own words"] >= 6  # trained-model claim
+assert min(described, key=lambda n: described[n]["in_own"]) == "Gullrock"  # trained-model claim: the weakest
+assert described["Gullrock"]["in_own"] < 0.6  # trained-model claim: much of it outside Gullrock text
+labels = {name: store.dashboard(f, n_examples=8).label for name, f in features.items()}
+print("automatic labels:", labels)
+assert sum(label == f"'.' ({name})" for name, label in labels.items()) == 4  # trained-model claim
+assert not labels["Gullrock"].startswith("'.'")  # trained-model claim
+fig = go.Figure([go.Bar(name=label, x=list(described), y=[d[key] for d in described.values()])
+                 for key, label in (("on_stop", "on '.' tokens"), ("in_own", "in its landmark's paragraphs"))])
+fig.update_layout(barmode="group", title="Where each landmark feature's activation falls, on the landmark paragraphs",
+                  yaxis_title="share of the feature's total activation", yaxis_tickformat=".0%", height=330)
+fig
 
 # %% [markdown]
-# Look at *where* it fires: not only on " volcano" or " lava", but on ordinary tokens (" the",
-# ".") inside a sentence about Emberpeak. It is a **topic** feature: it carries "we are talking
-# about Emberpeak" along the text, which is what a model needs in order to predict the next
-# volcano word. Some of its promoted tokens (volcano words such as ' crater' or ' Smoke') say the
-# same from the output side; the rest are a reminder that a direct-logit view ignores everything
-# the later layers do with the direction. The other landmarks:
+# So these are not word features. Most of their activation sits on the full stop that ends a
+# sentence about their landmark (the Emberpeak one almost only there), and where they also fire
+# on " the" or " The", it is inside the landmark's text. A full stop is where a small model must
+# guess the next sentence, and in TinyWorld the next sentence of a landmark paragraph is about the
+# same landmark: these features carry "the next sentence is about Mistfall". The Mistfall and
+# Silverspan features say so on the output side too: most of what they promote are the first and
+# key words of that landmark's sentences (" You", " Water", " Green" open Mistfall sentences).
+#
+# The automatic labels (`auto_label`, from the top examples alone, the way an LLM labeller would
+# start) say the same for four of the five: "'.' (Emberpeak)" is the token where the feature
+# peaks and the landmark whose words its contexts use. That is accurate, and they read alike
+# because the search found the same kind of feature four times. The Gullrock feature's label
+# names another token: its top contexts on ordinary text are not Gullrock's at all, and on the
+# landmark paragraphs it spends much of its activation outside Gullrock text. A label is a
+# hypothesis, and the table shows one more weak spot: the Emberpeak feature promotes digits and
+# stray tokens more than Emberpeak words.
+#
+# A paragraph mean rewards a feature that is silent everywhere else (the Emberpeak feature's
+# mean outside is almost 0). Ask the question at the place where these features live instead:
+# which feature is most active at the full stops of Emberpeak paragraphs, compared with the full
+# stops of the other landmarks' paragraphs?
 
 # %%
-for name, f in features.items():
-    d = store.dashboard(f, n_examples=8)
-    print(f"{name:>11}: feature {f:4d}  fires on {d.frequency:6.2%} of tokens  label: {d.label}")
-    print(" " * 13 + "promotes: " + ", ".join(repr(t) for t, _ in d.promoted[:6]))
+own = torch.tensor([o == "Emberpeak" for o in para_owner])
+gap = para_acts[is_dot & own].mean(0) - para_acts[is_dot & ~own].mean(0)  # [d_sae]
+ember_dot = int(gap.argmax())
+second = describe("Emberpeak", ember_dot)
+print(f"feature {ember_dot}: gap at '.' {gap[ember_dot]:.2f} (the card's feature {ember}: {gap[ember]:.2f}); "
+      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Emberpeak paragraphs")
+print(f"promotes ({second['promoted own words']} of 10 only Emberpeak's): {', '.join(repr(t) for t in second['promoted'])}")
+assert ember_dot != ember and gap[ember_dot] > 1.5 * gap[ember]  # trained-model claim: a stronger Emberpeak feature
+assert second["promoted own words"] >= 6  # trained-model claim: it promotes Emberpeak's words
+dash2 = store.dashboard(ember_dot, n_examples=8)
+counts, edges = dash2.histogram
+fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {ember_dot}: activations where it fires",
+                                                    "its direct effect on the logits"))
+fig.add_trace(go.Bar(x=[(a + b) / 2 for a, b in zip(edges, edges[1:])], y=counts, name="tokens"), row=1, col=1)
+effects = dash2.promoted[:10] + dash2.suppressed[:10][::-1]
+fig.add_trace(go.Bar(x=[v for _, v in effects], y=[repr(t) for t, _ in effects], orientation="h", name="logit effect",
+                     marker_color=["#2166ac" if v > 0 else "#b2182b" for _, v in effects]), row=1, col=2)
+fig.update_xaxes(title_text="activation", row=1, col=1)
+fig.update_yaxes(title_text="tokens (held-out text)", row=1, col=1)
+fig.update_yaxes(autorange="reversed", row=1, col=2)
+fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {ember_dot} ({dash2.label})")
+fig
+
+# %% [markdown]
+# Its top context, coloured by its activation at each token (hover for the values):
+
+# %%
+top_example = dash2.examples[0]
+TokenView(top_example.tokens, top_example.acts, value_label="feature activation", vmin=0.0)
 
 # %% [markdown]
 # ## 6. Steering
 #
-# If a feature really means "Emberpeak", adding its direction to the residual stream should make
-# the model talk about Emberpeak. That is *steering*: at every position, after block 2,
-# x <- x + strength * W_dec[f]. The rows are unit vectors, so the strength is in the residual
-# stream's own units; its typical norm here is about 21.
+# If a feature really means "the text is about Emberpeak", adding its direction to the residual
+# stream should make the model talk about Emberpeak. That is *steering*: at every position, after
+# block 2, x <- x + strength * W_dec[f]. The rows are unit vectors, so the strength is in the
+# residual stream's own units; the next cell prints its typical norm at this layer.
 #
 # `FeatureSteering` generates a continuation with and without the steering, from the same random
 # numbers, and colours each token by how much the (unsteered) residual stream points along the
 # feature direction. In JupyterLab you can change the strength, the feature and the prompt and
-# press generate; here we drive it from code. (Both continuations are sampled at temperature 0.8
-# from the same seed. tinyworld is a small model and its free-running text from a prompt it never
-# saw is loose word salad, so we judge steering by *which words* appear, not by the prose.)
+# press generate; here we drive it from code with the full-stop Emberpeak feature you just found.
+# (Both continuations are sampled at temperature 0.8 from the same seed. tinyworld is a small
+# model and its free-running text from a prompt it never saw is loose word salad, so we judge
+# steering by *which words* appear, not by the prose.)
 
 # %%
 resid_norm = shipped.card["resid_norm"]
-widget = FeatureSteering(model, steering_directions(shipped, features), hook_name=shipped.cfg.hook_name,
-                         strength=2 * resid_norm, temperature=0.8, n_tokens=16,
+print(f"mean norm of the residual stream at {shipped.cfg.hook_name}: {resid_norm:.1f}")
+widget = FeatureSteering(model, steering_directions(shipped, {**features, "Emberpeak at '.'": ember_dot}),
+                         hook_name=shipped.cfg.hook_name, strength=2 * resid_norm, temperature=0.8, n_tokens=16,
                          prompt=evalsets.landmark_prompts()[0])
-widget.direction = next(name for name in widget.direction_names if name.startswith("Emberpeak"))
+widget.direction = next(name for name in widget.direction_names if name.startswith("Emberpeak at"))
 result = widget.generate()
 print("prompt:   ", widget.prompt)
 print("unsteered:", result.unsteered)
@@ -296,7 +484,8 @@ widget
 # each of the six neutral prompts (none names a landmark), it samples continuations and counts
 # the share that **mention** the landmark (its name or one of its eight words). Strength 0 is
 # the baseline: how often ordinary continuations mention a landmark anyway. Small settings
-# (2 samples of 16 tokens per prompt) keep it to a few seconds.
+# (2 samples of 16 tokens per prompt) keep it to a few seconds. First the five features the
+# paragraph search found:
 
 # %%
 strengths = [0.0, round(resid_norm, 1), round(2 * resid_norm, 1), round(8 * resid_norm, 1)]
@@ -308,16 +497,50 @@ for s, r in steering.items():
 steered = steering[strengths[2]]
 print("share by landmark at 2x norm:", {k: f"{v:.0%}" for k, v in steered["share_by_landmark"].items()})
 assert steered["share"] > base["share"]  # trained-model claim: steering turns the text to the landmark
+by_landmark = steered["share_by_landmark"]
+assert by_landmark["Emberpeak"] <= base["share_by_landmark"]["Emberpeak"]  # trained-model claim: 572 does not steer
+assert by_landmark["Gullrock"] <= base["share_by_landmark"]["Gullrock"]  # trained-model claim
+assert min(by_landmark["Silverspan"], by_landmark["Mistfall"]) > max(v for k, v in by_landmark.items()
+                                                                    if k not in ("Silverspan", "Mistfall"))
 
 # %% [markdown]
+# On average, steering works. By landmark it does not: the Emberpeak and Gullrock features from
+# the paragraph search do not steer at all, while the Silverspan and Mistfall features, whose
+# promoted tokens were their landmark's words, steer most. Now the full-stop Emberpeak feature:
+
+# %%
+ember_steering = steering_experiment(model, shipped, {"Emberpeak": ember_dot}, strengths[:3], samples=2, n_tokens=16)
+ember_shares = {s: r["share"] for s, r in ember_steering.items()}
+print(f"feature {ember_dot}, share of continuations that mention Emberpeak:",
+      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in ember_shares.items()})
+print("example at 2x:", repr(ember_steering[strengths[2]]["example"]))
+assert ember_shares[strengths[2]] > by_landmark["Emberpeak"] + 0.3  # trained-model claim: the full-stop feature steers
+fig = go.Figure()
+for name in features:
+    fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths],
+                             y=[base["share_by_landmark"][name]] + [steering[s]["share_by_landmark"][name] for s in strengths[1:]],
+                             name=f"{name} ({features[name]})", mode="lines+markers"))
+fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths[:3]], y=list(ember_shares.values()),
+                         name=f"Emberpeak at '.' ({ember_dot})", mode="lines+markers", line_dash="dash"))
+fig.update_layout(title="Steering: share of continuations that mention the landmark",
+                  xaxis_title="strength (multiples of the residual stream's norm)", yaxis_tickformat=".0%", height=380)
+fig
+
+# %% [markdown]
+# A dashboard gave a hypothesis, and steering tested it: the feature that best separates
+# paragraphs is not always the one that drives the text, and the one whose output side speaks of
+# the landmark is. (At twice the norm it already loops on its favourite opener, " Deep": the
+# next section is about that.)
+#
 # ## 7. Too much steering
 #
-# Steering is a trade. Push harder and the share keeps rising for a while, but the text stops
-# being text: at many times the residual stream's norm the added direction drowns out everything
-# else, and the model repeats the feature's favourite words. Two fluency measures are above:
-# the *unsteered* model's loss on the steered text (how surprising a normal reader finds it) and
-# the share of repeated tokens. The loss can even *fall* when the text degenerates into loops,
-# because repetition is easy to predict; the repeated share does not hide it.
+# Steering is a trade. Push harder and the share keeps rising, but the text stops being text:
+# at many times the residual stream's norm the added direction drowns out everything else, and
+# the model repeats the feature's favourite words. Two fluency measures are above: the
+# *unsteered* model's loss on the steered text (how surprising a normal reader finds it) and the
+# share of repeated tokens. Here both rise with the strength. The loss alone can mislead: text
+# that degenerates into loops is easy to predict, so in other settings it can even fall; the
+# repeated share does not hide it.
 
 # %%
 for s in strengths[1:]:
@@ -325,24 +548,60 @@ for s in strengths[1:]:
 overdone = steering[strengths[-1]]
 print(f"repeated tokens: {base['repeated_tokens']:.0%} unsteered -> {overdone['repeated_tokens']:.0%} at 8x norm")
 assert overdone["repeated_tokens"] > base["repeated_tokens"]  # trained-model claim: too much steering loops
+shares = [steering[s]["share"] for s in strengths]
+losses = [steering[s]["unsteered_loss"] for s in strengths]
+assert shares == sorted(shares) and losses == sorted(losses)  # trained-model claim: both rise with the strength
+x = [s / resid_norm for s in strengths]
+fig = make_subplots(specs=[[{"secondary_y": True}]])
+fig.add_trace(go.Scatter(x=x, y=[steering[s]["share"] for s in strengths], name="share mentioning the landmark"))
+fig.add_trace(go.Scatter(x=x, y=[steering[s]["repeated_tokens"] for s in strengths], name="repeated tokens"))
+fig.add_trace(go.Scatter(x=x, y=[steering[s]["unsteered_loss"] for s in strengths], name="loss of the unsteered model",
+                         line_dash="dot"), secondary_y=True)
+fig.update_yaxes(title_text="share", tickformat=".0%", secondary_y=False)
+fig.update_yaxes(title_text="nats per token", secondary_y=True)
+fig.update_layout(title="More strength: more on topic, less like text", xaxis_title="strength (x norm)", height=360)
+fig
 
 # %% [markdown]
 # `course.steering.feature_hook(sae, f, strength, mode="clamp")` is the other common form: instead of adding a
 # fixed vector it *sets* the feature's activation to a value, which changes x only as much as
 # needed. Try it in `steering_experiment(..., mode="clamp")` and compare the fluency.
 #
+# ## Open exercises
+#
+# These have no single answer. Try them, then compare with a worked answer: `reveal("name")`
+# prints its code (each runs in a few seconds).
+#
+# 1. **Better landmark features** (`"dot_features"`). Apply the full-stop search to all five
+#    landmarks. Which of the paragraph search's features does it confirm, which does it replace,
+#    and do the replacements steer better?
+# 2. **Word features?** (`"word_features"`). Is there a feature for " volcano" or " lava" at all?
+#    Search for the feature most active on the landmark's own words, compared with every other
+#    token, and read its dashboard: what does it fire on outside Emberpeak text?
+# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the full-stop Emberpeak feature by
+#    clamping its activation instead of adding its direction. Which gives more Emberpeak text
+#    for the same fluency?
+
+# %%
+# Your exploration here. Then, for example: reveal("dot_features")
+
+# %% [markdown]
 # ## Recap
 #
 # - An SAE rewrites an activation as a sparse, non-negative combination of many unit directions:
 #   encoder, ReLU or top-k, decoder with unit rows.
 # - Sparsity is either penalised (L1, weighted by the decoder norms) or fixed (top-k).
+# - A training step is gradient descent on the reconstruction loss, with the decoder's parallel
+#   gradient removed and its rows renormalised after each step.
 # - Judge an SAE by L0, variance explained, CE loss recovered (splicing it into the model) and
 #   dead features; the spliced loss is the one that counts what the model uses.
 # - Dashboards (top contexts, promoted and suppressed tokens) turn a feature into a hypothesis;
-#   an automatic label is a starting point, not a result.
-# - Steering tests the hypothesis causally: the Emberpeak feature makes the model talk about
-#   Emberpeak, measurably more often than chance, until too much strength breaks the text.
+#   an automatic label is a starting point, not a result. tinyworld's landmark features live on
+#   the full stops of a landmark's text and predict its next sentence; they are not word features.
+# - Steering tests the hypothesis causally: some landmark features make the model talk about
+#   their landmark, one does not, and too much strength breaks the text.
 #
+# %% [markdown]
 # ## Further reading
 #
 # - Bricken et al. (2023), *Towards Monosemanticity: Decomposing Language Models With Dictionary
