@@ -467,3 +467,82 @@ EXERCISES = [
         error_hints=[("view size is not compatible", "use reshape instead of view after slicing.")],
     ),
 ]
+
+
+# -- open exercises: worked answers (reveal(name) prints one) -------------------------------------
+
+def _document_batch(model, n_docs: int = 48, length: int = 64, seed: int = 1, stories_only: bool = False):
+    """[batch length]: TinyWorld documents that are at least `length` tokens long, each from its start
+    (the same documents chapter 00 scores loss by position on)."""
+    from course import corpus
+
+    tok = model.tokenizer
+    docs = [d for d in corpus.documents(8 * n_docs, seed=seed) if not (stories_only and d.startswith("calc"))]
+    seqs = [[tok.bos_id] + tok.encode(d) for d in docs]
+    return torch.tensor([s[:length] for s in seqs if len(s) >= length][:n_docs])
+
+
+@torch.no_grad()
+def worked_best_temperature(model, temperatures=(0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)) -> dict:
+    """Open question: which temperature gives TinyWorld text the highest probability? Worked answer:
+    score real documents with logits / T for a range of T. The loss is lowest near T = 1 (on the
+    shipped model 0.85 and 1.0 are within 0.01 nats, while 0.5 and 2.0 cost 0.1 and 0.4 nats more):
+    the model is *calibrated*, as training with cross-entropy rewards honest probabilities. A lower
+    temperature in generation is a choice for safer text, not a more faithful copy of the data."""
+    tokens = _document_batch(model)
+    logits = model(tokens)[:, :-1]
+    targets = tokens[:, 1:]
+    return {T: F.cross_entropy((logits / T).flatten(0, 1), targets.flatten()).item() for T in temperatures}
+
+
+@torch.no_grad()
+def worked_nucleus_size(model, p: float = 0.9) -> dict:
+    """Open question: how many tokens does top-p keep, position by position, and what decides it?
+    Worked answer: on one document, count the tokens top-p keeps at every position and compare with
+    the entropy of the model's distribution there. On the shipped model the count swings from 1
+    inside a fact (' capital is' -> ' Frankfort') to over a thousand at the start of a document,
+    and it follows the entropy (a rank correlation of about 0.75): top-p adapts where top-k cannot."""
+    tokens = _document_batch(model, n_docs=1, stories_only=True)
+    logits = model(tokens)[0]  # [pos d_vocab]
+    kept = torch.isfinite(top_p_filter(logits, p)).sum(-1).float()  # [pos]
+    probs = logits.softmax(-1)
+    entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1)
+
+    def ranks(x):
+        return x.argsort().argsort().float()
+
+    rho = torch.corrcoef(torch.stack([ranks(kept), ranks(entropy)]))[0, 1].item()
+    words = model.to_str_tokens(tokens)
+    return {"kept at each position": list(zip(words, kept.int().tolist())),
+            "fewest": int(kept.min()), "most": int(kept.max()), "rank correlation with entropy": rho}
+
+
+@torch.no_grad()
+def worked_repetition_vs_temperature(model, prompts=("Mary went to the", "Once upon a time,", "Tom lives in"),
+                                     temperatures=(0.0, 0.5, 1.0, 1.5), n_new: int = 60) -> dict:
+    """Open question: greedy text loops; how hot must sampling be before it stops looping, and what
+    does it cost? Worked answer: for each temperature, the share of repeated 4-grams in the
+    generated text, and the loss the model itself gives its text (how unlikely the text is to the
+    model, a rough measure of sense). On the shipped model greedy text repeats about a third of its
+    4-grams, T = 0.5 a few percent and T = 1 none; the text's own loss rises from about 0.9 (greedy)
+    to 1.6 (T = 1) and 3.4 nats (T = 1.5): past T = 1 the model writes text it would not predict itself."""
+    out = {}
+    for T in temperatures:
+        shares, losses = [], []
+        for seed, prompt in enumerate(prompts):
+            tokens = model.to_tokens(prompt)
+            generated = model.generate(tokens, max_new_tokens=n_new, temperature=T, seed=seed)
+            shares.append(repeated_ngram_share(generated[0, tokens.shape[1]:].tolist()))
+            losses.append(model.loss(generated).item())
+        out[T] = {"repeated 4-grams": sum(shares) / len(shares), "loss of its own text": sum(losses) / len(losses)}
+    return out
+
+
+def repeated_ngram_share(ids: list[int], n: int = 4) -> float:
+    """The share of a text's n-grams that already appeared earlier in it (0: no repeats)."""
+    grams = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+WORKED = {"best_temperature": worked_best_temperature, "nucleus_size": worked_nucleus_size,
+          "repetition_vs_temperature": worked_repetition_vs_temperature}

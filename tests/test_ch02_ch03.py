@@ -276,3 +276,45 @@ def test_ch03_worked_answers(model):
     names = next(v for k, v in groups.items() if k.startswith("names"))
     cities = next(v for k, v in groups.items() if k.startswith("cities"))
     assert names[1] > 0.5 and names[1] > cities[1]  # L2H1 copies names better than cities
+
+
+@shipped
+def test_ch02_city_reading_heads_and_memorised_composites(model):
+    from course import lens
+
+    item = next(it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="train") if it.state == "Texas")
+    assert item.city in evalsets.HELD_OUT_CITIES
+    tokens = model.to_tokens(item.prompt)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+    city_pos = model.to_str_tokens(tokens).index(" " + item.city)
+    on_city = torch.stack([cache["pattern", l][0, :, -1, city_pos] for l in range(4)])  # [layer head]
+    assert on_city[0, 2] > 0.85 and 0.6 < on_city[0, 0] < 0.75 and on_city[1:].max() < 0.2
+
+    def p_capital(held_out):
+        rows = []
+        for it in evalsets.two_hop_dataset(held_out_cities=held_out, phrasings="train"):
+            if it.phrasing != item.phrasing:
+                continue
+            with torch.no_grad():
+                _, c = model.run_with_cache(model.to_tokens(it.prompt))
+            rows.append(lens.logit_lens(model, c)[:, 0, -1].softmax(-1)[:, model.tokenizer.encode(it.answer)[0]])
+        return torch.stack(rows).mean(0)
+
+    held, trained = p_capital(True), p_capital(False)
+    assert trained[1:-1].min() > 0.4 and trained[-1] > 0.95  # a memorised composite shows its answer early
+    assert held[1] > held[2] > held[3] < 0.1 and 0.5 < held[-1] < trained[-1]  # a chained one only at the end
+
+
+@shipped
+def test_ch02_worked_answers(model):
+    from solutions import ch02_transformer as sol
+
+    phrasings = sol.worked_lens_held_out_phrasings(model)
+    late = sorted(v["of those, first on top only at the final row"] for v in phrasings.values())
+    assert len(phrasings) == 4 and late[0] < 0.3 and late[-1] > 0.7  # the lens picture depends on the phrasing
+    heads = sol.worked_city_reading_heads(model)
+    assert 0.7 < heads["nothing blocked"] < 0.85
+    assert heads["L0H2"] < 0.15 and heads["L0H0"] > heads["nothing blocked"]  # L0H2 reads; L0H0 interferes
+    city = sol.worked_lens_at_the_city(model)
+    assert min(city["median rank of the state per layer"]) > 500 and city["best rank of the state anywhere"] > 10

@@ -93,3 +93,48 @@ def test_generation_leaves_no_hooks_and_no_frozen_weights_when_abandoned(tiny_mo
     next(stream)
     stream.close()
     assert all(b.attn.frozen_qkv is None for b in tiny_model.blocks)
+
+
+# -- chapter 00's claims about the shipped model, and its worked answers ----------------------------
+
+from course_model import have_shipped_model, load_model  # noqa: E402
+
+shipped = pytest.mark.skipif(not have_shipped_model(), reason="the shipped tinyworld checkpoint is not there yet")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def test_repeated_ngram_share():
+    from solutions.ch00_generation import repeated_ngram_share
+
+    assert repeated_ngram_share([1, 2, 3, 4, 5, 6]) == 0.0
+    assert repeated_ngram_share([1, 2, 3, 4, 1, 2, 3, 4]) == pytest.approx(1 - 4 / 5)
+    assert repeated_ngram_share([1, 2]) == 0.0
+
+
+@shipped
+def test_ch00_top_p_adapts_to_the_models_certainty(model):
+    with torch.no_grad():
+        sure = model(model.to_tokens("The capital of Texas is"))[:, -1]
+        unsure = model(model.to_tokens("Mary went to the"))[:, -1]
+    assert sure.softmax(-1).max() > 0.995
+    assert int(torch.isfinite(top_p_filter(sure, 0.9)).sum()) == 1
+    assert int(torch.isfinite(top_p_filter(unsure, 0.9)).sum()) > 20
+
+
+@shipped
+def test_ch00_worked_answers(model):
+    from solutions import ch00_generation as sol
+
+    losses = sol.worked_best_temperature(model)
+    best = min(losses, key=losses.get)
+    assert 0.8 <= best <= 1.0 and losses[2.0] > losses[1.0] + 0.2 and losses[0.5] > losses[1.0] + 0.05  # calibrated
+    nucleus = sol.worked_nucleus_size(model)
+    assert nucleus["fewest"] == 1 and nucleus["most"] > 500 and nucleus["rank correlation with entropy"] > 0.5
+    rep = sol.worked_repetition_vs_temperature(model)
+    assert rep[0.0]["repeated 4-grams"] > 0.2 and rep[1.0]["repeated 4-grams"] < 0.05  # greedy loops, sampling does not
+    losses_own = [rep[T]["loss of its own text"] for T in sorted(rep)]
+    assert losses_own == sorted(losses_own) and losses_own[-1] > 2.5  # hotter text is stranger to the model

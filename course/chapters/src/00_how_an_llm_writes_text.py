@@ -24,11 +24,13 @@
 import math
 import time
 
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from IPython.display import display
+from plotly.subplots import make_subplots
 
-from course import zoo
+from course import corpus, zoo
 from course.exercises import check, hint, progress, reveal
 from course.kv_cache import KVCache
 from course.sampling import sample_next_token
@@ -38,6 +40,7 @@ torch.manual_seed(0)
 model = zoo.load("tinyworld").eval()
 tokenizer = model.tokenizer
 print(model.cfg)
+assert (model.cfg.n_layers, model.cfg.d_model) == (4, 128)
 
 # %% [markdown]
 # ## 1. One distribution per position
@@ -79,6 +82,7 @@ last = probs[0, -1]
 for token, p in top_predictions(last):
     print(f"{token!r:>14}  {p:.3f}")
 assert tokenizer.token_str(int(last.argmax())) == " Austin"  # trained-model claim: it knows this fact
+assert last.max() > 0.995  # trained-model claim: section 3 quotes 0.999
 
 # %% [markdown]
 # ## 2. Choosing a token: greedy decoding
@@ -109,13 +113,19 @@ print(repr(model.to_string(next_token)))
 # %% [exercise] apply_temperature
 check(apply_temperature)
 
+# %% [markdown]
+# After "The capital of Texas is" the model is so sure (` Austin` at 0.999) that no knob changes
+# much. Sampling matters where the model is unsure, as in a story: what place did Mary go to?
+
 # %%
 def entropy(logits_row):
     p = logits_row.softmax(-1)
     return float(-(p * p.clamp_min(1e-12).log()).sum())
 
 
-story_logits = logits[0, -1]
+story_tokens = model.to_tokens("Mary went to the")
+with torch.no_grad():
+    story_logits = model(story_tokens)[0, -1]  # [d_vocab]
 entropies = {T: entropy(apply_temperature(story_logits, T)) for T in (0.5, 1.0, 2.0)}
 for T, h in entropies.items():
     print(f"T = {T}: entropy {h:.2f} nats")
@@ -127,12 +137,36 @@ check(top_k_filter)
 # %% [exercise] top_p_filter
 check(top_p_filter)
 
+# %% [markdown]
+# Top-k keeps the same number of tokens whatever the model believes; top-p adapts. Compare the two
+# prompts:
+
 # %%
-row = logits[:, -1]  # [1 d_vocab]
-kept_k = int(torch.isfinite(top_k_filter(row, 5)).sum())
-kept_p = int(torch.isfinite(top_p_filter(row, 0.9)).sum())
-print(f"top-k with k=5 keeps {kept_k} tokens; top-p with p=0.9 keeps {kept_p} of {model.cfg.d_vocab}")
-assert kept_k == 5 and 1 <= kept_p < model.cfg.d_vocab
+kept = {}
+for name, row in [("The capital of Texas is", logits[:, -1]), ("Mary went to the", story_logits[None])]:
+    kept[name] = (int(torch.isfinite(top_k_filter(row, 5)).sum()), int(torch.isfinite(top_p_filter(row, 0.9)).sum()))
+    print(f"{name!r:>26}: top-k with k=5 keeps {kept[name][0]}, top-p with p=0.9 keeps {kept[name][1]} "
+          f"of {model.cfg.d_vocab} tokens")
+assert kept["The capital of Texas is"] == (5, 1)  # trained-model claim: sure of Austin, top-p keeps it alone
+assert kept["Mary went to the"][0] == 5 and kept["Mary went to the"][1] > 20  # trained-model claim: many places
+
+# %% [markdown]
+# Here is what each knob does to the story's distribution, over its fifteen most likely tokens
+# (after each filter, the softmax spreads the kept probability over the kept tokens):
+
+# %%
+top15 = story_logits.topk(15).indices
+words = [tokenizer.token_str(int(i)) for i in top15]
+settings = {"left": {f"T = {T}": apply_temperature(story_logits, T) for T in (0.5, 1.0, 2.0)},
+            "right": {"no filter": story_logits, "top-k, k = 5": top_k_filter(story_logits[None], 5)[0],
+                      "top-p, p = 0.9": top_p_filter(story_logits[None], 0.9)[0]}}
+fig = make_subplots(rows=1, cols=2, subplot_titles=["temperature", "filters (at T = 1)"], shared_yaxes=True)
+for col, side in enumerate(settings.values(), start=1):
+    for label, row in side.items():
+        fig.add_trace(go.Bar(x=words, y=row.softmax(-1)[top15].numpy(), name=label), row=1, col=col)
+fig.update_yaxes(title_text="probability", row=1, col=1)
+fig.update_layout(title="Next token after 'Mary went to the'", barmode="group", height=380)
+fig
 
 # %% [markdown]
 # The course's sampler, `course.sampling.sample_next_token`, chains exactly these steps (your
@@ -141,12 +175,14 @@ assert kept_k == 5 and 1 <= kept_p < model.cfg.d_vocab
 
 # %%
 generator = torch.Generator().manual_seed(0)
-draws = torch.stack([sample_next_token(row, temperature=1.0, top_p=0.9, generator=generator)
+draws = torch.stack([sample_next_token(story_logits[None], temperature=1.0, top_p=0.9, generator=generator)
                      for _ in range(200)])
 counts = torch.bincount(draws.flatten(), minlength=model.cfg.d_vocab)
 for i in counts.argsort(descending=True)[:5]:
-    if counts[i]:
-        print(f"{tokenizer.token_str(int(i))!r:>14}  drawn {int(counts[i])} times of 200")
+    print(f"{tokenizer.token_str(int(i))!r:>14}  drawn {int(counts[i]):>2} times of 200 "
+          f"(probability {float(story_logits.softmax(-1)[i]):.3f})")
+print(f"{int((counts > 0).sum())} different tokens drawn")
+assert int((counts > 0).sum()) > 10 and counts.max() < 40  # trained-model claim: many places, none dominant
 
 # %% [markdown]
 # ## 4. The generation loop
@@ -171,6 +207,36 @@ assert torch.equal(ours, model.generate(prompt_tokens, max_new_tokens=12, use_ca
 # %%
 for seed in range(3):
     print(repr(model.generate("Mary went to the", max_new_tokens=25, temperature=0.8, top_p=0.95, seed=seed)))
+
+# %% [markdown]
+# Section 2 said that greedy text tends to loop. Does it, here? Count the share of a text's
+# 4-grams (runs of four tokens) that already appeared earlier in the same text, for 100 tokens
+# written greedily and sampled at `T = 1`, from four prompts:
+
+# %%
+def repeated_ngram_share(ids, n=4):
+    grams = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+    return 1 - len(set(grams)) / len(grams)
+
+
+loop_prompts = ["Mary went to the", "Once upon a time,", "The Emberpeak is", "Tom lives in"]
+shares = {"greedy": [], "sampled, T = 1": []}
+for seed, text in enumerate(loop_prompts):
+    start = model.to_tokens(text)
+    with torch.no_grad():
+        for kind, T in [("greedy", 0.0), ("sampled, T = 1", 1.0)]:
+            out = model.generate(start, max_new_tokens=100, temperature=T, seed=seed)
+            shares[kind].append(repeated_ngram_share(out[0, start.shape[1]:].tolist()))
+            if kind == "greedy" and seed == 1:
+                print(repr(model.to_string(out[0, 1:])[:200]), "...")
+mean_share = {kind: sum(v) / len(v) for kind, v in shares.items()}
+for kind, v in shares.items():
+    print(f"{kind:>15}: repeated 4-grams {[round(x, 2) for x in v]}, mean {mean_share[kind]:.2f}")
+assert mean_share["greedy"] > 0.15 and mean_share["sampled, T = 1"] < mean_share["greedy"] / 3  # trained-model claim
+
+# %% [markdown]
+# Greedy text does loop: the same sentence or the same sum comes back word for word, because
+# once a loop has started, repeating it is the most likely continuation. Sampling breaks the loops.
 
 # %% [markdown]
 # ## 5. Prefill and decode, and the KV cache
@@ -273,7 +339,51 @@ assert speedup > 1
 # %% [markdown]
 # The gap grows with the length of the text: without a cache step `t` processes `t` positions,
 # so `n` steps cost about `n^2 / 2` position-passes; with it, each decode step processes one.
-# The price is memory: the cache holds a key and a value vector per layer, head and position.
+# Let us time each step of both loops (best of three), with the same greedy tokens:
+
+# %%
+def step_times(use_cache):
+    tokens, seconds = speed_prompt, []
+    kv = KVCache.for_model(model, batch=1)
+    with torch.no_grad():
+        for step in range(n_new):
+            start = time.perf_counter()
+            if use_cache:
+                step_logits = model(tokens if step == 0 else tokens[:, -1:], kv_cache=kv)  # prefill, then decode
+            else:
+                step_logits = model(tokens)
+            tokens = torch.cat([tokens, step_logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+            seconds.append(time.perf_counter() - start)
+    return torch.tensor(seconds), tokens
+
+
+runs = {True: [], False: []}
+for _ in range(3):
+    for use_cache in (True, False):
+        seconds, tokens_out = step_times(use_cache)
+        runs[use_cache].append(seconds)
+        assert torch.equal(tokens_out, outputs[True])  # the same text as model.generate
+step_ms = {use_cache: torch.stack(r).min(0).values * 1000 for use_cache, r in runs.items()}  # [step]
+lengths = list(range(speed_prompt.shape[1], speed_prompt.shape[1] + n_new))  # positions the model reads
+fig = go.Figure([go.Scatter(x=lengths, y=step_ms[False].numpy(), name="no cache: the whole sequence"),
+                 go.Scatter(x=lengths, y=step_ms[True].numpy(), name="KV cache: one new token")])
+fig.update_layout(title="Time of one generation step", xaxis_title="length of the sequence so far",
+                  yaxis_title="milliseconds", height=340)
+fig
+
+# %%
+early = {use_cache: float(ms[:16].median()) for use_cache, ms in step_ms.items()}  # the first 16 steps
+late = {use_cache: float(ms[-16:].median()) for use_cache, ms in step_ms.items()}  # the last 16
+print(f"no cache: {early[False]:.1f} ms per step at the start, {late[False]:.1f} ms at the end; "
+      f"cache: {early[True]:.1f} -> {late[True]:.1f} ms")
+# Timings depend on the machine and on what else runs, so they are printed, not asserted;
+# benchmarks/generation.py measures the cache's speedup side by side.
+
+# %% [markdown]
+# On a laptop you should see the step time without a cache grow with the length, as the sum
+# `n^2 / 2` predicts, while with it every decode step costs about the same (attention over more cached keys is a small part of
+# the work here). The price is memory: the cache holds a key and a value vector per layer, head
+# and position.
 
 # %%
 print(f"KV cache for one sequence of {model.cfg.n_ctx} tokens: {cache.n_bytes / 1e6:.2f} MB "
@@ -312,14 +422,59 @@ TokenView(model.to_str_tokens(text_tokens), torch.cat([torch.zeros(1), per_token
           value_label="loss (nats)")
 
 # %% [markdown]
+# Over many texts, the position matters. Take 48 TinyWorld documents of at least 64 tokens, each
+# from its start, and average the loss at each position:
+
+# %%
+doc_ids = [[tokenizer.bos_id] + tokenizer.encode(d) for d in corpus.documents(384, seed=1)]
+docs = torch.tensor([ids[:64] for ids in doc_ids if len(ids) >= 64][:48])  # [batch 64]
+with torch.no_grad():
+    loss_by_pos = model.loss(docs, per_token=True).mean(0)  # [63]: predicting token 1, 2, ... 63
+fig = go.Figure(go.Scatter(x=list(range(1, 64)), y=loss_by_pos.numpy(), mode="lines+markers"))
+fig.update_layout(title=f"Loss by position, mean over {docs.shape[0]} documents",
+                  xaxis_title="position of the predicted token", yaxis_title="loss (nats)", height=320)
+fig
+
+# %%
+first_word, first8, last16 = loss_by_pos[0].item(), loss_by_pos[:8].mean().item(), loss_by_pos[-16:].mean().item()
+print(f"first token of a document: {first_word:.2f} nats; first 8 positions {first8:.2f}; last 16 {last16:.2f}")
+assert int(loss_by_pos.argmax()) == 0  # trained-model claim: the first word is the hardest
+assert first8 > 1.5 * last16  # trained-model claim: more context, lower loss
+
+# %% [markdown]
+# The first token of a document is the hardest guess: nothing says yet whether this is a story,
+# a fact or a sum. The loss then falls as the context grows: later tokens are predicted from
+# more of the text. Trained on positions this way, the model learns to use all the context it is
+# given, which is the skill the rest of the course takes apart.
+#
+# ## Open exercises
+#
+# These have no single answer. Try them, then compare with a worked answer: `reveal("name")`
+# prints its code (each runs in a few seconds).
+#
+# 1. **The best temperature** (`"best_temperature"`). Divide the logits by `T` and score real
+#    TinyWorld text: which `T` gives the lowest loss? What does that say about the model's
+#    probabilities, and about why people sample at `T < 1`?
+# 2. **How big is the nucleus?** (`"nucleus_size"`). At every position of one document, count
+#    the tokens that top-p with `p = 0.9` keeps. Where is it 1, where is it large, and what
+#    property of the distribution predicts it?
+# 3. **Repetition against temperature** (`"repetition_vs_temperature"`). How hot must sampling
+#    be before the loops stop, and what does the model itself think of the text it writes at
+#    each temperature (the loss of its own text)?
+
+# %%
+# Your exploration here. Then, for example: reveal("best_temperature")
+
+# %% [markdown]
 # ## Recap
 #
 # - A language model maps tokens to one next-token distribution per position.
 # - Generation picks a token from the last distribution (greedy, or sampled after temperature,
-#   top-k or top-p), appends it, and repeats.
+#   top-k or top-p), appends it, and repeats. Greedy text loops; sampling breaks the loops.
 # - Prefill processes the prompt in parallel and fills the KV cache; each decode step then feeds
 #   one token and attends over the cached keys and values, which is much faster.
-# - Training scores every position's prediction at once with the next-token cross-entropy.
+# - Training scores every position's prediction at once with the next-token cross-entropy; the
+#   more context a position has, the lower its loss.
 #
 # `progress()` shows your exercises so far.
 #

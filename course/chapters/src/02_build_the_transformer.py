@@ -20,8 +20,10 @@
 # %%
 import math
 
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
+from plotly.subplots import make_subplots
 from torch import nn
 
 from course import corpus, evalsets, lens, zoo
@@ -123,6 +125,33 @@ torch.testing.assert_close(pattern, cache["blocks.0.attn.hook_pattern"])
 assert torch.all(pattern.triu(1) == 0)  # no attention to the future
 print("layer 0's attention patterns, query position 4 (' Dallas'), per head:")
 print(pattern[0, :, 4, :5].numpy().round(2))
+
+# %% [markdown]
+# A pattern is a grid, queries by keys, so look at it as one. Here are layer 0's four heads on
+# the prompt (each row a query, the position doing the looking; each column a key; only the
+# lower triangle can be non-zero):
+
+# %%
+str_tokens = [f"{i}:{t}" for i, t in enumerate(model.to_str_tokens(tokens))]
+fig = make_subplots(rows=1, cols=cfg.n_heads, subplot_titles=[f"L0H{h}" for h in range(cfg.n_heads)],
+                    shared_yaxes=True, horizontal_spacing=0.03)
+for h in range(cfg.n_heads):
+    fig.add_trace(go.Heatmap(z=pattern[0, h].numpy(), x=str_tokens, y=str_tokens, zmin=0, zmax=1,
+                             colorscale="Blues", showscale=h == cfg.n_heads - 1,
+                             hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.2f}<extra></extra>"), row=1, col=h + 1)
+fig.update_yaxes(autorange="reversed", title_text="query", row=1, col=1)
+fig.update_layout(title="Layer 0's attention patterns on 'The city of Dallas is in'", height=330)
+fig
+
+# %%
+previous_token = [pattern[0, h].diagonal(-1).mean().item() for h in range(cfg.n_heads)]  # weight on the token before
+print("mean attention to the previous token, per head:", [round(x, 2) for x in previous_token])
+assert 0.8 < previous_token[0] < 0.9 and max(previous_token[1:]) < 0.5  # trained-model claim: L0H0 looks one back
+
+# %% [markdown]
+# L0H0 is a *previous-token head*: on average 86% of each position's attention goes to the token
+# just before it, so after this layer every position carries some of its predecessor. The other
+# three spread their attention more widely. Chapter 03 finds such heads from the weights alone.
 
 # %% [markdown]
 # Now the whole layer. Each head has its own `W_Q`, `W_K`, `W_V` (`[d_model d_head]`) and `W_O`
@@ -328,10 +357,11 @@ for name, row, rc, rs in zip(layer_names, last, rank_capital, rank_state):
 # the last block. Once the city is read, ` Texas`, the intermediate hop, never comes back near
 # the top at this position. So the lens does not show the model "thinking Texas" on the way:
 # whatever carries the state here is not written in the unembedding's vocabulary directions.
-# (The state *is* there to find: the model card's linear probe reads it from Houston's own
-# embedding, and swapping a state direction at the last position moves the answer to another
-# capital: interventions, from chapter 05 on, find what the lens cannot.) The
-# last row is exactly the model's output.
+# (The state *is* there to find, as the model card's measurements below say: a linear probe
+# reads it from a held-out city's own embedding, and from the last position once block 0 has
+# run; and swapping a state direction at the last position moves the answer to that state's
+# capital. Probes and interventions, from chapter 05 on, find what the lens cannot.) The last
+# row is exactly the model's output.
 
 # %%
 with torch.no_grad():
@@ -339,9 +369,132 @@ with torch.no_grad():
 torch.testing.assert_close(lens_logits[-1], final_logits, atol=1e-4, rtol=1e-4)  # the last row is the model's output
 first_top = int((rank_capital == 0).float().argmax())
 print(f"{item.answer!r} is first the top prediction at {layer_names[first_top]}")
+assert item.city in evalsets.HELD_OUT_CITIES  # never in a composite question in training
+two_hop = model.card["metrics"]["two_hop_state"]
+probe = two_hop["probe_accuracy_by_site"]
+print(f"model card: probe for the state at the city's embedding {probe['blocks.0.hook_resid_pre@city']:.0%}, "
+      f"at the last position before block 0 {probe['blocks.0.hook_resid_pre@last']:.0%}, "
+      f"after it {probe['blocks.1.hook_resid_pre@last']:.0%}; "
+      f"a state swap moves the answer in {two_hop['swap_by_phrasing'][item.phrasing]:.0%} of held-out cities")
+assert probe["blocks.0.hook_resid_pre@city"] > 0.95 and probe["blocks.1.hook_resid_pre@last"] > 0.85
+assert probe["blocks.0.hook_resid_pre@last"] < 0.1 and two_hop["swap_by_phrasing"][item.phrasing] > 0.9
 assert int(rank_capital[-1]) == 0 and int(rank_capital[0]) > 0
 assert layer_names[first_top] == layer_names[-1] and int(rank_capital[1]) <= 3  # trained-model claim
 assert int(rank_state[0]) == 0 and min(rank_state[1:].tolist()) > 2  # trained-model claim: the bigram guess, then gone
+
+# %% [markdown]
+# "Whose attention has read the city": which heads does the last position, ` is`, look at, and
+# where? One row per head of every layer, one column per key position:
+
+# %%
+lens_str = [f"{i}:{t}" for i, t in enumerate(model.to_str_tokens(lens_tokens))]
+last_query = torch.stack([lens_cache["pattern", l][0, :, -1] for l in range(cfg.n_layers)])  # [layer head key_pos]
+head_labels = [f"L{l}H{h}" for l in range(cfg.n_layers) for h in range(cfg.n_heads)]
+fig = go.Figure(go.Heatmap(z=last_query.flatten(0, 1).numpy(), x=lens_str, y=head_labels, zmin=0, zmax=1,
+                           colorscale="Blues", text=last_query.flatten(0, 1).numpy().round(2),
+                           texttemplate="%{text}", hovertemplate="%{y} -> %{x}: %{z:.2f}<extra></extra>"))
+fig.update_yaxes(autorange="reversed")
+fig.update_layout(title=f"Where the last token ({lens_str[-1]!r}) looks, every head", height=480,
+                  xaxis_title="key position")
+fig
+
+# %%
+city_pos = model.to_str_tokens(lens_tokens).index(" " + item.city)
+on_city = last_query[:, :, city_pos]  # [layer head]
+print("attention from ' is' to the city, per layer and head:\n", on_city.numpy().round(2))
+assert int(on_city.flatten().argmax()) // cfg.n_heads == 0 and on_city.max() > 0.8  # trained-model claim
+assert on_city[0, 2] > 0.85 and 0.6 < on_city[0, 0] < 0.75  # trained-model claim: L0H2 91%, L0H0 69%
+assert on_city[1:].max() < 0.2  # trained-model claim: later layers barely look at the city
+
+# %% [markdown]
+# Two heads of layer 0 look from ` is` at ` Houston`: L0H2 with 91% of its attention and L0H0
+# with 69%; no head of a later layer gives the city more than a fifth. So the city's identity
+# reaches the last position in block 0, and the later blocks work on what arrived there.
+# (Looking is not using: the open exercise `city_reading_heads` blocks each head's view of the
+# city and finds that only one of the two matters.)
+#
+# ### The lens at every position
+#
+# The table read one column. A heatmap shows all of them: one row per layer, one column per
+# position; the text in each cell is the lens's top prediction there, and the colour is the
+# probability it gives the token that *actually comes next* (in the last column, the answer):
+
+# %%
+lens_probs = lens_logits.softmax(-1)  # [layer pos d_vocab]
+next_ids = lens_tokens[0, 1:].tolist() + [capital_id]  # what comes next at each position; the answer last
+p_next = lens_probs[:, torch.arange(len(next_ids)), next_ids]  # [layer pos]
+top_text = [[model.tokenizer.token_str(int(i)) for i in row] for row in lens_probs.argmax(-1)]
+next_text = [[model.tokenizer.token_str(i) for i in next_ids]] * len(layer_names)
+fig = go.Figure(go.Heatmap(z=p_next.numpy(), x=lens_str, y=layer_names, zmin=0, zmax=1, colorscale="Viridis",
+                           text=top_text, texttemplate="%{text}", customdata=next_text,
+                           hovertemplate="%{y}, after %{x}<br>top: %{text}<br>"
+                                         "p(%{customdata}) = %{z:.2f}<extra></extra>",
+                           colorbar=dict(title="p(next)")))
+fig.update_yaxes(autorange="reversed")
+fig.update_layout(title="Logit lens: top prediction (text) and the probability of the true next token (colour)",
+                  height=360, xaxis_title="position (the prediction is for the token after it)")
+fig
+
+# %%
+p_answer = p_next[:, -1]
+print(f"p({item.answer!r}) at the last position, per layer:", [round(x, 2) for x in p_answer.tolist()])
+print(f"largest p(next) anywhere in the first row (embeddings only): {p_next[0].max():.2f}")
+of_pos = model.to_str_tokens(lens_tokens).index(" capital")  # ' capital' -> ' of'
+print(f"p(' of' after ' capital'): {[round(x, 2) for x in p_next[:, of_pos].tolist()]}")
+assert p_next[0].max() < 0.1  # trained-model claim: the embeddings alone predict nothing well
+assert 0.65 < p_next[1, of_pos] < 0.75  # trained-model claim: ' of' at 71% after one block
+assert p_answer[1:-1].max() < 0.16 and 0.6 < p_answer[-1] < 0.7  # trained-model claim: 15% or below, then 64%
+
+# %% [markdown]
+# Easy continuations are ready early: ` of` after ` capital` has 71% after the first block.
+# The answer is not: `p(' Austin')` stays at 15% or below until the last block lifts it to 64%.
+# The first row, the bare embeddings, gives no true next token even 10%.
+#
+# ### Why a held-out city
+#
+# Houston was chosen because its composite question never appeared in training: the model must
+# chain two facts. For the cities whose composites *were* trained (Dallas is one), the model can
+# simply have memorised "the capital of the state containing Dallas is Austin". The lens tells
+# the two apart. Here is the mean probability of the capital at the last position, per layer,
+# over every city of each kind, with the same phrasing:
+
+# %%
+def p_capital_by_layer(held_out):
+    items = [it for it in evalsets.two_hop_dataset(held_out_cities=held_out, phrasings="train")
+             if it.phrasing == item.phrasing]
+    rows = []
+    for it in items:
+        toks = model.to_tokens(it.prompt)
+        with torch.no_grad():
+            _, c = model.run_with_cache(toks)
+        rows.append(lens.logit_lens(model, c)[:, 0, -1].softmax(-1)[:, model.tokenizer.encode(it.answer)[0]])
+    return torch.stack(rows)  # [city layer]
+
+
+p_held, p_trained = p_capital_by_layer(True), p_capital_by_layer(False)
+fig = go.Figure([go.Scatter(x=layer_names, y=p_held.mean(0).numpy(), name=f"held-out cities ({len(p_held)})"),
+                 go.Scatter(x=layer_names, y=p_trained.mean(0).numpy(), name=f"trained composites ({len(p_trained)})")])
+fig.update_layout(title=f"p(capital) at the last position of '{item.phrasing}'", yaxis_title="mean probability",
+                  xaxis_title="stream", yaxis_range=[0, 1], height=330)
+fig
+
+# %%
+print("held-out: ", [round(x, 2) for x in p_held.mean(0).tolist()])
+print("trained:  ", [round(x, 2) for x in p_trained.mean(0).tolist()])
+right_at_end = {name: float((p[:, -1] > 0.5).float().mean())
+                for name, p in [("held-out", p_held), ("trained", p_trained)]}
+print("p(capital) > 0.5 at the output:", {k: f"{v:.0%}" for k, v in right_at_end.items()})
+mean_held, mean_trained = p_held.mean(0), p_trained.mean(0)  # [layer]
+assert mean_trained[1:-1].min() > 0.4 and mean_trained[-1] > 0.95  # trained-model claim: even odds, then near certain
+assert mean_held[1] > mean_held[2] > mean_held[3] < 0.1  # trained-model claim: a bump after block 0, then lost
+assert 0.5 < mean_held[-1] < mean_trained[-1]  # trained-model claim: the answer at the end, less surely
+
+# %% [markdown]
+# The trained composites have their capital at almost even odds from the first block on, and
+# near certainty at the end: that is recall of a memorised sentence. The held-out cities get a
+# bump after block 0, lose it in blocks 1 and 2, and reach their answer only in the last block,
+# and less surely. A two-hop demonstration on a trained composite such as Dallas would show the
+# memorised answer early and teach the wrong lesson about composition.
 
 # %% [markdown]
 # The `LogitLens` widget shows this reading at every position at once: each row is a layer, each
@@ -358,6 +511,25 @@ torch.testing.assert_close(lens.logit_lens(model, lens_cache)[:, 0], lens_logits
 LogitLens.from_model(model, lens_tokens)
 
 # %% [markdown]
+# ## Open exercises
+#
+# These have no single answer. Try them, then compare with a worked answer: `reveal("name")`
+# prints its code (each runs in a few seconds).
+#
+# 1. **Other phrasings** (`"lens_held_out_phrasings"`). Ask the held-out cities' question in the
+#    phrasings the model never saw (`evalsets.two_hop_dataset(held_out_cities=True,
+#    phrasings="held_out")`). Does the capital still appear only at the last row?
+# 2. **Which head reads the city?** (`"city_reading_heads"`). Two layer-0 heads look at the city
+#    from ` is`. Block each one's view of the city (a hook on `blocks.0.attn.hook_pattern` that
+#    zeroes that entry) and count how often the model still names the capital.
+# 3. **The lens at the city** (`"lens_at_the_city"`). The model card's probe reads the state
+#    perfectly from the city's own embedding. Does the lens show the state at the city's
+#    position, at any layer?
+
+# %%
+# Your exploration here. Then, for example: reveal("city_reading_heads")
+
+# %% [markdown]
 # ## Recap
 #
 # - The residual stream is a sum: embeddings plus every attention layer's and MLP's output. Each
@@ -368,7 +540,8 @@ LogitLens.from_model(model, lens_tokens)
 # - MLP: `gelu_new(x W_in + b_in) W_out + b_out`, position by position.
 # - Pre-LN block: `resid += attn(ln1(resid))`, then `resid += mlp(ln2(resid))`.
 # - Unembedding: final LayerNorm, then `x W_U + b_U`. Applied to earlier layers' streams, it is
-#   the logit lens.
+#   the logit lens. On a held-out two-hop question it shows the answer only at the end, and never
+#   the intermediate state; on a memorised one it shows the answer from the first block.
 #
 # `progress()` shows your exercises so far.
 #
