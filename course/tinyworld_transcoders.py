@@ -21,7 +21,7 @@ from course import zoo
 from course.registry import Entry, train_command
 from course.sae import eval_tokens, token_batches
 from course.transcoders import (TranscoderConfig, TranscoderTrainConfig, Transcoders, dead_fraction, evaluate, load,
-                                save, train_transcoders)
+                                round_to, save, train_transcoders)
 from course.weights import weights_path
 
 
@@ -38,6 +38,7 @@ class Recipe:
     eval_seed: int = 2  # held-out stream for the card's metrics
     eval_seqs: int = 64  # sequences of seq_len tokens for the metrics
     dead_tokens: int = 200_000  # held-out tokens over which a dead feature never fires
+    weights_dtype: str = "float16"  # shipped half size (the zoo's weight budget); measured as shipped
 
     def description(self) -> str:
         kind = "Cross-layer transcoder" if self.cross_layer else "Per-layer transcoders"
@@ -86,7 +87,8 @@ def train(name: str, out_dir: Path, steps: Optional[int] = None, progress: bool 
     model = zoo.load(recipe.model)
     batches = token_batches(model.tokenizer, recipe.data_seed, 16, recipe.seq_len)
     tc, history = train_transcoders(model, batches, recipe.config(model), recipe.train, progress=progress)
-    metrics = card_metrics(tc, model, recipe)
+    dtype = getattr(torch, recipe.weights_dtype)
+    metrics = card_metrics(round_to(tc, dtype), model, recipe)  # the card describes the weights as shipped
     card = {
         "name": name,
         "description": recipe.description(),
@@ -96,6 +98,7 @@ def train(name: str, out_dir: Path, steps: Optional[int] = None, progress: bool 
                  "tokens": recipe.train.steps * recipe.train.batch_size, "excluded": "position 0 and BOS/EOT tokens",
                  "eval_seed": recipe.eval_seed, "eval_tokens": metrics["n_tokens"]},
         "recipe": {"d_transcoder": recipe.d_transcoder, "k": recipe.k, "cross_layer": recipe.cross_layer,
+                   "weights_dtype": recipe.weights_dtype,
                    "train": recipe.train.to_dict(), "eval_seqs": recipe.eval_seqs, "seq_len": recipe.seq_len},
         "command": train_command(name, steps),
         "metrics": metrics,
@@ -106,7 +109,7 @@ def train(name: str, out_dir: Path, steps: Optional[int] = None, progress: bool 
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "history": history,
     }
-    return save(tc, weights_path(name, out_dir), card)
+    return save(tc, weights_path(name, out_dir), card, dtype=dtype)
 
 
 ENTRIES = [Entry(name, recipe.description(), load, partial(train, name), _measure_loaded)

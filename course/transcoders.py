@@ -473,10 +473,21 @@ def feature_activations(tc: Transcoders, model, tokens: torch.Tensor, layer: int
 
 # -- saving and loading ------------------------------------------------------------------------
 
-def save(tc: Transcoders, path, card: Optional[dict] = None) -> dict:
-    """Write ``path`` (.safetensors, float32) and its card (.json, with the config); returns the card."""
-    tensors = {k: v.detach().to("cpu", torch.float32) for k, v in tc.state_dict().items()}
-    return save_weights(tensors, path, {**(card or {}), "transcoder_config": tc.cfg.to_dict(), "dtype": "float32"})
+def round_to(tc: Transcoders, dtype: torch.dtype) -> Transcoders:
+    """Round every parameter to ``dtype`` and back, in place: the transcoders as they will be after a
+    ``save(..., dtype=dtype)`` and ``load`` (measure a card on these)."""
+    with torch.no_grad():
+        for p in tc.state_dict().values():
+            p.copy_(p.to(dtype).to(p.dtype))
+    return tc
+
+
+def save(tc: Transcoders, path, card: Optional[dict] = None, dtype: torch.dtype = torch.float32) -> dict:
+    """Write ``path`` (.safetensors, in ``dtype``) and its card (.json, with the config); returns the
+    card. ``load`` computes in float32 whatever the file holds."""
+    tensors = {k: v.detach().to("cpu", dtype) for k, v in tc.state_dict().items()}
+    return save_weights(tensors, path, {**(card or {}), "transcoder_config": tc.cfg.to_dict(),
+                                        "dtype": str(dtype).removeprefix("torch.")})
 
 
 def load(path) -> Transcoders:

@@ -69,6 +69,9 @@ def test_shipped_curve_has_the_stages_the_chapter_describes(shipped, bump):
     assert max(llc[s] for s in before) > 1.5 * llc[bump["start"]]  # rises on n-grams, dips on the plateau
     assert llc[2477] > 1.5 * llc[bump["start"]]  # jumps with the bump
     assert llc[max(llc)] > llc[bump["start"]]
+    assert all(v < 10 for s, v in llc.items() if s < 100)  # no LLC to speak of while the loss still falls fast
+    assert min(v for s, v in llc.items() if s >= bump["end"]) > llc[bump["start"]]  # stays above the plateau
+    assert llc[max(llc)] == max(v for s, v in llc.items() if s > bump["start"])  # ends at its highest since
 
 
 def test_fresh_llc_estimates_agree_with_the_shipped_curve(series, shipped):

@@ -35,3 +35,17 @@ def test_shipped_induction_heads_carry_in_context_copying():
     clean, ablated, control = (metrics.repeat_losses(induction.ablate_heads(model, tokens, ablate), 50)["repeat_loss_second"]
                                for ablate in ([], [(1, h) for h in heads], [(1, h) for h in others]))
     assert clean < 0.5 and ablated > clean + 3 and control < clean + 1
+
+
+def test_shipped_induction_heads_need_the_previous_token_head():
+    """Chapter 04's other ablation: the one sharp previous-token head in layer 0 feeds the induction
+    heads' keys; without it copying fails, without any other layer-0 head it barely changes."""
+    model = zoo.load("attn-only-2l")
+    scores = evaluate.head_scores(model)
+    layer, prev = divmod(int(scores["previous_token"].argmax()), model.cfg.n_heads)
+    assert layer == 0 and scores["previous_token"][0, prev] >= 0.8
+    tokens = evaluate.repeated_random_tokens(model, seq_len=50)
+    second = {h: metrics.repeat_losses(induction.ablate_heads(model, tokens, [(0, h)] if h is not None else []), 50)
+              ["repeat_loss_second"] for h in [None, *range(model.cfg.n_heads)]}
+    assert second[prev] > second[None] + 3
+    assert all(second[h] < second[None] + 0.5 for h in range(model.cfg.n_heads) if h != prev)

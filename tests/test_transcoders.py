@@ -183,23 +183,19 @@ def test_transcoders_for_another_model_are_refused():
 # -- the zoo entries: the command line, on a small model standing in for tinyworld -------------
 
 @pytest.fixture
-def registered(monkeypatch, trained_model):
-    """The transcoder entries registered, and zoo.load("tinyworld") answered by the small model
-    (the shipped tinyworld is not loaded here). Registration is undone after the test."""
+def small_tinyworld(monkeypatch, trained_model):
+    """zoo.load("tinyworld") answered by the small model (the shipped tinyworld is not loaded here)."""
     real_load = zoo.load
-    monkeypatch.setattr(registry, "ENTRY_MODULES", registry.ENTRY_MODULES + ("course.tinyworld_transcoders",))
     monkeypatch.setattr(zoo, "load", lambda name, **kw: trained_model if name == "tinyworld" else real_load(name, **kw))
-    registry.entries.cache_clear()
-    yield
-    registry.entries.cache_clear()
 
 
 @pytest.mark.parametrize("name", ["tinyworld-transcoders", "tinyworld-clt"])
-def test_entry_trains_from_the_command_line(registered, name, tmp_path):
+def test_entry_trains_from_the_command_line(small_tinyworld, name, tmp_path):
     zoo.main(["train", name, "--steps", "3", "--out", str(tmp_path)])
     card = zoo.card(name, tmp_path)
     assert card["command"] == f"python -m course.zoo train {name} --steps 3"
     assert card["transcoder_config"]["cross_layer"] == (name == "tinyworld-clt")
+    assert card["dtype"] == "float16" and card["recipe"]["weights_dtype"] == "float16"  # shipped at half size
     assert {"variance_explained", "l0", "dead_fraction", "top1_agreement", "kl_divergence"} <= set(card["metrics"])
     loaded = zoo.load(name, directory=tmp_path)
     assert isinstance(loaded, T.Transcoders) and loaded.card == card

@@ -26,7 +26,7 @@ class TrainingCurves(BaseWidget):
     title = t.Unicode("Training", help="Shown above the plots.").tag(sync=True)
     log_x = t.Bool(True, help="Logarithmic step axis.").tag(sync=True)
     log_y = t.Bool(True, help="Logarithmic loss axis (accuracy is always linear).").tag(sync=True)
-    series = t.List(t.Unicode(), help="Series names in column order; names containing 'acc' go on the accuracy plot.").tag(sync=True)
+    series = t.List(t.Unicode(), help="Series names in column order; names containing 'acc' or 'share' go on the linear accuracy plot.").tag(sync=True)
     data = t.Bytes(b"", help="Snapshot: float64 bytes [n_points, 1 + len(series)] (step, values; NaN: missing).").tag(sync=True)
     n_points = t.Int(0, help="Rows in the `data` snapshot.").tag(sync=True)
     events = t.List(help="(step, label) markers drawn as vertical lines.").tag(sync=True)

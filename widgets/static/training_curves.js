@@ -14,7 +14,8 @@
  */
 // (the shared helpers of _shared.js are prepended to this module by widgets/_base.py)
 
-const isAcc = (name) => /acc/i.test(name);
+// accuracies and shares (fractions in [0, 1]) go on the linear plot, everything else on the loss plot
+const isAcc = (name) => /acc|share/i.test(name);
 
 function render({ model, el }) {
   const root = h("div", "cw-root cw-tc");
@@ -64,7 +65,7 @@ function render({ model, el }) {
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     steps.forEach((s) => { if (logX && s <= 0) return; x0 = Math.min(x0, tx(s)); x1 = Math.max(x1, tx(s)); });
     for (const n of names) for (const v of cols.get(n)) if (Number.isFinite(v) && (!logY || v > 0)) { y0 = Math.min(y0, ty(v)); y1 = Math.max(y1, ty(v)); }
-    if (label === "accuracy" && !logY) { y0 = Math.min(0, y0); y1 = Math.max(1, y1); }
+    if (label.startsWith("accuracy") && !logY) { y0 = Math.min(0, y0); y1 = Math.max(1, y1); }
     if (!Number.isFinite(x0)) { x0 = 0; x1 = 1; } if (x1 === x0) x1 = x0 + 1;
     if (!Number.isFinite(y0)) { y0 = 0; y1 = 1; } if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
     const px = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R), py = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - B - T);
@@ -93,7 +94,8 @@ function render({ model, el }) {
       ctx.strokeStyle = colr; ctx.lineWidth = 1.6; ctx.setLineDash(/test|val/i.test(n) ? [6, 3] : []); ctx.beginPath();
       let on = false;
       arr.forEach((v, i) => {
-        if (!Number.isFinite(v) || (logY && v <= 0) || (logX && steps[i] <= 0)) { on = false; return; }
+        if (!Number.isFinite(v)) return;  // missing here (a series logged less often): join its points across the gap
+        if ((logY && v <= 0) || (logX && steps[i] <= 0)) { on = false; return; }
         const X = px(tx(steps[i])), Y = py(ty(v));
         if (on) ctx.lineTo(X, Y); else ctx.moveTo(X, Y); on = true;
       });
@@ -103,9 +105,9 @@ function render({ model, el }) {
     // the plot in words, for readers who cannot see it
     const last = (arr) => { for (let j = arr.length - 1; j >= 0; j--) if (Number.isFinite(arr[j])) return [arr[j], steps[j]]; return [NaN, NaN]; };
     const lines = names.map((n) => {
-      const arr = cols.get(n), [v, s] = last(arr), acc = label === "accuracy";
+      const arr = cols.get(n), [v, s] = last(arr), acc = label.startsWith("accuracy");
       const extreme = arr.reduce((m, x) => (!Number.isFinite(x) ? m : !Number.isFinite(m) ? x : acc ? Math.max(m, x) : Math.min(m, x)), NaN);
-      return `${n} ${fmt(v, 4)} at step ${s} (${label === "accuracy" ? "highest" : "lowest"} ${fmt(extreme, 4)})`;
+      return `${n} ${fmt(v, 4)} at step ${s} (${acc ? "highest" : "lowest"} ${fmt(extreme, 4)})`;
     });
     const marks = model.get("events").map(([s, text]) => `“${showToken(text)}” at step ${s}`);
     canvas.setAttribute("aria-label", `${label} over ${steps.length} points${logY ? ", log scale" : ""}: ${lines.join("; ") || "no data yet"}` +
@@ -116,7 +118,7 @@ function render({ model, el }) {
     const names = [...cols.keys()], acc = names.filter(isAcc), loss = names.filter((n) => !isAcc(n));
     panel(lossC, loss, model.get("log_y"), "loss");
     accC.style.display = acc.length ? "" : "none";
-    if (acc.length) panel(accC, acc, false, "accuracy");
+    if (acc.length) panel(accC, acc, false, acc.some((n) => /share/i.test(n)) ? "accuracy, share" : "accuracy");
     legend.replaceChildren();
     names.forEach((n, i) => {
       const item = h("span", "cw-tc-item"), sw = h("span", "cw-tc-swatch");

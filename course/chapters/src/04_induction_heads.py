@@ -7,7 +7,8 @@
 #   induction heads form (a *phase change*);
 # - write the induction score, which with chapter 03's previous-token score finds them;
 # - measure how a layer-1 head reads what a layer-0 head wrote (K-composition);
-# - ablate the induction heads of the shipped `attn-only-2l` model and watch in-context copying go.
+# - ablate the induction heads of the shipped `attn-only-2l` model, then its previous-token head,
+#   and watch in-context copying go.
 #
 # An **induction head** completes patterns: having seen "... A B ... A", it predicts "B". It needs
 # two heads in two layers. A *previous-token head* in layer 0 writes into each position "the token
@@ -99,9 +100,27 @@ best_previous = divmod(int(scores["previous_token"].argmax()), model.cfg.n_heads
 print(f"best induction head L{best_induction[0]}H{best_induction[1]}, "
       f"best previous-token head L{best_previous[0]}H{best_previous[1]}")
 assert best_induction[0] == 1 and best_previous[0] == 0  # trained-model claim: the two-layer recipe
+assert scores["induction"].max() >= 0.8 and scores["previous_token"].max() >= 0.8  # trained-model claim: both sharp
 InductionView.from_model(model, seq_len=50)
 
 # %% [markdown]
+# How sharp is the previous-token head? Average its attention by how far back each key is, over
+# the same sequences: offset 0 is the token itself, offset 1 the previous token.
+
+# %%
+tokens = evaluate.repeated_random_tokens(model, seq_len=50)
+_, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("hook_pattern"))
+prev_layer, prev_head = best_previous
+pattern = cache["pattern", prev_layer][:, prev_head]  # [batch query_pos key_pos]
+queries = torch.arange(4, tokens.shape[1])
+by_offset = [pattern[:, queries, queries - o].mean().item() for o in range(4)]
+print(f"L{prev_layer}H{prev_head}'s attention by offset: "
+      + ", ".join(f"{o}: {a:.2f}" for o, a in enumerate(by_offset)))
+assert by_offset[1] > 0.8 and max(by_offset[0], by_offset[2], by_offset[3]) < 0.1  # trained-model claim
+
+# %% [markdown]
+# Almost all of it lands on the previous token, and little on the token itself or two back.
+#
 # Its checkpoints show the same phase change, on a log scale of steps: nothing, then within one
 # stretch of training the in-context gap jumps by several nats and the induction score with it.
 
@@ -139,6 +158,18 @@ others = [h for h in range(n) if h not in induction_heads]
 print(f"mean K-composition into the induction heads {kcomp[:, induction_heads].mean():.3f}, "
       f"into the other layer-1 heads {kcomp[:, others].mean():.3f} (random matrices: ~{1 / model.cfg.d_model ** 0.5:.3f})")
 assert kcomp[:, induction_heads].mean() > kcomp[:, others].mean()  # trained-model claim
+rows = kcomp[:, induction_heads].mean(dim=1)  # [head_layer0]: how much each writer is read by the induction heads
+print("into the induction heads, by layer-0 writer:", ", ".join(f"L0H{h} {r:.3f}" for h, r in enumerate(rows.tolist())))
+# trained-model claim: another layer-0 head scores about as high as the previous-token head
+assert max(r for h, r in enumerate(rows.tolist()) if h != prev_head) > rows[prev_head] - 0.02
+
+# %% [markdown]
+# The columns separate: the induction heads read far more from layer 0 than the other layer-1 head
+# does. The rows do not: by this score, the previous-token head is not the writer the induction
+# heads read most, as a second layer-0 head scores about as high. The composition score compares
+# the two matrices over *every* direction of the residual stream, including directions the heads
+# never meet on real inputs, so it is a coarse first look. When a weight-based score is ambiguous,
+# ask the model: take a head away and see what breaks (next section).
 
 # %% [markdown]
 # ## 5. Ablation: take the induction heads away
@@ -161,12 +192,35 @@ print(f"loss on the second repeat: {clean:.2f} nats; induction heads ablated {ab
 assert ablated > clean + 3 and control < clean + 1  # trained-model claim
 
 # %% [markdown]
+# Now the other half of the circuit. Ablate each layer-0 head in turn: if the induction heads'
+# keys really depend on what the previous-token head writes, only that ablation should break the
+# copying.
+
+# %%
+layer0 = {h: second_repeat_loss([(0, h)]) for h in range(n)}
+for h, loss in layer0.items():
+    tag = "  <- the previous-token head" if h == prev_head else ""
+    print(f"L0H{h} ablated: loss on the second repeat {loss:.2f} nats (clean {clean:.2f}){tag}")
+# trained-model claim: without it, the induction heads cannot find their target
+assert layer0[prev_head] > clean + 3
+assert all(layer0[h] < clean + 0.5 for h in range(n) if h != prev_head)  # trained-model claim: the rest barely matter
+
+# %% [markdown]
+# That is the separation the composition scores could not show: without the previous-token head,
+# the loss on the second repeat climbs by several nats, while removing any other layer-0 head costs
+# little. (The head's own output is not what predicts the
+# next token; the induction heads' keys need it to know where to look.)
+
+# %% [markdown]
 # ## Recap
 #
 # - Induction needs two heads in two layers: a previous-token head writes "my previous token",
 #   and an induction head's keys read it (K-composition) to find where to look.
+# - Weight-based composition scores are a coarse first look; ablation shows which heads the circuit
+#   depends on: the induction heads, and the one previous-token head feeding them.
 # - They form suddenly: the loss on repeated text drops in a short stretch of training.
-# - Ablating them removes almost all in-context copying; other heads do not matter for it.
+# - Ablating them, or the previous-token head, removes almost all in-context copying; other heads
+#   do not matter for it.
 #
 # ## Further reading
 #
