@@ -358,3 +358,143 @@ EXERCISES = [
         ],
     ),
 ]
+
+
+# -- the Fourier analysis of the MLP neurons ---------------------------------------------------------
+
+def neuron_frequency_shares(acts: torch.Tensor, p: int) -> torch.Tensor:
+    """For every neuron, the share of its activation variance over all p^2 pairs (a, b) that each
+    frequency k = 1 .. p // 2 explains. acts: [p*p d_mlp], row a*p + b. Write each neuron's
+    activations as a p x p grid over (a, b) and change both axes to the Fourier basis
+    (fourier_basis(p), rows: constant, cos 1, sin 1, cos 2, ...). Frequency k explains the squared
+    coefficients whose a-index and b-index are both among {constant, cos k, sin k}, except the
+    (constant, constant) one, which is the mean: terms in a alone, b alone, and their products.
+    Divide by the neuron's variance times p^2 (all squared coefficients except the constant's).
+    -> [d_mlp p // 2]."""
+    grid = acts.reshape(p, p, -1)  # [a b neuron]
+    basis = fourier_basis(p)
+    power = torch.einsum("ia,jb,abn->ijn", basis, basis, grid).pow(2)  # [freq_a freq_b neuron]
+    total = power.sum((0, 1)) - power[0, 0]
+    shares = []
+    for k in range(1, p // 2 + 1):
+        idx = torch.tensor([0, 2 * k - 1, 2 * k])
+        shares.append((power[idx][:, idx].sum((0, 1)) - power[0, 0]) / total)
+    return torch.stack(shares, dim=-1)
+
+
+def _neuron_shares_with(acts, p, terms, keep_constant=False, square=True):
+    grid = acts.reshape(p, p, -1)
+    basis = fourier_basis(p)
+    coeffs = torch.einsum("ia,jb,abn->ijn", basis, basis, grid)
+    power = coeffs.pow(2) if square else coeffs.abs()
+    const = 0 if keep_constant else power[0, 0]
+    total = power.sum((0, 1)) - const
+    shares = []
+    for k in range(1, p // 2 + 1):
+        c = [2 * k - 1, 2 * k]
+        s = 0
+        if "linear" in terms:
+            s = s + power[0, c].sum(0) + power[c, 0].sum(0)
+        if "product" in terms:
+            s = s + power[c][:, c].sum((0, 1))
+        if keep_constant:
+            s = s + power[0, 0]
+        shares.append(s / total)
+    return torch.stack(shares, dim=-1)
+
+
+def _wrong_neuron_keep_constant(acts, p):
+    return _neuron_shares_with(acts, p, ("linear", "product"), keep_constant=True)
+
+
+def _wrong_neuron_linear_only(acts, p):
+    return _neuron_shares_with(acts, p, ("linear",))
+
+
+def _wrong_neuron_products_only(acts, p):
+    return _neuron_shares_with(acts, p, ("product",))
+
+
+def _wrong_neuron_amplitude(acts, p):
+    return _neuron_shares_with(acts, p, ("linear", "product"), square=False)
+
+
+def _neuron_cases():
+    g = torch.Generator().manual_seed(11)
+    p = 7
+    a = torch.arange(p).repeat_interleave(p).float()
+    b = torch.arange(p).repeat(p).float()
+    w = 2 * math.pi / p
+    waves = torch.stack([1 + torch.cos(w * 2 * a) * torch.cos(w * 2 * b), 3 + torch.sin(w * a) + 0.5 * torch.cos(w * 3 * b),
+                         torch.relu(torch.cos(w * (a + b)))], dim=-1)  # three neurons, 2 and 3 with mixed terms
+    return [Case("random activations, p = 7, 5 neurons", (torch.randn(p * p, 5, generator=g) + 2, p)),
+            Case("waves plus noise, p = 7, 3 neurons", (waves + 0.1 * torch.randn(p * p, 3, generator=g), p)),
+            Case("random activations, p = 11, 4 neurons", (torch.rand(11 * 11, 4, generator=g), 11))]
+
+
+EXERCISES.append(Exercise(
+    "neuron_frequency_shares", "08", neuron_frequency_shares, _neuron_cases,
+    hints=["grid = acts.reshape(p, p, -1) is [a b neuron]; torch.einsum('ia,jb,abn->ijn', B, B, grid) changes both "
+           "axes to the Fourier basis B = fourier_basis(p). The squares of those coefficients add up to the squares "
+           "of the grid (B is orthonormal).",
+           "For frequency k the rows and columns to keep are [0, 2k - 1, 2k]; sum their 3 x 3 block of squared "
+           "coefficients, subtract the [0, 0] one (the mean), divide by the sum of all of them minus the [0, 0] one."],
+    mistakes=[
+        Mistake("constant kept", _wrong_neuron_keep_constant,
+                "Did you leave in the (constant, constant) coefficient? That is the neuron's mean, not its variance: "
+                "subtract power[0, 0] from the total and from every frequency's block."),
+        Mistake("linear terms only", _wrong_neuron_linear_only,
+                "Did you keep only the terms in a alone and b alone? The products cos(w a) cos(w b), ... are the "
+                "point of the circuit: take the whole 3 x 3 block of rows and columns [0, 2k - 1, 2k]."),
+        Mistake("products only", _wrong_neuron_products_only,
+                "Did you keep only the products of two waves? The terms in a alone or b alone (row or column 0) "
+                "are part of the frequency too."),
+        Mistake("amplitude", _wrong_neuron_amplitude,
+                "Did you add the coefficients' absolute values? Variance adds up in squares: square them."),
+    ],
+))
+
+
+# -- open exercises: worked answers ------------------------------------------------------------------
+
+@torch.no_grad()
+def worked_neurons_over_training(freqs=(18, 15, 1, 8, 47)) -> dict[int, dict[str, float]]:
+    """Open question: when do the MLP neurons become frequency neurons: at memorisation, during
+    circuit formation, or only in cleanup? Worked answer: on every shipped snapshot, the share of
+    neurons whose strongest frequency is one of the final key frequencies, and the median share of
+    its variance that a neuron's strongest frequency explains, beside the test accuracy."""
+    from course import modadd
+
+    card = modadd.card()
+    data = modadd.make_data(modadd.P, card["data"]["frac_train"], card["data"]["seed"])
+    out = {}
+    for step, snap in sorted(modadd.load_series().items()):
+        _, cache = snap.run_with_cache(data.tokens, names_filter="blocks.0.mlp.hook_post")
+        shares = neuron_frequency_shares(cache["blocks.0.mlp.hook_post"][:, -1].float(), modadd.P)
+        best = shares.argmax(-1) + 1
+        out[step] = {"on key frequency": torch.isin(best, torch.tensor(list(freqs))).float().mean().item(),
+                     "median best share": shares.max(-1).values.nanmedian().item(),
+                     "test acc": modadd.evaluate(snap, data)["test_acc"]}
+    return out
+
+
+@torch.no_grad()
+def worked_live_neurons(live_model) -> dict[str, object]:
+    """Open question: your live model (p = 71) stopped as soon as it grokked. Are its neurons
+    frequency neurons too, and do they read its own key frequencies? Worked answer: the same
+    analysis on its MLP, over all 71^2 pairs."""
+    from course import modadd
+
+    p = modadd.LIVE.p
+    data = modadd.make_data(p, modadd.LIVE.frac_train, modadd.LIVE.data_seed)
+    _, cache = live_model.run_with_cache(data.tokens, names_filter="blocks.0.mlp.hook_post")
+    shares = neuron_frequency_shares(cache["blocks.0.mlp.hook_post"][:, -1], p)
+    best = shares.argmax(-1) + 1
+    key = modadd.key_frequencies(live_model.W_E, 5, p)
+    return {"key frequencies": key,
+            "on key frequency": torch.isin(best, torch.tensor(key)).float().mean().item(),
+            "median best share": shares.max(-1).values.nanmedian().item(),
+            "neurons per frequency": {k: int((best == k).sum()) for k in key}}
+
+
+WORKED = {"neurons_over_training": worked_neurons_over_training, "live_neurons": worked_live_neurons}

@@ -49,3 +49,33 @@ def test_shipped_induction_heads_need_the_previous_token_head():
               ["repeat_loss_second"] for h in [None, *range(model.cfg.n_heads)]}
     assert second[prev] > second[None] + 3
     assert all(second[h] < second[None] + 0.5 for h in range(model.cfg.n_heads) if h != prev)
+
+
+def test_zero_ablation_overshoots_mean_ablation_does_not():
+    """Chapter 04's ablation comparison: zero-ablating the induction heads also damages the first
+    repeat; mean-ablation (the chapter's exercise) leaves it and removes the copying; neither leaves a hook."""
+    from solutions.ch04_induction import mean_ablate
+
+    model = zoo.load("attn-only-2l")
+    tokens = evaluate.repeated_random_tokens(model, seq_len=50)
+    heads = [(1, 0), (1, 1), (1, 2)]
+    clean = metrics.repeat_losses(model.loss(tokens, per_token=True).detach(), 50)
+    zero = metrics.repeat_losses(induction.ablate_heads(model, tokens, heads), 50)
+    mean = metrics.repeat_losses(mean_ablate(model, tokens, heads), 50)
+    assert not any(point.has_hooks for point in model.hook_dict.values())
+    assert zero["repeat_loss_first"] > clean["repeat_loss_first"] + 2
+    assert abs(mean["repeat_loss_first"] - clean["repeat_loss_first"]) < 1
+    assert mean["repeat_loss_second"] > clean["repeat_loss_second"] + 3
+    assert zero["repeat_loss_second"] > mean["repeat_loss_second"] + 2
+
+
+def test_ch04_worked_answers():
+    from solutions import ch04_induction as sol
+
+    model = zoo.load("attn-only-2l")
+    tokens = evaluate.repeated_random_tokens(model, seq_len=50)
+    one = sol.worked_one_head_at_a_time(model, tokens)
+    assert all(one[f"L1H{h}"] < one["clean"] + 1 for h in range(3))  # one head alone: the others still copy
+    assert one["L1H0 + L1H1 + L1H2"] > one["clean"] + 3
+    lengths = sol.worked_repeat_lengths(model)
+    assert all(row["repeat_loss_gap"] > 2 for row in lengths.values())

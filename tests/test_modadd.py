@@ -226,6 +226,30 @@ def test_shipped_run_key_frequencies(shipped):
     assert excluded == pytest.approx(card["metrics"]["excluded_loss"], rel=1e-4)
 
 
+def test_shipped_neurons_read_one_key_frequency_each(shipped):
+    """Chapter 08's neuron analysis: almost every MLP neuron's strongest frequency is a key frequency,
+    and it explains most of that neuron's variance; a frequency's shares add up to at most 1."""
+    model, card, data = shipped
+    _, cache = model.run_with_cache(data.tokens, names_filter="blocks.0.mlp.hook_post")
+    shares = sol.neuron_frequency_shares(cache["blocks.0.mlp.hook_post"][:, -1], P)
+    assert shares.shape == (model.cfg.d_mlp, P // 2)
+    assert (shares >= -1e-6).all() and (shares.sum(-1) <= 1 + 1e-4).all()
+    best = shares.argmax(-1) + 1
+    assert torch.isin(best, torch.tensor(card["metrics"]["key_frequencies"])).float().mean() > 0.95
+    assert shares.max(-1).values.median() > 0.85
+
+
+def test_shipped_restricted_loss_falls_with_setbacks_and_weight_norm_range(shipped):
+    """Chapter 08's prose: the restricted loss falls from memorisation to the circuit phase, but not
+    steadily (1.55 at step 3000, 2.27 at 3500); the weight norm stays within 49.9-61.8 in between."""
+    _, card, _ = shipped
+    pm, ev, phases = card["progress_measures"], card["evals_during_training"], card["phases"]
+    r = dict(zip(pm["step"], pm["restricted_loss"]))
+    assert r[3500] > r[3000] + 0.5 and r[phases["circuit"]] < r[phases["memorised"]] - 2
+    middle = [w for s, w in zip(ev["step"], ev["weight_norm"]) if phases["memorised"] <= s < phases["cleanup"]]
+    assert min(middle) == pytest.approx(49.9, abs=0.06) and max(middle) == pytest.approx(61.8, abs=0.06)
+
+
 def test_shipped_phases_follow_from_the_series(shipped):
     _, card, _ = shipped
     ev, pm = card["evals_during_training"], card["progress_measures"]
@@ -260,3 +284,9 @@ def test_shipped_series_matches_its_card(shipped):
     # memorised: train fit, test not; clean: both
     assert entries[phases["memorised"]]["train_acc"] >= 0.99 > 0.5 > entries[phases["memorised"]]["test_acc"]
     assert entries[phases["clean"]]["test_acc"] > 0.99
+
+
+@pytest.mark.slow
+def test_ch08_worked_neurons_over_training():
+    rows = sol.worked_neurons_over_training()
+    assert rows[max(rows)]["on key frequency"] > 0.95 and rows[0]["on key frequency"] < 0.5

@@ -23,9 +23,11 @@
 # %%
 import math
 
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from IPython.display import display
+from plotly.subplots import make_subplots
 
 from course import modadd
 from course.exercises import check, hint, progress, reveal
@@ -153,6 +155,10 @@ for step in (100, phases["memorised"], 2000, phases["circuit"], phases["cleanup"
              phases["clean"], ev["step"][-1]):
     print(row(step))
 print(f"training took {card['training_seconds'] / 60:.0f} minutes on {card['machine']}")
+middle = [ev["weight_norm"][i] for i, step in enumerate(ev["step"]) if phases["memorised"] <= step < phases["cleanup"]]
+print(f"weight norm from memorisation to cleanup (steps {phases['memorised']}-{phases['cleanup']}): "
+      f"{min(middle):.1f} to {max(middle):.1f}; at the end {ev['weight_norm'][-1]:.1f}")
+assert 49 < min(middle) < 51 and 61 < max(middle) < 63 and ev["weight_norm"][-1] < 40  # trained-model claim
 
 # %% [markdown]
 # Read the curves. By step 200 the model has **memorised** the training set: training accuracy is
@@ -160,8 +166,8 @@ print(f"training took {card['training_seconds'] / 60:.0f} minutes on {card['mach
 # table is confidently wrong on new pairs. For thousands of steps after that the test side looks
 # hopeless: the test loss jumps around between about 10 and 25, and test accuracy creeps from 2% to
 # about 15% by step 5,500. Then the test loss falls fast, test accuracy passes 50% at step 7,500 and
-# 99% at step 8,400: the model has **grokked**. The **weight norm** hovers between about 52 and 62
-# during the long middle stretch and drops to about 37 once the model has grokked.
+# 99% at step 8,400: the model has **grokked**. The **weight norm** stays between about 50 and 62
+# during the long middle stretch and drops below 40 once the model has grokked.
 #
 # Why would a model that already fits its data keep changing? Weight decay. A lookup table of
 # 3,831 memorised answers needs many large weights; a general algorithm for addition fits the same
@@ -198,10 +204,13 @@ W_E = model.W_E[:P].detach()  # [p d_model]: the embeddings of the numbers, with
 coeffs = basis @ W_E  # [p d_model]: the embedding, written in waves
 power = torch.cat([coeffs[:1].pow(2).sum(-1), coeffs[1::2].pow(2).sum(-1) + coeffs[2::2].pow(2).sum(-1)])
 share = power / power.sum()
-print("share of the number embeddings' squared norm in each frequency (the 12 largest):")
-for k in share[1:].argsort(descending=True)[:12].tolist():
-    print(f"  k = {k + 1:>2}: {share[k + 1].item():6.1%} " + "#" * int(share[k + 1].item() * 150))
-print(f"  (the constant: {share[0].item():.1%}; a random embedding spreads about 1/{P // 2} per frequency)")
+print(f"the constant holds {share[0].item():.1%}; a random embedding spreads about 1/{P // 2} per frequency")
+fig = go.Figure(go.Bar(x=list(range(1, P // 2 + 1)), y=share[1:].tolist(),
+                       hovertemplate="k = %{x}: %{y:.1%}<extra></extra>"))
+fig.add_hline(y=1 / (P // 2), line_dash="dot", annotation_text="even spread")
+fig.update_layout(title="The number embeddings' squared norm in each frequency", xaxis_title="frequency k",
+                  yaxis_title="share", yaxis_tickformat=".0%", height=340)
+fig
 
 # %% [markdown]
 # A few frequencies hold almost everything. Write the function that names them: the k
@@ -240,6 +249,45 @@ assert abs(trig - card["metrics"]["trig_fraction"]) < 1e-4  # trained-model clai
 # *Fourier multiplication* circuit. The rest is the remainder of the memorised table and the
 # nonlinearity's side effects (the ReLU only approximates the products).
 #
+# ### Inside the MLP: each neuron reads one frequency
+#
+# The embedding writes waves; the MLP multiplies them. Take any neuron's activation at the last
+# position, over all p^2 pairs (a, b): a p x p grid. Change both axes to the Fourier basis and
+# its variance splits into terms in a alone, b alone, and products of a wave in a with a wave in b.
+# Collect the terms of each frequency k (a wave of frequency k or the constant on each axis, the
+# constant on both excepted): write the share of each neuron's variance that each frequency explains.
+
+# %% [exercise] neuron_frequency_shares
+check(neuron_frequency_shares)
+
+# %%
+_, mlp_cache = model.run_with_cache(data.tokens, names_filter="blocks.0.mlp.hook_post")
+acts = mlp_cache["blocks.0.mlp.hook_post"][:, -1]  # [p*p d_mlp]: after the ReLU, at '='
+neuron_shares = neuron_frequency_shares(acts, P)  # [d_mlp p // 2]
+best = neuron_shares.argmax(-1) + 1  # [d_mlp]: each neuron's strongest frequency
+best_share = neuron_shares.max(-1).values
+on_key = torch.isin(best, torch.tensor(freqs)).float().mean().item()
+print(f"{on_key:.1%} of the {acts.shape[1]} neurons have a key frequency as their strongest; "
+      f"the median neuron has {best_share.median():.0%} of its variance in that one frequency, "
+      f"and {(best_share > 0.5).float().mean():.0%} of the neurons more than half")
+assert on_key > 0.95 and best_share.median() > 0.85  # trained-model claim: one key frequency per neuron
+counts = torch.bincount(best, minlength=P // 2 + 1)[1:]
+fig = make_subplots(rows=1, cols=2, subplot_titles=["neurons by their strongest frequency",
+                                                    "three neurons' spectra"], horizontal_spacing=0.1)
+fig.add_trace(go.Bar(x=list(range(1, P // 2 + 1)), y=counts.tolist(), name="neurons",
+                     hovertemplate="k = %{x}: %{y} neurons<extra></extra>"), row=1, col=1)
+for n in (0, 1, 2):
+    fig.add_trace(go.Bar(x=list(range(1, P // 2 + 1)), y=neuron_shares[n].tolist(), name=f"neuron {n}",
+                         hovertemplate="k = %{x}: %{y:.1%}<extra></extra>"), row=1, col=2)
+fig.update_xaxes(title_text="frequency k")
+fig.update_yaxes(title_text="share of its variance", tickformat=".0%", row=1, col=2)
+fig.update_layout(title="The MLP neurons' Fourier spectrum", height=360, barmode="group")
+fig
+
+# %% [markdown]
+# Nearly every neuron is a *frequency neuron*: it reads one of the five key frequencies and hardly
+# anything else, and each key frequency has its own cluster of neurons, as Nanda et al. found.
+#
 # ### Your live model, beside the shipped one
 #
 # The model you trained in section 2 solved a smaller table (p = 71) from its own random start.
@@ -255,12 +303,9 @@ live_share = live_power / live_power.sum()  # [p // 2 + 1]: the constant, then f
 live_freqs = modadd.key_frequencies(live_model.W_E, 5, LIVE_P)
 live_top5 = modadd.top_frequency_fraction(live_model.W_E, 5, LIVE_P)
 live_trig = modadd.trig_readout_fraction(modadd.all_logits(live_model, live_data), live_freqs, LIVE_P)
-print(f"{'':>6}{'shipped run (p = 113)':>24}    {'your live run (p = 71)':>24}")
-for rank, (k, k_live) in enumerate(zip(freqs, live_freqs), start=1):
-    print(f"{rank:>4}.  k = {k:>2}: {share[k].item():6.1%} {'#' * int(share[k].item() * 60):<14}"
-          f"  k = {k_live:>2}: {live_share[k_live].item():6.1%} {'#' * int(live_share[k_live].item() * 60)}")
-print(f"top 5 {top5:>17.1%} {'':>14}{live_top5:>15.1%}   (even spread: {5 / (P // 2):.0%} and {5 / (LIVE_P // 2):.0%})")
-print(f"trig readout {trig:>10.1%} {'':>14}{live_trig:>15.1%}   (share of the logits' variance)")
+print(f"key frequencies: shipped {freqs}, live {live_freqs}")
+print(f"top 5: shipped {top5:.1%}, live {live_top5:.1%} (even spread: {5 / (P // 2):.0%} and {5 / (LIVE_P // 2):.0%})")
+print(f"trig readout: shipped {trig:.1%}, live {live_trig:.1%} (share of the logits' variance)")
 print(f"live run: test accuracy {live_history['test_acc'][-1]:.1%} at step {last}; restricted loss "
       f"{live_history['restricted_loss'][-1]:.3f}, excluded loss {live_history['excluded_loss'][-1]:.2f}")
 if live_grokked:
@@ -273,6 +318,14 @@ if live_grokked:
 else:
     print("The live run stopped before it grokked, so it is still partly a lookup table and its spectrum "
           "is flatter than a grokked model's: raise SECONDS in section 2, run that cell and this one again.")
+fig = make_subplots(rows=1, cols=2, subplot_titles=[f"shipped run (p = {P})", f"your live run (p = {LIVE_P})"])
+for col, (values, p) in enumerate([(share, P), (live_share, LIVE_P)], start=1):
+    fig.add_trace(go.Bar(x=list(range(1, p // 2 + 1)), y=values[1:].tolist(), showlegend=False,
+                         hovertemplate="k = %{x}: %{y:.1%}<extra></extra>"), row=1, col=col)
+fig.update_xaxes(title_text="frequency k")
+fig.update_yaxes(tickformat=".0%")
+fig.update_layout(title="The embedding's squared norm in each frequency", height=340)
+fig
 
 # %% [markdown]
 # (If your run did not grok in time, the line above says so; the comparison below assumes it did.)
@@ -344,6 +397,16 @@ for step in (phases["memorised"], phases["clean"]):  # trained-model claim: the 
     assert abs(modadd.evaluate(series[step], data)["test_acc"] - entries[step]["test_acc"]) < 1e-6
 assert entries[phases["memorised"]]["train_acc"] >= 0.99 > 0.5 > entries[phases["memorised"]]["test_acc"]
 assert entries[phases["clean"]]["test_acc"] > 0.99
+r_logged = dict(zip(pm["step"], pm["restricted_loss"]))  # the card's series: every 100 steps
+rises = [step for step in sorted(r_logged) if phases["memorised"] < step <= phases["circuit"] and r_logged[step] > r_logged[step - 100]]
+print(f"restricted loss (every 100 steps): {r_logged[phases['memorised']]:.2f} at step {phases['memorised']}, "
+      f"{r_logged[3000]:.2f} at 3000, {r_logged[3500]:.2f} at 3500, {r_logged[phases['circuit']]:.2f} at {phases['circuit']}; "
+      f"it rises at {len(rises)} of the logged steps in between")
+assert r_logged[3500] > r_logged[3000] + 0.5 and len(rises) >= 5  # trained-model claim: not steadily
+assert r_logged[phases["circuit"]] < r_logged[phases["memorised"]] - 2  # trained-model claim: but it falls overall
+top_share = {step: entries[step]["top_fraction"] for step in (phases["memorised"], phases["cleanup"], max(entries))}
+print("top-5 share:", ", ".join(f"{v:.0%} at step {k}" for k, v in top_share.items()))
+assert [round(100 * v) for v in top_share.values()] == [13, 46, 91]  # trained-model claim: the prose's numbers
 
 # %% [markdown]
 # (The snapshots are stored in float16; the card's numbers were measured on the same float16
@@ -352,11 +415,13 @@ assert entries[phases["clean"]]["test_acc"] > 0.99
 # Read the table from the top. At step 200 the training data is memorised; the restricted loss is
 # still near chance and the excluded loss is tiny: the table does all the work, and the key
 # frequencies hold only 13% of the embedding. From then on, with test accuracy below 15%, the
-# restricted loss falls steadily (3.7 at step 200, 1.1 at step 5,500) and the embedding concentrates
+# restricted loss falls, though not steadily: 3.7 at step 200 and 1.1 at step 5,500, with setbacks
+# on the way (1.55 at step 3,000, back up to 2.27 at 3,500: the card's series every 100 steps,
+# printed above), and the embedding concentrates
 # into the key frequencies; from about step 3,600 the excluded loss rises, so the training data is
 # more and more fit through the circuit, and at step 5,500 the restricted loss drops below the
-# excluded loss. Test accuracy jumps only when the circuit is good enough, and weight decay keeps
-# removing what is left of the table (the top-5 share goes from 46% at step 7,500 to 90% at the end).
+# excluded loss. Only then does test accuracy rise, and weight decay keeps removing what is left of
+# the table (the top-5 share goes from 46% at step 7,500 to 91% at the end).
 #
 # ## 6. Locating the three phases
 #
@@ -384,13 +449,19 @@ print(f"memorisation:       steps 0 - {found['memorised']}")
 print(f"circuit formation:  steps {found['memorised']} - {found['cleanup']} "
       f"(the circuit beats the table on its own from step {found['circuit']})")
 print(f"cleanup:            steps {found['cleanup']} - {found['clean']} (test accuracy > 99% at {found['grokked']})")
+norm_at = dict(zip(ev["step"], ev["weight_norm"]))
+print(f"weight norm: {norm_at[found['cleanup']]:.1f} at the start of cleanup, {norm_at[found['clean']]:.1f} at its end")
+assert norm_at[found["clean"]] < norm_at[found["cleanup"]] - 5  # trained-model claim: weight decay removes the table
+assert found["cleanup"] - found["circuit"] == 2000  # trained-model claim: the circuit came first
 
 # %% [markdown]
 # So the "sudden" generalisation is the visible end of a long, gradual process. Memorisation takes
 # a couple of hundred steps. Circuit formation takes most of the run, and little of it shows
 # on the test accuracy, because the leftover table still adds noise on every held-out pair. Cleanup
-# is the short stretch where weight decay removes that table, the circuit is all that is left, and
-# test accuracy jumps.
+# is the short stretch where weight decay removes that table and the circuit is all that is left.
+# (That test accuracy jumps in cleanup is no finding: the rule *starts* cleanup where test accuracy
+# passes 50%. The finding is inside: the weight norm falls by several units over cleanup, printed
+# above, and the restricted loss had passed below the excluded loss 2,000 steps before.)
 #
 # ## Recap
 #
@@ -398,7 +469,8 @@ print(f"cleanup:            steps {found['cleanup']} - {found['clean']} (test ac
 # - Weight decay drives it: a general algorithm fits the same data with smaller weights than a
 #   lookup table does.
 # - The grokked model adds numbers as angles: a few key frequencies in the embedding (here 18, 15,
-#   1, 8 and 47, about 90% of its norm) and a readout of cos(w_k (a + b - c)).
+#   1, 8 and 47, about 90% of its norm), MLP neurons that each read one of them, and a readout of
+#   cos(w_k (a + b - c)).
 # - Progress measures built from that understanding (restricted and excluded loss) move steadily
 #   while test accuracy barely moves, and split training into memorisation, circuit formation and cleanup.
 # - Gradient filtering (Grokfast) speeds the whole thing up several-fold by amplifying the slow part
@@ -412,6 +484,21 @@ print(f"cleanup:            steps {found['cleanup']} - {found['clean']} (test ac
 # - Lee et al. (2024), *Grokfast: Accelerated Grokking by Amplifying Slow Gradients*.
 # - Zhong et al. (2023), *The Clock and the Pizza*: the same task, solved by other algorithms.
 # - ARENA's chapter 1.5.2, *Grokking and Modular Arithmetic*.
+#
+# ## Open exercises
+#
+# These have no single answer. Try them, then compare with a worked answer:
+# `reveal("neurons_over_training")` and so on prints its code (run it; the first takes under a
+# minute, it loads every snapshot).
+#
+# 1. **When do the neurons specialise?** (`"neurons_over_training"`). Run `neuron_frequency_shares`
+#    on the shipped snapshots (`modadd.load_series()`). Do the neurons settle on the key
+#    frequencies during memorisation, during circuit formation, or only in cleanup?
+# 2. **Your live model's neurons** (`"live_neurons"`). Your live run stopped as soon as it grokked.
+#    Are its neurons frequency neurons too, and on its own key frequencies?
+
+# %%
+# Your exploration here. Then, for example: reveal("neurons_over_training")
 
 # %%
 progress()
