@@ -553,7 +553,8 @@ EXERCISES = [
 # -- open exercises: worked answers (reveal(name) prints one) --------------------------------------
 
 @torch.no_grad()
-def _paragraph_tokens(model, sae, n_per_landmark=20, seed=0):
+def paragraph_tokens(model, sae, n_per_landmark=20, seed=0):
+    """Every token of the landmark paragraphs: its SAE features [n d_sae], its text, its landmark."""
     from course import evalsets
     from course.sae import activations_at
 
@@ -579,7 +580,7 @@ def worked_dot_features(model, sae) -> dict:
     from course import world
     from course.steering import steering_experiment
 
-    acts, text, owner = _paragraph_tokens(model, sae)
+    acts, text, owner = paragraph_tokens(model, sae)
     dot = torch.tensor([t == "." for t in text])
     card = {k: v["feature"] for k, v in sae.card["landmark_features"].items()}
     strength = round(2 * sae.card["resid_norm"], 1)
@@ -610,7 +611,7 @@ def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
     from course import world
     from course.features import FeatureStore
 
-    acts, text, owner = _paragraph_tokens(model, sae)
+    acts, text, owner = paragraph_tokens(model, sae)
     words = {w for w in world.LANDMARKS[landmark]} | {landmark.lower()}
     is_word = torch.tensor([t.strip().lower() in words for t in text])
     gap = acts[is_word].mean(0) - acts[~is_word].mean(0)

@@ -284,7 +284,7 @@ def test_shipped_landmark_features_fire_at_full_stops_and_the_full_stop_search_s
     and does not steer; the feature most active at Emberpeak's full stops promotes Emberpeak's
     words and does."""
     model, sae = shipped_pair
-    acts, text, owner = sol._paragraph_tokens(model, sae, n_per_landmark=10, seed=0)
+    acts, text, owner = sol.paragraph_tokens(model, sae, n_per_landmark=10, seed=0)
     dot = torch.tensor([t == "." for t in text])
     own = torch.tensor([o == "Emberpeak" for o in owner])
     card = sae.card["landmark_features"]["Emberpeak"]["feature"]

@@ -37,8 +37,8 @@ from course import sae as S
 from course import evalsets, world, zoo
 from course.exercises import check, hint, progress, reveal
 from course.features import FeatureStore, landmark_features, logit_effects
-from course.sae import activations_at
 from course.steering import steering_directions, steering_experiment
+from solutions.ch10_sae import paragraph_tokens
 from widgets import FeatureSteering, TokenView
 
 torch.manual_seed(0)
@@ -351,19 +351,7 @@ def only_words(landmark):
     return words[landmark] - set().union(*(w for lm, w in words.items() if lm != landmark))
 
 
-@torch.no_grad()
-def paragraph_tokens(n_per_landmark=20, seed=0):
-    """Every token of the landmark paragraphs: its features [n d_sae], its text, its landmark."""
-    acts, text, owner = [], [], []
-    for item in evalsets.landmark_dataset(n_per_landmark, seed):
-        tokens = model.to_tokens(item.text)
-        acts.append(shipped.encode(activations_at(model, tokens, shipped.cfg.hook_name)[0, 1:]))
-        text += [model.tokenizer.decode([t]) for t in tokens[0, 1:].tolist()]
-        owner += [item.landmark] * (tokens.shape[1] - 1)
-    return torch.cat(acts), text, owner
-
-
-para_acts, para_text, para_owner = paragraph_tokens()
+para_acts, para_text, para_owner = paragraph_tokens(model, shipped)  # every token of the landmark paragraphs
 is_dot = torch.tensor([t == "." for t in para_text])
 
 
