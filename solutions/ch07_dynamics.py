@@ -5,9 +5,11 @@ The references use ``collections``, ``math`` and ``torch`` (the notebook imports
 ``check`` recognises by their output.
 
 ``python -m solutions.ch07_dynamics`` recomputes ``course/data/llc_curve.json`` (one thread,
-about 70 seconds): the LLC of every checkpoint of ``attn-only-2l`` with the fixed
-settings of ``LLC_SETTINGS``. The chapter and ``tests/test_ch07.py`` call ``llc_at`` with the same
-settings, so a fresh estimate can be compared with the shipped curve.
+under a minute; the file records how long it took): the LLC of every checkpoint of ``attn-only-2l``
+with the fixed settings of ``LLC_SETTINGS``. The chapter and ``tests/test_ch07.py`` call ``llc_at``
+with the same settings, so a fresh estimate can be compared with the shipped curve.
+
+``WORKED`` holds the worked answers of the chapter's open exercises (``reveal(name)`` prints them).
 """
 
 from __future__ import annotations
@@ -56,15 +58,15 @@ def llc_data(model, mix: dict) -> torch.Tensor:
     return tinyworld_rows(model.tokenizer, mix, d["seed"], d["n_seqs"], d["seq_len"])
 
 
-def llc_at(model, data: torch.Tensor, n_chains: int | None = None, n_steps: int | None = None) -> dict:
-    """``course.llc.estimate_llc`` with the shipped curve's settings (fewer chains or steps if asked)."""
+def llc_at(model, data: torch.Tensor, **overrides) -> dict:
+    """``course.llc.estimate_llc`` with the shipped curve's settings; keyword arguments replace any
+    of ``LLC_SETTINGS["sgld"]`` (``n_chains=1``, ``epsilon=1e-4``, ...)."""
     from course.llc import SGLDConfig, estimate_llc
 
-    s = dict(LLC_SETTINGS["sgld"])
-    if n_chains is not None:
-        s["n_chains"] = n_chains
-    if n_steps is not None:
-        s["n_steps"] = n_steps
+    unknown = set(overrides) - set(LLC_SETTINGS["sgld"])
+    if unknown:
+        raise TypeError(f"llc_at: unknown SGLD settings {sorted(unknown)}; the settings are {list(LLC_SETTINGS['sgld'])}")
+    s = {**LLC_SETTINGS["sgld"], **overrides}
     batch_size = LLC_SETTINGS["data"]["batch_size"]
     return estimate_llc(model, lambda: iter(data.split(batch_size)), lambda m, b: m.loss(b),
                         n_tokens=data.numel(), cfg=SGLDConfig(**s), seed=LLC_SETTINGS["seed"])
@@ -275,6 +277,70 @@ EXERCISES = [
         ],
     ),
 ]
+
+
+
+# -- open exercises: worked answers ------------------------------------------------------------------
+
+@torch.no_grad()
+def worked_bump_by_kind(n_seqs: int = 16, seq_len: int = 128) -> dict[str, dict[str, float]]:
+    """Open question: inside the induction bump the held-out loss takes a second drop. Which kinds of
+    TinyWorld text does it come from? Worked answer: held-out rows made of one kind of document at a
+    time (same seed as the chapter's held-out text), the loss at the bump's start and at its end, and
+    the drop weighted by the kind's share of the training mix."""
+    from course import evaluate, zoo
+    from course.ngrams import model_loss
+
+    series = zoo.load_series("attn-only-2l")
+    card = zoo.card("attn-only-2l")
+    bump = evaluate.induction_bump(card["series"]["checkpoints"])
+    mix = card["data"]["mix"]
+    tokenizer = series[bump["start"]].tokenizer
+    out = {}
+    for kind, weight in mix.items():
+        rows = tinyworld_rows(tokenizer, {kind: 1.0}, seed=2024, n_seqs=n_seqs, seq_len=seq_len)
+        before, after = model_loss(series[bump["start"]], rows), model_loss(series[bump["end"]], rows)
+        share = weight / sum(mix.values())
+        out[kind] = {"share of the mix": share, f"loss at step {bump['start']}": before,
+                     f"loss at step {bump['end']}": after, "drop": before - after, "weighted drop": share * (before - after)}
+    return out
+
+
+@torch.no_grad()
+def worked_previous_token_head() -> dict[int, dict[str, float]]:
+    """Open question: copying needs a previous-token head in layer 0 (chapter 04 found L0H3) as well
+    as the induction heads in layer 1. Does the previous-token head form first, or with them? Worked
+    answer: at every checkpoint, the previous-token score of each layer-0 head and the best induction
+    score in layer 1, on repeated random tokens (``evaluate.head_scores``)."""
+    from course import evaluate, zoo
+
+    out = {}
+    for step, model in sorted(zoo.load_series("attn-only-2l").items()):
+        scores = evaluate.head_scores(model)
+        out[step] = {**{f"L0H{h} previous-token": float(v) for h, v in enumerate(scores["previous_token"][0])},
+                     "best L1 induction": float(scores["induction"][1].max())}
+    return out
+
+
+def worked_llc_settings(steps: tuple[int, ...] = (161, 1134, 2477)) -> dict[str, dict[int, float]]:
+    """Open question: the LLC's size depends on the sampler's settings. Does the *shape* of the curve
+    survive other settings: the early peak (step 161) above the plateau (1134), the bump (2477)
+    above the plateau? Worked answer: one chain at each of the three checkpoints with the shipped
+    settings, then with epsilon and gamma three times smaller and three times larger (15 chains)."""
+    from course import zoo
+
+    torch.set_num_threads(LLC_SETTINGS["threads"])  # as the shipped curve
+    series = zoo.load_series("attn-only-2l")
+    data = llc_data(series[steps[0]], zoo.card("attn-only-2l")["data"]["mix"])
+    eps, gamma = LLC_SETTINGS["sgld"]["epsilon"], LLC_SETTINGS["sgld"]["gamma"]
+    settings = {"shipped settings": {}, "epsilon / 3": {"epsilon": eps / 3}, "epsilon * 3": {"epsilon": eps * 3},
+                "gamma / 3": {"gamma": gamma / 3}, "gamma * 3": {"gamma": gamma * 3}}
+    return {label: {step: llc_at(series[step], data, n_chains=1, **change)["llc"] for step in steps}
+            for label, change in settings.items()}
+
+
+WORKED = {"bump_by_kind": worked_bump_by_kind, "previous_token_head": worked_previous_token_head,
+          "llc_settings": worked_llc_settings}
 
 
 if __name__ == "__main__":
