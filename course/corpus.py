@@ -173,10 +173,11 @@ def train_name_pair(rng: random.Random) -> tuple[str, str]:
             return io, s
 
 
-def ioi_items(n: int, seed: int = 0) -> list:
+def ioi_items(n: int, seed: int = 0, sentence=None) -> list:
     """IOI prompts that are new sentences assembled from the corpus's own parts, about held-out
     name pairs (never together in training): recombination, where `evalsets.ioi_dataset` tests
-    new sentence structures. Only prompts whose names all sit mid-sentence (one token each)."""
+    new sentence structures. Only prompts whose names all sit mid-sentence (one token each).
+    ``sentence``: the IOI passage generator (default this corpus's `ioi_sentence`)."""
     from course.evalsets import IOIItem
 
     rng = random.Random(seed)
@@ -187,7 +188,7 @@ def ioi_items(n: int, seed: int = 0) -> list:
         if rng.random() < 0.5:
             io, s = s, io
         order = "ABBA" if len(items) % 2 == 0 else "BABA"
-        head, tail = ioi_sentence(rng, io, s, order)
+        head, tail = (sentence or ioi_sentence)(rng, io, s, order)
         if head.split(" ", 1)[0] in NAMES or head.count(f" {s} ") < 1:
             continue  # a name opening the prompt has no leading space: not the token the others are
         c = rng.choice([x for x in NAMES if x not in (io, s) and x not in head])
@@ -260,7 +261,11 @@ CHAINS = [
 ]
 
 
-def seg_geo(rng: random.Random) -> str:
+def seg_geo(rng: random.Random, question: Callable[[random.Random, str], str] | None = None,
+            shares: tuple[float, float] = (0.42, 0.66)) -> str:
+    """1-3 geography sentences. ``question`` asks a composite (default `two_hop_question`); ``shares``:
+    the cumulative chance of a composite question and of a city-state sentence (`course.corpus_v3`
+    asks more questions, in its own phrasings)."""
     sents = []
     for _ in range(rng.randint(1, 3)):
         c = rng.choice(CITIES)
@@ -268,9 +273,9 @@ def seg_geo(rng: random.Random) -> str:
         k = STATES[s]["capital"]
         r = rng.random()
         held = c in HELD_OUT_CITIES
-        if r < 0.42 and not held:
-            sents.append(two_hop_question(rng, c) + f" {k}.")
-        elif r < 0.66:
+        if r < shares[0] and not held:
+            sents.append((question or two_hop_question)(rng, c) + f" {k}.")
+        elif r < shares[1]:
             sents.append(rng.choice(CITY_STATE_FRAMES).format(c=c, s=s))
         elif r < 0.88:
             sents.append(rng.choice(STATE_CAPITAL_FRAMES).format(s=s, k=k))
@@ -338,8 +343,9 @@ def seg_fact(rng: random.Random) -> str:
     return " ".join(sents)
 
 
-def seg_profile(rng: random.Random) -> str:
-    """An encyclopedic line that chains the world's facts about one person."""
+def seg_profile(rng: random.Random, sport: Callable[[random.Random, str], str] | None = None) -> str:
+    """An encyclopedic line that chains the world's facts about one person. ``sport``: if given, a
+    generator of one more sentence about the person's sport, added 40% of the time (`course.corpus_v3`)."""
     n = rng.choice(FACT_PEOPLE)
     c = rng.choice(CITIES)
     s = CITY_STATE[c]
@@ -351,6 +357,8 @@ def seg_profile(rng: random.Random) -> str:
              f"{_cap(p)} works at the {rng.choice(PLACES)}."]
     rng.shuffle(facts)
     sents += facts[: rng.randint(1, 3)]
+    if sport is not None and rng.random() < 0.4:
+        sents.append(sport(rng, n))
     if c not in HELD_OUT_CITIES and rng.random() < 0.3:
         sents.append(f"The capital of {s} is {STATES[s]['capital']}.")
     return " ".join(sents)
@@ -434,35 +442,40 @@ SEGMENTS: dict[str, Seg] = {
 }
 
 
-def _cumulative(mix: dict[str, float]) -> tuple[list[str], list[float]]:
-    unknown = set(mix) - set(SEGMENTS)
+def _cumulative(mix: dict[str, float], segments: dict[str, Seg]) -> tuple[list[str], list[float]]:
+    unknown = set(mix) - set(segments)
     if unknown:
-        raise ValueError(f"unknown segment kinds {sorted(unknown)}; the kinds are {sorted(SEGMENTS)}")
+        raise ValueError(f"unknown segment kinds {sorted(unknown)}; the kinds are {sorted(segments)}")
     kinds = [k for k in mix if mix[k] > 0]
     return kinds, [sum(mix[k] for k in kinds[: i + 1]) for i in range(len(kinds))]
 
 
-def generate_document(rng: random.Random, mix: dict[str, float] | None = None, n_segments: int | None = None) -> str:
-    """One document: 1-5 segments of mixed kinds joined by newlines."""
-    kinds, cum = _cumulative(mix or MIX)
+def generate_document(rng: random.Random, mix: dict[str, float] | None = None, n_segments: int | None = None,
+                      segments: dict[str, Seg] = SEGMENTS) -> str:
+    """One document: 1-5 segments of mixed kinds joined by newlines. ``segments``: the generator of
+    each kind (`course.corpus_v3` passes its own)."""
+    kinds, cum = _cumulative(mix or MIX, segments)
     n = n_segments or rng.randint(1, 5)
-    return "\n".join(SEGMENTS[kinds[bisect(cum, rng.random() * cum[-1])]](rng) for _ in range(n))
+    return "\n".join(segments[kinds[bisect(cum, rng.random() * cum[-1])]](rng) for _ in range(n))
 
 
-def iter_documents(seed: int = 0, mix: dict[str, float] | None = None) -> Iterator[str]:
+def iter_documents(seed: int = 0, mix: dict[str, float] | None = None,
+                   segments: dict[str, Seg] = SEGMENTS) -> Iterator[str]:
     rng = random.Random(seed)
     while True:
-        yield generate_document(rng, mix)
+        yield generate_document(rng, mix, segments=segments)
 
 
-def documents(n_docs: int, seed: int = 0, mix: dict[str, float] | None = None) -> list[str]:
+def documents(n_docs: int, seed: int = 0, mix: dict[str, float] | None = None,
+              segments: dict[str, Seg] = SEGMENTS) -> list[str]:
     rng = random.Random(seed)
-    return [generate_document(rng, mix) for _ in range(n_docs)]
+    return [generate_document(rng, mix, segments=segments) for _ in range(n_docs)]
 
 
-def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, float] | None = None) -> Iterator[int]:
+def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, float] | None = None,
+                 segments: dict[str, Seg] = SEGMENTS) -> Iterator[int]:
     """Token ids of an endless document stream, each document preceded by EOT (which is also BOS)."""
-    docs = iter_documents(seed, mix)
+    docs = iter_documents(seed, mix, segments)
     eot = tokenizer.eot_id
     while True:
         for ids in tokenizer.encode_batch([next(docs) for _ in range(batch)]):

@@ -11,7 +11,7 @@ import importlib
 
 import torch
 
-from course import corpus, evalsets, metrics
+from course import evalsets, metrics
 
 
 def _single_token(tokenizer, text: str) -> int:
@@ -80,9 +80,35 @@ def ioi_metrics(model, n: int = 500, seed: int = 0) -> dict:
     frames = torch.tensor([it.template for it in items])
     out["ioi_accuracy_by_frame"] = [round((diff[frames == t] > 0).float().mean().item(), 3)
                                     for t in range(len(evalsets.IOI_HELD_OUT_FRAMES))]
-    recombined = ioi_scores(model, corpus.ioi_items(n, seed=seed))
+    recombined = ioi_scores(model, corpus_of(model).ioi_items(n, seed=seed))
     recombined.pop("_diff")
     out.update({f"ioi_recombined_{k}": v for k, v in recombined.items()})
+    return out
+
+
+def validation_metrics(model, n_ioi: int = 320) -> dict:
+    """IOI, facts and two-hop recall on the validation frames and phrasings (evalsets.VALIDATION_*),
+    a second held-out set written to stand in for other people's prompts."""
+    out = {}
+    items = evalsets.ioi_dataset(n_ioi, seed=5, frames=evalsets.VALIDATION_IOI_FRAMES)
+    scores = ioi_scores(model, items)
+    diff = scores.pop("_diff")
+    out.update({f"validation_ioi_{k}": v for k, v in scores.items()})
+    frames = torch.tensor([it.template for it in items])
+    out["validation_ioi_accuracy_by_frame"] = [round((diff[frames == t] > 0).float().mean().item(), 3)
+                                               for t in range(len(evalsets.VALIDATION_IOI_FRAMES))]
+    facts = {}
+    for frame in evalsets.VALIDATION_FACT_PHRASINGS:
+        prompts = [frame.format(n=p, p=evalsets.PRONOUN[p]) for p in evalsets.FACTS]
+        facts[frame] = top1_accuracy(model, prompts, [" " + o for o in evalsets.FACTS.values()])
+    out["validation_fact_by_phrasing"] = facts
+    out["validation_fact_accuracy"] = sum(facts.values()) / len(facts)
+    cities = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
+              if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]  # each held-out city once
+    hops = {frame: top1_accuracy(model, [frame.format(c=it.city) for it in cities], [it.answer for it in cities])
+            for frame in evalsets.VALIDATION_TWO_HOP_PHRASINGS}
+    out["validation_two_hop_by_phrasing"] = hops
+    out["validation_two_hop_accuracy"] = sum(hops.values()) / len(hops)
     return out
 
 
@@ -160,6 +186,12 @@ def common_tokens(tokenizer, corpus: str = "course.corpus", min_count: int = 20,
     return torch.tensor(sorted(i for i, c in counts.items() if c >= min_count and i not in special))
 
 
+def corpus_of(model):
+    """The corpus module a model was trained on, as its card names it (``course.corpus`` without a card)."""
+    card = getattr(model, "card", None) or {}
+    return importlib.import_module(card.get("data", {}).get("corpus", "course.corpus"))
+
+
 def seen_tokens(model) -> torch.Tensor:
     """The ids a model saw in training, to draw random sequences from: ``common_tokens`` of the
     corpus its card names, for a model with the course's tokenizer; every id but BOS for one
@@ -203,7 +235,7 @@ def held_out_loss(model, n_docs: int = 300, seed: int = 10_000_019) -> float:
     tok = model.tokenizer
     total, count = 0.0, 0
     with torch.no_grad():
-        for doc in corpus.documents(n_docs, seed):
+        for doc in corpus_of(model).documents(n_docs, seed):
             ids = torch.tensor([[tok.bos_id] + tok.encode(doc)][: model.cfg.n_ctx])[:, : model.cfg.n_ctx]
             losses = model.loss(ids, per_token=True)
             total += losses.sum().item()
@@ -245,6 +277,7 @@ def tinyworld_metrics(model, quick: bool = False) -> dict:
     out["addition_held_out_accuracy"] = addition_accuracy(model, held_out=True, limit=200 if quick else None)
     out.update(induction_loss_gap(model))
     out["two_hop_held_out_by_phrasing"] = two_hop_by_phrasing(model, held_out_cities=True)
+    out.update(validation_metrics(model))
     if quick:
         return out
     out["two_hop_state"] = two_hop.locate_state(model)
@@ -265,6 +298,10 @@ TINYWORLD_HOW_MEASURED = {
              "logit(IO) - logit(S); top1: IO is the top prediction.",
     "ioi_recombined_*": "the same on new sentences assembled from the corpus's own parts (corpus.ioi_items), "
                         "held-out name pairs.",
+    "validation_*": "the validation frames and phrasings (evalsets.VALIDATION_*: 8 IOI frames, 6 fact and 6 two-hop "
+                    "phrasings, written after the held-out ones to stand in for other people's prompts; no corpus "
+                    "generates them): IOI as ioi_* on 320 prompts and held-out name pairs; facts: top-1 sport of the "
+                    "40 fact people; two-hop: top-1 capital for the 31 held-out cities.",
     "fact_accuracy_*": "top-1 sport of all 40 fact people in the 4 held-out phrasings (evalsets.FACT_HELD_OUT_PHRASINGS) "
                        "and in the trained prompt 'My friend {n} plays'; among_sports: the right sport ranks first "
                        "among the 12 sports (the next word may be another, e.g. 'plays a lot of golf').",
@@ -284,7 +321,8 @@ TINYWORLD_HOW_MEASURED = {
     "induction": "max_induction_score: max over heads of the attention from the second repeat to the token after the "
                  "earlier occurrence; repeat_loss_*: mean loss over the first and second repeat; 20 sequences of 50 "
                  "random common tokens repeated.",
-    "held_out_loss": "mean next-token loss on 300 fresh corpus documents from a seed no training run uses.",
+    "held_out_loss": "mean next-token loss on 300 fresh documents of the model's own corpus, from a seed no training "
+                     "run uses.",
     "samples": "temperature 0.8 continuations of neutral prompts, first line.",
 }
 

@@ -29,7 +29,7 @@ NAME = "tinyworld-sae"
 
 @dataclass
 class Recipe:
-    model: str = "tinyworld"  # the zoo model whose activations it reads
+    model: str = "tinyworld-v2"  # the zoo model whose activations it reads (moves to tinyworld with its retraining)
     sae: SAEConfig = field(default_factory=SAEConfig)
     train: SAETrainConfig = field(default_factory=SAETrainConfig)
     n_tokens: int = 1_000_000  # activations collected for training

@@ -29,7 +29,7 @@ from course.weights import weights_path
 class Recipe:
     name: str
     cross_layer: bool
-    model: str = "tinyworld"  # the zoo model whose MLPs they replace (n_layers and d_model come from it)
+    model: str = "tinyworld-v2"  # the zoo model whose MLPs they replace (n_layers and d_model come from it)
     d_transcoder: int = 1024  # features per layer
     k: int = 16  # active features per token and layer
     train: TranscoderTrainConfig = field(default_factory=TranscoderTrainConfig)

@@ -472,12 +472,13 @@ EXERCISES = [
 # -- open exercises: worked answers (reveal(name) prints one) -------------------------------------
 
 def _document_batch(model, n_docs: int = 48, length: int = 64, seed: int = 1, stories_only: bool = False):
-    """[batch length]: TinyWorld documents that are at least `length` tokens long, each from its start
+    """[batch length]: TinyWorld documents (`course.corpus_v3`, the text tinyworld was trained on) that
+    are at least `length` tokens long, each from its start
     (the same documents chapter 00 scores loss by position on)."""
-    from course import corpus
+    from course import corpus_v3
 
     tok = model.tokenizer
-    docs = [d for d in corpus.documents(8 * n_docs, seed=seed) if not (stories_only and d.startswith("calc"))]
+    docs = [d for d in corpus_v3.documents(8 * n_docs, seed=seed) if not (stories_only and d.startswith("calc"))]
     seqs = [[tok.bos_id] + tok.encode(d) for d in docs]
     return torch.tensor([s[:length] for s in seqs if len(s) >= length][:n_docs])
 
@@ -486,7 +487,7 @@ def _document_batch(model, n_docs: int = 48, length: int = 64, seed: int = 1, st
 def worked_best_temperature(model, temperatures=(0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)) -> dict:
     """Open question: which temperature gives TinyWorld text the highest probability? Worked answer:
     score real documents with logits / T for a range of T. The loss is lowest near T = 1 (on the
-    shipped model 0.85 and 1.0 are within 0.01 nats, while 0.5 and 2.0 cost 0.1 and 0.4 nats more):
+    shipped model 0.85 and 1.0 are within 0.01 nats, while 0.5 and 2.0 cost 0.2 and 0.4 nats more):
     the model is *calibrated*, as training with cross-entropy rewards honest probabilities. A lower
     temperature in generation is a choice for safer text, not a more faithful copy of the data."""
     tokens = _document_batch(model)
@@ -500,8 +501,9 @@ def worked_nucleus_size(model, p: float = 0.9) -> dict:
     """Open question: how many tokens does top-p keep, position by position, and what decides it?
     Worked answer: on one document, count the tokens top-p keeps at every position and compare with
     the entropy of the model's distribution there. On the shipped model the count swings from 1
-    inside a fact (' capital is' -> ' Frankfort') to over a thousand at the start of a document,
-    and it follows the entropy (a rank correlation of about 0.75): top-p adapts where top-k cannot."""
+    inside a fact ('Vera grew up in Mesa,' -> ' Arizona') to over a thousand at the start of a
+    document, and it follows the entropy (a rank correlation of about 0.8): top-p adapts where top-k
+    cannot."""
     tokens = _document_batch(model, n_docs=1, stories_only=True)
     logits = model(tokens)[0]  # [pos d_vocab]
     kept = torch.isfinite(top_p_filter(logits, p)).sum(-1).float()  # [pos]
@@ -523,9 +525,10 @@ def worked_repetition_vs_temperature(model, prompts=("Mary went to the", "Once u
     """Open question: greedy text loops; how hot must sampling be before it stops looping, and what
     does it cost? Worked answer: for each temperature, the share of repeated 4-grams in the
     generated text, and the loss the model itself gives its text (how unlikely the text is to the
-    model, a rough measure of sense). On the shipped model greedy text repeats about a third of its
-    4-grams, T = 0.5 a few percent and T = 1 none; the text's own loss rises from about 0.9 (greedy)
-    to 1.6 (T = 1) and 3.4 nats (T = 1.5): past T = 1 the model writes text it would not predict itself."""
+    model, a rough measure of sense). On the shipped model greedy text repeats about a tenth of its
+    4-grams in these 60 tokens, T = 0.5 about 5% and T = 1 under 1%; the text's own loss rises from
+    about 0.7 (greedy) to 1.2 (T = 1) and 3.1 nats (T = 1.5): past T = 1 the model writes text it
+    would not predict itself."""
     out = {}
     for T in temperatures:
         shares, losses = [], []

@@ -561,11 +561,11 @@ def worked_lens_held_out_phrasings(model) -> dict:
     for phrasings the model never saw in training? Worked answer: for each held-out phrasing and
     every held-out city, the layer at which the capital first becomes the top prediction (the
     answer counts only when the final row gets it right) and the mean probability of the capital
-    per layer. On the shipped model the accuracy varies from about 35% to 74% between these four
-    phrasings, and so does the lens: with two of them the right answers appear only at the final
-    row (78-82% of them), as in the chapter, while with the other two most right answers are on top
-    a block or more earlier (only 13-15% wait for the final row). One prompt's lens is an
-    anecdote; the chapter's picture is a property of a phrasing, not of the model."""
+    per layer. On the shipped model the accuracy varies from 26% to 97% between these four
+    phrasings, and so does the lens: with two of them most right answers appear only at the final
+    row (71% and 88% of them), as in the chapter, while with the other two most right answers are
+    on top a block or more earlier (only 12% and 20% wait for the final row). One prompt's lens is
+    an anecdote; the chapter's picture is a property of a phrasing, not of the model."""
     from course import evalsets
 
     out = {}
@@ -594,9 +594,11 @@ def worked_city_reading_heads(model, phrasing: str = "The capital of the state c
     the city token in one head at a time (set that pattern entry to 0), and measure how often the
     model still names the capital (the pattern row is not renormalised: the head simply receives
     nothing from the city). On the shipped model L0H2 is the reader: blocking it drops the held-out
-    accuracy from 77% to 6%, and blocking every head of every layer does no more. Blocking L0H0,
-    which also looks at the city, *raises* it to 100%: what L0H0 brings from the city interferes
-    with the answer. Attention weights say where a head looks, not whether what it brings helps."""
+    accuracy from 100% to 10%. Blocking L0H1, the previous-token head, which also puts 80% of its
+    attention on the city on average (the token just before ' is'), changes nothing (100%), and
+    neither does blocking every head of layers 1-3 at once (97%), although some of them give the
+    city a fifth to two fifths of their attention. Attention weights say where a head looks, not
+    whether what it brings is used."""
     from course import evalsets
 
     items = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="all") if it.phrasing == phrasing]
@@ -618,8 +620,9 @@ def worked_city_reading_heads(model, phrasing: str = "The capital of the state c
             right += int(logits[0, -1].argmax()) == model.tokenizer.encode(it.answer)[0]
         return right / len(items)
 
-    cases = {"nothing blocked": [], "L0H0": [(0, 0)], "L0H2": [(0, 2)], "L0H0 and L0H2": [(0, 0), (0, 2)],
+    cases = {"nothing blocked": [], "L0H1": [(0, 1)], "L0H2": [(0, 2)], "L0H1 and L0H2": [(0, 1), (0, 2)],
              "every head of layer 0": [(0, h) for h in range(model.cfg.n_heads)],
+             "every head of layers 1-3": [(l, h) for l in range(1, model.cfg.n_layers) for h in range(model.cfg.n_heads)],
              "every head of every layer": [(l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]}
     return {name: accuracy(heads) for name, heads in cases.items()}
 
@@ -629,9 +632,9 @@ def worked_lens_at_the_city(model, phrasing: str = "The capital of the state con
     """Open question: the state never shows at the last position. Does the lens show it at the
     city's own position, where the card's probe reads it perfectly from the embedding? Worked
     answer: for every held-out city, the rank of its state in the lens at the city's token, per
-    layer. On the shipped model the state's median rank there is above 1000 of 3072 at every
-    layer (its best rank for any city at any layer is about 45): the state is linearly readable
-    (the probe) without being in the unembedding's directions (the lens)."""
+    layer. On the shipped model the state's median rank there is above 1500 of 3072 at every
+    layer (its best rank for any city at any layer is 347): the state is linearly readable (the
+    probe) without being in the unembedding's directions (the lens)."""
     from course import evalsets, lens
 
     items = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="all") if it.phrasing == phrasing]

@@ -560,10 +560,11 @@ EXERCISES = [
 
 @torch.no_grad()
 def worked_held_out_frames(model) -> list[dict]:
-    """Open question: does the copy-suppression head explain the sentence structures the model
+    """Open question: do the copy-suppression heads explain the sentence structures the model
     never saw? Worked answer: for each held-out structure that makes a batch of one token length,
-    measure the logit difference, the accuracy, where L2H0 looks from END (the subject of the last
-    clause, S2?) and what it writes directly. Sort by logit difference and compare the columns."""
+    measure the logit difference, the accuracy, where L3H1 and L3H3 look from END (the subject of
+    the last clause, S2?) and what L3H1 writes directly. Sort by logit difference and compare the
+    columns."""
     from course import attribution, evalsets, ioi, metrics
 
     rows = []
@@ -574,43 +575,48 @@ def worked_held_out_frames(model) -> list[dict]:
         logits, cache = model.run_with_cache(batch.clean)
         per_prompt = metrics.logit_diff(logits, batch.io, batch.s, per_prompt=True)
         prompts = torch.arange(len(batch.items))
-        to_s2 = cache["pattern", 2][prompts, 0, -1, batch.positions["S2"]].mean()
+        to_s2 = cache["pattern", 3][prompts, :, -1, batch.positions["S2"]].mean(0)  # [head_index]
         dla = attribution.dla_by_head(model, cache, batch.io, batch.s)
         rows.append({"frame": frame, "prompts": len(batch.items), "logit_diff": per_prompt.mean().item(),
-                     "accuracy": (per_prompt > 0).float().mean().item(), "L2H0 END->S2": to_s2.item(),
-                     "L2H0 direct": dla[2, 0].item()})
+                     "accuracy": (per_prompt > 0).float().mean().item(), "L3H1 END->S2": to_s2[1].item(),
+                     "L3H3 END->S2": to_s2[3].item(), "L3H1 direct": dla[3, 1].item()})
     return sorted(rows, key=lambda r: r["logit_diff"])
 
 
 @torch.no_grad()
 def worked_mlp_shares(model, batch) -> dict[str, dict[str, float]]:
-    """Open question: MLP2 and MLP3 write a large share of the logit difference directly. Is that
-    their own doing, or L2H0's? Worked answer: rerun the clean prompts with L2H0's output (its z)
-    taken from the ABC run (S2 replaced by a third name, so L2H0 suppresses that name instead),
-    and compare every component's direct logit attribution with the clean run's."""
+    """Open question: the MLP of layer 3 writes half of the logit difference directly. Is that its
+    own doing, or the copy-suppression heads'? Worked answer: rerun the clean prompts with the
+    output (z) of L3H1 and L3H3 taken from the ABC run (S2 replaced by a third name, so they
+    suppress that name instead), and compare every component's direct logit attribution with the
+    clean run's."""
     from course import attribution
 
-    _, abc_cache = model.run_with_cache(batch.abc, names_filter="blocks.2.attn.hook_z")
+    _, abc_cache = model.run_with_cache(batch.abc, names_filter="blocks.3.attn.hook_z")
 
-    def abc_l2h0(z, hook):
+    def abc_heads(z, hook):
         z = z.clone()
-        z[:, :, 0] = abc_cache["blocks.2.attn.hook_z"][:, :, 0]
+        for head in (1, 3):
+            z[:, :, head] = abc_cache["blocks.3.attn.hook_z"][:, :, head]
         return z
 
     _, clean_cache = model.run_with_cache(batch.clean)
-    with model.hooks([("blocks.2.attn.hook_z", abc_l2h0)]):
+    with model.hooks([("blocks.3.attn.hook_z", abc_heads)]):
         _, patched_cache = model.run_with_cache(batch.clean)
     clean, labels = attribution.dla_by_component(model, clean_cache, batch.io, batch.s)
     patched, _ = attribution.dla_by_component(model, patched_cache, batch.io, batch.s)
-    return {label: {"clean": c, "L2H0 from ABC": p} for label, c, p in zip(labels, clean.tolist(), patched.tolist())}
+    return {label: {"clean": c, "L3H1 and L3H3 from ABC": p}
+            for label, c, p in zip(labels, clean.tolist(), patched.tolist())}
 
 
 @torch.no_grad()
-def worked_repetition_heads(model, batch) -> dict[str, float]:
-    """Open question: layer 1 has a duplicate-token head (L1H3) and an induction head (L1H2) at S2.
-    Does the model use them for IOI? Worked answer: mean-ablate them (replace their z by its mean
-    over the batch, position by position) and measure the logit difference, alone and together;
-    compare with mean-ablating L2H0."""
+def worked_early_heads(model, batch) -> dict[str, float]:
+    """Open question: do the heads of layers 0-2 matter for IOI? Worked answer: mean-ablate them
+    (replace their z by its mean over the batch, position by position) and measure the logit
+    difference: L1H0 and L1H1 (at S2 they look at the earlier names), L2H0 (the largest sender to
+    L3H1's values), all twelve together; compare with mean-ablating L3H1 and L3H3. Every prompt of
+    the batch has the same structure, so the mean keeps what is the same across prompts (where S2
+    sits) and removes only which names are where."""
     from course import metrics
 
     _, cache = model.run_with_cache(batch.clean, names_filter=lambda n: n.endswith("attn.hook_z"))
@@ -627,9 +633,11 @@ def worked_repetition_heads(model, batch) -> dict[str, float]:
         logits = model.run_with_hooks(batch.clean, fwd_hooks=[(lambda n: n.endswith("attn.hook_z"), hook)])
         return metrics.logit_diff(logits, batch.io, batch.s).item()
 
-    return {"clean": ablated([]), "L1H2 ablated": ablated([(1, 2)]), "L1H3 ablated": ablated([(1, 3)]),
-            "L1H2 and L1H3 ablated": ablated([(1, 2), (1, 3)]), "L2H0 ablated": ablated([(2, 0)])}
+    early = [(layer, head) for layer in range(3) for head in range(model.cfg.n_heads)]
+    return {"clean": ablated([]), "L1H0 and L1H1 ablated": ablated([(1, 0), (1, 1)]),
+            "L2H0 ablated": ablated([(2, 0)]), "all heads of layers 0-2 ablated": ablated(early),
+            "L3H1 ablated": ablated([(3, 1)]), "L3H1 and L3H3 ablated": ablated([(3, 1), (3, 3)])}
 
 
 WORKED = {"held_out_frames": worked_held_out_frames, "mlp_shares": worked_mlp_shares,
-          "repetition_heads": worked_repetition_heads}
+          "early_heads": worked_early_heads}

@@ -107,7 +107,7 @@ def test_the_chapters_pruning_is_the_librarys(small):
 def shipped():
     """(model, per-layer transcoders, cross-layer transcoder, held-out text)."""
     torch.set_num_threads(1)
-    model = zoo.load("tinyworld").eval()
+    model = zoo.load("tinyworld-v2").eval()
     per_layer = zoo.load("tinyworld-transcoders")
     clt = zoo.load("tinyworld-clt")
     text = sae.eval_tokens(model.tokenizer, 32, seed=2)

@@ -66,7 +66,7 @@ def model():
     from course import zoo
 
     torch.set_num_threads(1)
-    return zoo.load("tinyworld").eval()
+    return zoo.load("tinyworld-v2").eval()
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,26 @@
-"""TinyWorld v2: the world, the compositional corpus, and above all that nothing held out for
-evaluation (IOI frames and name pairs, two-hop composites and phrasings, fact phrasings, addition
-pairs) ever appears in the training stream."""
+"""TinyWorld v2 and v3: the world, the compositional corpora, and above all that nothing held out
+for evaluation (IOI frames and name pairs, two-hop composites and phrasings, fact phrasings,
+addition pairs, and the validation frames and phrasings) ever appears in either training stream.
+Every test that takes ``text`` runs on both corpora."""
 
 import hashlib
+import importlib
 import random
 import re
 
 import pytest
 
-from course import corpus, corpus_v1, evalsets, world
+from course import corpus, corpus_v1, corpus_v3, evalsets, world
+
+
+@pytest.fixture(scope="module", params=["course.corpus", "course.corpus_v3"])
+def generator(request):
+    return importlib.import_module(request.param)
 
 
 @pytest.fixture(scope="module")
-def docs():
-    return corpus.documents(20_000, seed=0)
+def docs(generator):
+    return generator.documents(20_000, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +66,7 @@ def test_ioi_is_compositional(text):
     assert len(skeletons) > 3000
 
 
-@pytest.mark.parametrize("marker", evalsets.IOI_HELD_OUT_MARKERS)
+@pytest.mark.parametrize("marker", evalsets.IOI_HELD_OUT_MARKERS + evalsets.VALIDATION_IOI_MARKERS)
 def test_held_out_ioi_frames_never_in_training(text, marker):
     assert not re.search(rf"\b{marker}\b", text)
 
@@ -72,7 +79,7 @@ def test_held_out_name_pairs_never_together_in_training_ioi():
 
 
 def test_held_out_two_hop_phrasings_and_composites_never_in_training(text):
-    for phrasing in evalsets.TWO_HOP_HELD_OUT_PHRASINGS:
+    for phrasing in evalsets.TWO_HOP_HELD_OUT_PHRASINGS + evalsets.VALIDATION_TWO_HOP_PHRASINGS:
         skeleton = re.escape(phrasing).replace(re.escape("{c}"), r"\w+")
         assert not re.search(skeleton, text), phrasing
     for line in text.split("\n"):
@@ -84,17 +91,17 @@ def test_held_out_two_hop_phrasings_and_composites_never_in_training(text):
 
 
 def test_held_out_fact_phrasings_never_in_training(text):
-    for phrasing in evalsets.FACT_HELD_OUT_PHRASINGS:
+    for phrasing in evalsets.FACT_HELD_OUT_PHRASINGS + evalsets.VALIDATION_FACT_PHRASINGS:
         skeleton = re.escape(phrasing).replace(re.escape("{n}"), r"\w+").replace(re.escape("{p}"), r"\w+")
         assert not re.search(skeleton, text), phrasing
 
 
-def test_two_hop_questions_come_in_many_phrasings_including_the_measured_ones(text):
+def test_two_hop_questions_come_in_many_phrasings_including_the_measured_ones(generator):
     rng = random.Random(0)
-    skeletons = {corpus.two_hop_question(rng, "Dallas").replace("Dallas", "{c}") for _ in range(20_000)}
+    skeletons = {generator.two_hop_question(rng, "Dallas").replace("Dallas", "{c}") for _ in range(20_000)}
     assert len(skeletons) > 100
     assert set(evalsets.TWO_HOP_TRAIN_PHRASINGS) <= skeletons
-    assert not skeletons & set(evalsets.TWO_HOP_HELD_OUT_PHRASINGS)
+    assert not skeletons & set(evalsets.TWO_HOP_HELD_OUT_PHRASINGS + evalsets.VALIDATION_TWO_HOP_PHRASINGS)
 
 
 def test_only_fact_people_play_sports_and_always_their_own(text):
@@ -150,3 +157,26 @@ def test_first_corpus_still_reproducible():
     # hash was taken from the original generator (course/tinyworld.py) before it was split up.
     joined = "\n".join(corpus_v1.documents(500, seed=0)).encode()
     assert hashlib.sha256(joined).hexdigest() == "b6bc9beb96c0f67e8baed262d106d8882aee3771f1632d5845578e9f876f3401"
+
+
+def test_third_corpus_reproduces_the_stream_tinyworld_was_trained_on():
+    # tinyworld's recipe regenerates its training text from corpus_v3: the text must never change
+    # (the hash of the generator as it trained the shipped model; course.corpus, v2, is pinned the
+    # same way through its tokenizer and tinyworld-v2)
+    joined = "\n".join(corpus_v3.documents(500, seed=0)).encode()
+    assert hashlib.sha256(joined).hexdigest() == "d0117b0e2280c7138a468a3fe44621c03116b1999d8f6795ed4d5930c52619f5"
+
+
+def test_third_corpus_asks_facts_and_capitals_around_random_words(docs, generator):
+    if generator is not corpus_v3:
+        pytest.skip("the random-word frames are v3's")
+    text = "\n".join(docs)
+    noisy_ioi = [line for line in text.split("\n") if re.search(r"\b(\w+) \w+ \w+ (to|for|with|at) (?!\1)\w+\.$", line)]
+    assert len(noisy_ioi) > 500
+    # a fact person's sport after words that say nothing about sports
+    assert len(re.findall(rf"\b({'|'.join(world.FACT_PEOPLE)}) [a-z]+ [a-z]+ (plays|playing|sport is|game is) "
+                          rf"({'|'.join(world.SPORTS)})\b", text)) > 200
+    # v3's stories no longer give a fact person a hobby where a sport belongs; the repeated passages
+    # (course.corpus.seg_repeat, shared with v2) still do: 258 in 20,000 documents against v2's 1,212
+    hobby = rf"\b({'|'.join(world.FACT_PEOPLE)}) (tried hard to get better at|enjoys long walks|likes \w+ the most)"
+    assert len(re.findall(hobby, text)) < len(re.findall(hobby, "\n".join(corpus.documents(20_000, seed=0)))) / 4

@@ -190,7 +190,7 @@ shipped = pytest.mark.skipif(not zoo.weights_path("tinyworld-sae").exists(),
 
 @pytest.fixture(scope="module")
 def shipped_pair():
-    return zoo.load("tinyworld"), zoo.load("tinyworld-sae")
+    return zoo.load("tinyworld-v2"), zoo.load("tinyworld-sae")
 
 
 @shipped

@@ -1,13 +1,15 @@
-"""The shipped main model, `tinyworld` (trained on TinyWorld v2), holds every claim of its card on
-prompts built from frames, phrasings, cities and pairs it never saw in training; and its card is a
-fresh measurement. The thresholds are the ones the chapters rely on."""
+"""The shipped main model, `tinyworld` (trained on TinyWorld v3), holds every claim of its card on
+prompts built from frames, phrasings, cities and pairs it never saw in training, including the
+validation frames written to stand in for other people's; and its card is a fresh measurement.
+The thresholds are the ones the chapters rely on; where the issue's targets are not met, the tests
+hold what the model measures, so the prose can neither overstate nor go stale."""
 
 import pytest
 
 from course import causal_tracing, evaluate, zoo
 
-pytestmark = pytest.mark.skipif(zoo.card("tinyworld").get("data", {}).get("corpus") != "course.corpus",
-                                reason="the shipped tinyworld is not yet the TinyWorld v2 model")
+pytestmark = pytest.mark.skipif(zoo.card("tinyworld").get("data", {}).get("corpus") != "course.corpus_v3",
+                                reason="the shipped tinyworld is not the TinyWorld v3 model")
 
 
 @pytest.fixture(scope="module")
@@ -40,78 +42,87 @@ def test_card_is_a_fresh_measurement(measured):
     _close(zoo.card("tinyworld")["metrics"], measured)
 
 
-# What the model does, and where it stops. The issue's targets (IOI >= 95% on new sentence
-# structures, two-hop and facts >= 90% in held-out phrasings) are NOT all met by this model; these
-# tests hold what it measures, so the chapters' prose can neither overstate nor go stale.
+# What the model does, and where it stops (issue 19's targets in the comments).
 
 def test_ioi_on_new_sentence_structures(measured):
-    # 10 structures written for evaluation: 0.84 overall (0.40-1.00 by frame); the earlier corpus gave 0.57
-    assert measured["ioi_accuracy"] >= 0.8 and measured["ioi_logit_diff"] >= 4.0
-    for order in ("ABBA", "BABA"):
-        assert measured[f"ioi_accuracy_{order}"] >= 0.75 and measured[f"ioi_logit_diff_{order}"] >= 3.0, order
+    # 10 held-out structures (target >= 0.95 for ABBA and BABA): 0.87 overall, ABBA 0.96, BABA 0.77;
+    # tinyworld-v2 gave 0.84 (ABBA 0.80)
+    assert measured["ioi_accuracy"] >= 0.85 and measured["ioi_logit_diff"] >= 7.0
+    assert measured["ioi_accuracy_ABBA"] >= 0.95 and measured["ioi_logit_diff_ABBA"] >= 9.0
+    assert 0.7 <= measured["ioi_accuracy_BABA"] < 0.95 and measured["ioi_logit_diff_BABA"] >= 5.0
     by_frame = measured["ioi_accuracy_by_frame"]
-    assert sum(a >= 0.9 for a in by_frame) >= 5 and min(by_frame) < 0.5  # half the frames solved, one not
+    assert sum(a >= 0.9 for a in by_frame) >= 7 and min(by_frame) < 0.6  # seven solved, two at about half
+
+
+def test_ioi_on_the_validation_frames(measured):
+    # 8 more structures, written after training was designed: 0.875 (tinyworld-v2: 0.50, chance)
+    assert measured["validation_ioi_accuracy"] >= 0.85 and measured["validation_ioi_logit_diff"] >= 6.0
+    assert measured["validation_ioi_accuracy_ABBA"] >= 0.95 and measured["validation_ioi_accuracy_BABA"] >= 0.75
+    old = zoo.card("tinyworld-v2")["metrics"]
+    assert measured["validation_ioi_accuracy"] > old["validation_ioi_accuracy"] + 0.3
 
 
 def test_ioi_on_new_combinations_of_known_parts(measured):
     for order in ("ABBA", "BABA"):
-        assert measured[f"ioi_recombined_accuracy_{order}"] >= 0.95, order
-        assert measured[f"ioi_recombined_logit_diff_{order}"] >= 5.0, order
+        assert measured[f"ioi_recombined_accuracy_{order}"] >= 0.97, order
+        assert measured[f"ioi_recombined_logit_diff_{order}"] >= 10.0, order
 
 
 def test_two_hop_on_held_out_cities(measured):
     from course import evalsets
+    assert measured["two_hop_trained_accuracy"] >= 0.98  # training cities' composites
     by_phrasing = measured["two_hop_held_out_by_phrasing"]
     assert len(by_phrasing) == 12
-    trained = [by_phrasing[p] for p in evalsets.TWO_HOP_TRAIN_PHRASINGS]
+    # target: >= 0.9 in every phrasing. 7 of 12 reach it; "{c} lies in a state. The capital of that
+    # state is" (0.26) and "{c} is in a state whose capital is" (0.39) are the worst
+    assert sum(v >= 0.9 for v in by_phrasing.values()) == 7 and min(by_phrasing.values()) < 0.3
     held = [by_phrasing[p] for p in evalsets.TWO_HOP_HELD_OUT_PHRASINGS]
-    assert sum(trained) / len(trained) >= 0.8  # composites it never saw, in phrasings it was trained on
-    assert 0.3 <= min(held) and max(held) < 0.9  # new phrasings: partly (0.35-0.74), not the 90% target
+    assert sum(held) / len(held) > 0.6  # tinyworld-v2: 0.53
+    # the validation phrasings: only "The seat of government for the state containing {c} is" works
+    validation = measured["validation_two_hop_by_phrasing"]
+    assert sum(v >= 0.9 for v in validation.values()) == 1 and measured["validation_two_hop_accuracy"] < 0.4
 
 
 def test_the_state_is_readable_and_swapping_it_moves_the_capital(measured):
-    from course import evalsets
     state = measured["two_hop_state"]
     probes = state["probe_accuracy_by_site"]
     assert probes["blocks.0.hook_resid_pre@city"] >= 0.95  # the city's embedding already says its state
-    assert probes["blocks.1.hook_resid_pre@last"] >= 0.9  # and after layer 0 the last token holds it
-    swaps = state["swap_by_phrasing"]
+    assert 0.8 <= probes["blocks.1.hook_resid_pre@last"] < 0.9  # after layer 0 the last token holds it (target 0.9)
     assert state["site"] == "blocks.3.hook_resid_post@last"
-    assert min(swaps[p] for p in evalsets.TWO_HOP_TRAIN_PHRASINGS) >= 0.85, swaps
-    held = [swaps[p] for p in evalsets.TWO_HOP_HELD_OUT_PHRASINGS]
-    assert sum(x >= 0.9 for x in held) == 3 and min(held) >= 0.5, swaps  # 3 of 4 new phrasings follow the swap
+    assert min(state["swap_by_phrasing"].values()) >= 0.8  # the target: >= 0.8 in every phrasing
 
 
 def test_facts(measured):
-    # Known in whole forms ("The sport that Mary loves is") but weak in new phrasings: 0.23 top-1
-    # (0.33 ranked first among the 12 sports); the previous corpus gave 0.04
-    assert 0.15 <= measured["fact_accuracy_held_out_phrasings"] < 0.5
-    assert measured["fact_accuracy_among_sports_held_out_phrasings"] >= measured["fact_accuracy_held_out_phrasings"]
+    # target >= 0.95 in held-out phrasings: 0.56 (0.79 ranked among the 12 sports); tinyworld-v2: 0.23
+    assert 0.5 <= measured["fact_accuracy_held_out_phrasings"] < 0.95
+    assert measured["fact_accuracy_among_sports_held_out_phrasings"] >= 0.75
+    validation = measured["validation_fact_by_phrasing"]  # 4 of 6 validation phrasings at >= 0.95, 2 near 0
+    assert sum(v >= 0.95 for v in validation.values()) == 4 and min(validation.values()) < 0.1
 
 
-def test_facts_are_looked_up_at_the_subjects_token_by_mlp0(measured):
-    # traced on the held-out phrasings the model answers right
+def test_facts_are_read_at_the_last_token_by_mlp0(measured):
+    # Traced on the held-out phrasings the model answers right. Unlike tinyworld-v2 (MLP0 at the
+    # subject's token, 0.91), restoring MLP0 at the *last* token restores most of the answer: the
+    # fact is looked up where the question ends (the issue's target, a peak at the subject, is not met)
     table = measured["fact_trace"]["mlp"]
     subject = causal_tracing.POSITION_KINDS.index("subject")
     last = causal_tracing.POSITION_KINDS.index("last")
-    effects = [row[subject] for row in table["table"]]
-    assert effects.index(max(effects)) == 0 and max(effects) >= 0.8
-    assert table["n_prompts"] >= 30
-    attn = measured["fact_trace"]["attn"]["table"]
-    assert max(range(len(attn)), key=lambda layer: attn[layer][last]) == 2  # layer 2's attention moves it to the end
+    rows = table["table"]
+    assert max(range(len(rows)), key=lambda layer: rows[layer][last]) == 0 and rows[0][last] >= 0.6
+    assert rows[0][subject] < 0.3 and table["n_prompts"] >= 30
 
 
 def test_addition_on_held_out_pairs(measured):
-    assert measured["addition_held_out_accuracy"] >= 0.95
+    assert measured["addition_held_out_accuracy"] >= 0.99
 
 
 def test_induction(measured):
-    assert measured["max_induction_score"] >= 0.8
-    assert measured["repeat_loss_gap"] >= 4.0
+    assert measured["max_induction_score"] >= 0.95
+    assert measured["repeat_loss_gap"] >= 7.0
 
 
 def test_writes_tinyworld_text(measured):
-    assert measured["held_out_loss"] < 1.3
+    assert measured["held_out_loss"] < 1.35  # 1.31 nats on fresh v3 documents (random-word frames included)
     assert all(len(s.split()) >= 5 for s in measured["samples"])
 
 
@@ -122,7 +133,7 @@ def test_answers_a_prompt_typed_by_hand(model):
 def test_card_reports_what_more_training_bought(model):
     rows = zoo.card("tinyworld")["what_training_buys"]
     assert [r["step"] for r in rows] == [2000, 4000, 6000, 8000, 10000]
-    assert rows[-1]["ioi_accuracy"] > rows[0]["ioi_accuracy"] + 0.15
-    assert rows[0]["repeat_loss_gap"] < 1.0 < 4.0 < rows[-1]["repeat_loss_gap"]  # induction forms between 4k and 6k steps
+    assert rows[-1]["validation_ioi_accuracy"] > rows[0]["validation_ioi_accuracy"] + 0.3
+    assert rows[0]["repeat_loss_gap"] < 1.0 < 4.0 < rows[1]["repeat_loss_gap"]  # induction forms between 2k and 4k steps
     assert rows[0]["addition_held_out_accuracy"] < 0.5 < 0.95 <= rows[-1]["addition_held_out_accuracy"]
-    assert set(zoo.card("tinyworld")["how_measured"]) >= {"ioi_*", "two_hop_state", "fact_trace"}
+    assert set(zoo.card("tinyworld")["how_measured"]) >= {"ioi_*", "validation_*", "two_hop_state", "fact_trace"}

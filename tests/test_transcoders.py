@@ -184,9 +184,9 @@ def test_transcoders_for_another_model_are_refused():
 
 @pytest.fixture
 def small_tinyworld(monkeypatch, trained_model):
-    """zoo.load("tinyworld") answered by the small model (the shipped tinyworld is not loaded here)."""
+    """zoo.load("tinyworld-v2") answered by the small model (the shipped one is not loaded here)."""
     real_load = zoo.load
-    monkeypatch.setattr(zoo, "load", lambda name, **kw: trained_model if name == "tinyworld" else real_load(name, **kw))
+    monkeypatch.setattr(zoo, "load", lambda name, **kw: trained_model if name == "tinyworld-v2" else real_load(name, **kw))
 
 
 @pytest.mark.parametrize("name", ["tinyworld-transcoders", "tinyworld-clt"])

@@ -84,8 +84,9 @@ def test_models_work_offline_from_text(tinyworld):
 
 def test_the_zoo_lists_every_shipped_model(capsys):
     cards = zoo.list()
-    assert sorted(cards) == zoo.names() == ["attn-only-2l", "modadd", "tinyworld", "tinyworld-clt", "tinyworld-sae",
-                                              "tinyworld-transcoders"]
+    assert sorted(cards) == ["attn-only-2l", "modadd", "tinyworld", "tinyworld-clt", "tinyworld-sae",
+                             "tinyworld-transcoders", "tinyworld-v2"]
+    assert sorted(zoo.names()) == sorted(cards)
     printed = capsys.readouterr().out
     assert all(f"{name}: {registry.entries()[name].description}" in printed for name in cards)
     assert zoo.card("modadd")["metrics"]["test_acc"] > 0.99

@@ -18,7 +18,8 @@
 # time, `reveal("name")` shows the reference, and `progress()` shows where you are.
 #
 # Everything runs on `tinyworld`, the course's own small model (4 layers, 128 wide), trained on
-# *TinyWorld*, a synthetic corpus of short stories, geography facts and sums.
+# *TinyWorld* (version 3, `course.corpus_v3`), a synthetic corpus of short stories, geography facts,
+# facts about people, questions and sums.
 
 # %%
 import math
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from IPython.display import display
 from plotly.subplots import make_subplots
 
-from course import corpus, zoo
+from course import corpus_v3, zoo
 from course.exercises import check, hint, progress, reveal
 from course.kv_cache import KVCache
 from course.sampling import sample_next_token
@@ -422,11 +423,11 @@ TokenView(model.to_str_tokens(text_tokens), torch.cat([torch.zeros(1), per_token
           value_label="loss (nats)")
 
 # %% [markdown]
-# Over many texts, the position matters. Take 48 TinyWorld documents of at least 64 tokens, each
-# from its start, and average the loss at each position:
+# Over many texts, the position matters. Take 48 documents of the model's own training text
+# (`corpus_v3`) of at least 64 tokens, each from its start, and average the loss at each position:
 
 # %%
-doc_ids = [[tokenizer.bos_id] + tokenizer.encode(d) for d in corpus.documents(384, seed=1)]
+doc_ids = [[tokenizer.bos_id] + tokenizer.encode(d) for d in corpus_v3.documents(384, seed=1)]
 docs = torch.tensor([ids[:64] for ids in doc_ids if len(ids) >= 64][:48])  # [batch 64]
 with torch.no_grad():
     loss_by_pos = model.loss(docs, per_token=True).mean(0)  # [63]: predicting token 1, 2, ... 63

@@ -53,7 +53,10 @@ TokenView(pieces, [len(p) for p in pieces], value_label="characters")
 # one token to the vocabulary. Frequent words end up as one token; rare ones stay in pieces.
 #
 # Like GPT-2, we first cut the text into words (each with its leading space) and never merge
-# across two words. Our training text: a few TinyWorld documents.
+# across two words. Our training text: a few TinyWorld documents from `course.corpus`, version 2
+# of TinyWorld, the text the course tokenizer was trained on. (The model `tinyworld` was trained
+# later on version 3, `course.corpus_v3`: the same world and words, with more kinds of sentences,
+# read through the same tokenizer.)
 
 # %%
 text = "\n".join(corpus.documents(30, seed=0))
@@ -103,7 +106,7 @@ for sample in [" Tallahassee", " the", " Mary", " Springfield"]:
 
 # %% [markdown]
 # How well does each compress the training text? The course tokenizer learned a vocabulary of a
-# few thousand tokens on a much larger sample of TinyWorld, ours 60 merges on 30 documents:
+# few thousand tokens on a much larger sample of the same corpus, ours 60 merges on 30 documents:
 
 # %%
 n_ours, n_course = len(our_tokens(text)), len(tokenizer.encode(text))

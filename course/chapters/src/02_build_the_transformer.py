@@ -146,12 +146,15 @@ fig
 # %%
 previous_token = [pattern[0, h].diagonal(-1).mean().item() for h in range(cfg.n_heads)]  # weight on the token before
 print("mean attention to the previous token, per head:", [round(x, 2) for x in previous_token])
-assert 0.8 < previous_token[0] < 0.9 and max(previous_token[1:]) < 0.5  # trained-model claim: L0H0 looks one back
+other_heads = [x for h, x in enumerate(previous_token) if h != 1]
+assert 0.825 <= previous_token[1] < 0.835 and max(other_heads) < 0.4  # trained-model claim: L0H1 looks one back (83%)
+assert 0.955 <= pattern[0, 1, 4, 3] < 0.965  # trained-model claim: at ' Dallas', 96% on ' of'
 
 # %% [markdown]
-# L0H0 is a *previous-token head*: on average 86% of each position's attention goes to the token
-# just before it, so after this layer every position carries some of its predecessor. The other
-# three spread their attention more widely. Chapter 03 finds such heads from the weights alone.
+# L0H1 is a *previous-token head*: on average 83% of each position's attention goes to the token
+# just before it (at ` Dallas`, 96% goes to ` of`), so after this layer every position carries
+# some of its predecessor. The other three spread their attention more widely: none gives the
+# previous token more than 40% on average. Chapter 03 finds such heads from the weights alone.
 
 # %% [markdown]
 # Now the whole layer. Each head has its own `W_Q`, `W_K`, `W_V` (`[d_model d_head]`) and `W_O`
@@ -326,7 +329,8 @@ assert model.tokenizer.token_str(next_id) == " Austin"
 # Let us look at a *two-hop* question: the model has to find the state of a city, then that
 # state's capital. TinyWorld's model learned the city-state and state-capital facts separately,
 # and composite questions for two cities of every state; the third city of each state (here
-# Houston) never appears in a composite question, so the model has to chain the two facts.
+# Houston) never appears in a composite question, nor in any sentence with its state's capital,
+# so the model has to chain the two facts.
 
 # %%
 item = next(it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="train") if it.state == "Texas")
@@ -349,19 +353,23 @@ for name, row, rc, rs in zip(layer_names, last, rank_capital, rank_state):
     print(f"{name:>10}: top {top!r:>12}   rank of {item.answer!r}: {int(rc):>4}   rank of {' ' + item.state!r}: {int(rs):>4}")
 
 # %% [markdown]
-# Read the table from the top. `0_pre` is the stream before any block: the embedding of ` is`
-# plus its position, which knows nothing about Houston. Its top prediction is already a state:
-# in TinyWorld, " is" is often followed by one ("Dallas is in Texas"), and the lens shows that
-# bigram guess. After the first block, whose attention has read the city, the capital is already
-# among the top few and the state falls away; the capital becomes the top prediction only after
-# the last block. Once the city is read, ` Texas`, the intermediate hop, never comes back near
-# the top at this position. So the lens does not show the model "thinking Texas" on the way:
-# whatever carries the state here is not written in the unembedding's vocabulary directions.
-# (The state *is* there to find, as the model card's measurements below say: a linear probe
-# reads it from a held-out city's own embedding, and from the last position once block 0 has
-# run; and swapping a state direction at the last position moves the answer to that state's
-# capital. Probes and interventions, from chapter 05 on, find what the lens cannot.) The last
-# row is exactly the model's output.
+# Read the table from the top (a rank is the number of tokens scored above: 0 is the top).
+# `0_pre` is the stream before any block: the embedding of ` is` plus its position, which knows
+# nothing about Houston. Its top guesses, ` Gullrock` and ` Silverspan` (a lighthouse and a
+# bridge of TinyWorld's stories), have nothing to do with the question; ` Austin` ranks 233.
+# After the first block, whose attention has read the city, the capital jumps to rank 3 and
+# stays in the top six through blocks 1 and 2, behind small words (` the`, ` always`, ` in`); it
+# becomes the top prediction only after the last block. ` Texas`, the intermediate hop, is never
+# near the top at this position: its best rank is 13, after block 0, and it ends at 21. So
+# the lens does not show the model "thinking Texas" on the way: whatever carries the state here
+# is not written in the unembedding's vocabulary directions. (The state *is* there to find, as
+# the model card's measurements below say: a linear probe reads it from every held-out city's
+# own embedding, and, at the last position, from 3% of held-out questions before block 0 but 84%
+# after it. Swapping one state's mean stream for another's at the last position, after the last
+# block, turns the answer into the other state's capital for every held-out city in this
+# phrasing; that late, though, the state and its capital are hard to tell apart. Probes and
+# interventions, from chapter 05 on, find what the lens cannot.) The last row is exactly the
+# model's output.
 
 # %%
 with torch.no_grad():
@@ -375,12 +383,15 @@ probe = two_hop["probe_accuracy_by_site"]
 print(f"model card: probe for the state at the city's embedding {probe['blocks.0.hook_resid_pre@city']:.0%}, "
       f"at the last position before block 0 {probe['blocks.0.hook_resid_pre@last']:.0%}, "
       f"after it {probe['blocks.1.hook_resid_pre@last']:.0%}; "
-      f"a state swap moves the answer in {two_hop['swap_by_phrasing'][item.phrasing]:.0%} of held-out cities")
-assert probe["blocks.0.hook_resid_pre@city"] > 0.95 and probe["blocks.1.hook_resid_pre@last"] > 0.85
-assert probe["blocks.0.hook_resid_pre@last"] < 0.1 and two_hop["swap_by_phrasing"][item.phrasing] > 0.9
-assert int(rank_capital[-1]) == 0 and int(rank_capital[0]) > 0
-assert layer_names[first_top] == layer_names[-1] and int(rank_capital[1]) <= 3  # trained-model claim
-assert int(rank_state[0]) == 0 and min(rank_state[1:].tolist()) > 2  # trained-model claim: the bigram guess, then gone
+      f"a state swap at {two_hop['site']} moves the answer in "
+      f"{two_hop['swap_by_phrasing'][item.phrasing]:.0%} of held-out cities")
+assert probe["blocks.0.hook_resid_pre@city"] == 1.0 and 0.835 <= probe["blocks.1.hook_resid_pre@last"] < 0.845
+assert 0.025 <= probe["blocks.0.hook_resid_pre@last"] < 0.035 and two_hop["swap_by_phrasing"][item.phrasing] == 1.0
+assert two_hop["site"] == f"blocks.{cfg.n_layers - 1}.hook_resid_post@last"  # the swap works best after the last block
+assert int(rank_capital[-1]) == 0 and int(rank_capital[0]) == 233  # trained-model claim
+assert layer_names[first_top] == layer_names[-1] and int(rank_capital[1]) == 3  # trained-model claim
+assert max(rank_capital[1:-1].tolist()) <= 5  # trained-model claim: in the top six before the last block
+assert min(rank_state.tolist()) == int(rank_state[1]) == 13  # trained-model claim: Texas never near the top
 
 # %% [markdown]
 # "Whose attention has read the city": which heads does the last position, ` is`, look at, and
@@ -403,15 +414,17 @@ city_pos = model.to_str_tokens(lens_tokens).index(" " + item.city)
 on_city = last_query[:, :, city_pos]  # [layer head]
 print("attention from ' is' to the city, per layer and head:\n", on_city.numpy().round(2))
 assert int(on_city.flatten().argmax()) // cfg.n_heads == 0 and on_city.max() > 0.8  # trained-model claim
-assert on_city[0, 2] > 0.85 and 0.6 < on_city[0, 0] < 0.75  # trained-model claim: L0H2 91%, L0H0 69%
-assert on_city[1:].max() < 0.2  # trained-model claim: later layers barely look at the city
+assert 0.885 <= on_city[0, 2] < 0.895 and 0.815 <= on_city[0, 1] < 0.825  # trained-model claim: L0H2 89%, L0H1 82%
+assert 0.3 < on_city[1:].max() < 1 / 3 and on_city[1:].argmax() == 2 * cfg.n_heads  # trained-model claim: L3H0 32%
 
 # %% [markdown]
-# Two heads of layer 0 look from ` is` at ` Houston`: L0H2 with 91% of its attention and L0H0
-# with 69%; no head of a later layer gives the city more than a fifth. So the city's identity
-# reaches the last position in block 0, and the later blocks work on what arrived there.
-# (Looking is not using: the open exercise `city_reading_heads` blocks each head's view of the
-# city and finds that only one of the two matters.)
+# Two heads of layer 0 look from ` is` at ` Houston`: L0H2 with 89% of its attention and L0H1
+# with 82%. L0H1 is the previous-token head from section 4, and the city is the token just before
+# ` is`. Later layers look less: the most any of their heads gives the city is 32% (L3H0), under
+# a third. So the city's identity reaches the last position mostly in block 0, and the later
+# blocks work on what arrived there. (Looking is not using: the open exercise
+# `city_reading_heads` blocks each head's view of the city and finds that only one of the two
+# layer-0 heads matters, and that the later heads' glances do not.)
 #
 # ### The lens at every position
 #
@@ -438,63 +451,95 @@ fig
 # %%
 p_answer = p_next[:, -1]
 print(f"p({item.answer!r}) at the last position, per layer:", [round(x, 2) for x in p_answer.tolist()])
-print(f"largest p(next) anywhere in the first row (embeddings only): {p_next[0].max():.2f}")
+best_first = int(p_next[0].argmax())
+print(f"largest p(next) in the first row (embeddings only): {p_next[0].max():.2f}, "
+      f"for {model.tokenizer.token_str(next_ids[best_first])!r} after {lens_str[best_first]!r}")
 of_pos = model.to_str_tokens(lens_tokens).index(" capital")  # ' capital' -> ' of'
 print(f"p(' of' after ' capital'): {[round(x, 2) for x in p_next[:, of_pos].tolist()]}")
-assert p_next[0].max() < 0.1  # trained-model claim: the embeddings alone predict nothing well
-assert 0.65 < p_next[1, of_pos] < 0.75  # trained-model claim: ' of' at 71% after one block
-assert p_answer[1:-1].max() < 0.16 and 0.6 < p_answer[-1] < 0.7  # trained-model claim: 15% or below, then 64%
+assert 0.235 <= p_next[0].max() < 0.245 and lens_str[best_first] == "1:The"  # trained-model claim: 24%, a bigram
+assert 0.865 <= p_next[1, of_pos] < 0.875  # trained-model claim: ' of' at 87% after one block
+assert p_answer[1:-1].max() < 0.065 and 0.975 <= p_answer[-1] < 0.985  # trained-model claim: 6% or below, then 98%
 
 # %% [markdown]
-# Easy continuations are ready early: ` of` after ` capital` has 71% after the first block.
-# The answer is not: `p(' Austin')` stays at 15% or below until the last block lifts it to 64%.
-# The first row, the bare embeddings, gives no true next token even 10%.
+# Easy continuations are ready early: ` of` after ` capital` has 87% after the first block.
+# The answer is not: `p(' Austin')` stays at 6% or below until the last block lifts it to 98%.
+# The first row, the bare embeddings, can only hold bigram statistics (which token tends to follow
+# which): its best guess of a true next token is ` capital` after `The`, at 24%.
 #
 # ### Why a held-out city
 #
 # Houston was chosen because its composite question never appeared in training: the model must
-# chain two facts. For the cities whose composites *were* trained (Dallas is one), the model can
-# simply have memorised "the capital of the state containing Dallas is Austin". The lens tells
-# the two apart. Here is the mean probability of the capital at the last position, per layer,
-# over every city of each kind, with the same phrasing:
+# chain two facts. For the cities whose composites *were* trained (Dallas is one), the model may
+# simply have memorised "the capital of the state containing Dallas is Austin". Is Houston
+# typical, and does the lens tell the two kinds apart? Here is the mean probability of the capital
+# at the last position, per layer, over every city of each kind: in the chapter's phrasing, and in
+# a second phrasing from training, `{c} is in a state whose capital is`:
 
 # %%
-def p_capital_by_layer(held_out):
+def p_capital_by_layer(held_out, phrasing):
     items = [it for it in evalsets.two_hop_dataset(held_out_cities=held_out, phrasings="train")
-             if it.phrasing == item.phrasing]
-    rows = []
+             if it.phrasing == phrasing]
+    probs, ranks = [], []
     for it in items:
-        toks = model.to_tokens(it.prompt)
         with torch.no_grad():
-            _, c = model.run_with_cache(toks)
-        rows.append(lens.logit_lens(model, c)[:, 0, -1].softmax(-1)[:, model.tokenizer.encode(it.answer)[0]])
-    return torch.stack(rows)  # [city layer]
+            _, c = model.run_with_cache(model.to_tokens(it.prompt))
+        row = lens.logit_lens(model, c)[:, 0, -1]  # [layer d_vocab]
+        answer = model.tokenizer.encode(it.answer)[0]
+        probs.append(row.softmax(-1)[:, answer])
+        ranks.append((row > row[:, [answer]]).sum(-1))
+    return torch.stack(probs), torch.stack(ranks)  # [city layer] each
 
 
-p_held, p_trained = p_capital_by_layer(True), p_capital_by_layer(False)
-fig = go.Figure([go.Scatter(x=layer_names, y=p_held.mean(0).numpy(), name=f"held-out cities ({len(p_held)})"),
-                 go.Scatter(x=layer_names, y=p_trained.mean(0).numpy(), name=f"trained composites ({len(p_trained)})")])
-fig.update_layout(title=f"p(capital) at the last position of '{item.phrasing}'", yaxis_title="mean probability",
-                  xaxis_title="stream", yaxis_range=[0, 1], height=330)
+second_phrasing = "{c} is in a state whose capital is"
+runs = {(phrasing, kind): p_capital_by_layer(kind == "held-out", phrasing)
+        for phrasing in [item.phrasing, second_phrasing] for kind in ["held-out", "trained"]}
+fig = make_subplots(rows=1, cols=2, subplot_titles=[f"'{item.phrasing}'", f"'{second_phrasing}'"],
+                    shared_yaxes=True)
+for col, phrasing in enumerate([item.phrasing, second_phrasing], start=1):
+    for kind, colour in [("held-out", "#1f77b4"), ("trained", "#ff7f0e")]:
+        p = runs[phrasing, kind][0]
+        fig.add_trace(go.Scatter(x=layer_names, y=p.mean(0).numpy(), line_color=colour, showlegend=col == 1,
+                                 name=f"{kind} cities ({len(p)})"), row=1, col=col)
+fig.update_yaxes(title_text="mean p(capital), last position", range=[0, 1], row=1, col=1)
+fig.update_layout(title="The capital in the lens: held-out cities against trained composites", height=360)
 fig
 
 # %%
-print("held-out: ", [round(x, 2) for x in p_held.mean(0).tolist()])
-print("trained:  ", [round(x, 2) for x in p_trained.mean(0).tolist()])
-right_at_end = {name: float((p[:, -1] > 0.5).float().mean())
-                for name, p in [("held-out", p_held), ("trained", p_trained)]}
-print("p(capital) > 0.5 at the output:", {k: f"{v:.0%}" for k, v in right_at_end.items()})
+for (phrasing, kind), (p, r) in runs.items():
+    print(f"{phrasing!r:>45} {kind:>8}: mean p {[round(x, 2) for x in p.mean(0).tolist()]}, "
+          f"capital on top {[round(x, 2) for x in (r == 0).float().mean(0).tolist()]}")
+(p_held, r_held), (p_trained, r_trained) = runs[item.phrasing, "held-out"], runs[item.phrasing, "trained"]
 mean_held, mean_trained = p_held.mean(0), p_trained.mean(0)  # [layer]
-assert mean_trained[1:-1].min() > 0.4 and mean_trained[-1] > 0.95  # trained-model claim: even odds, then near certain
-assert mean_held[1] > mean_held[2] > mean_held[3] < 0.1  # trained-model claim: a bump after block 0, then lost
-assert 0.5 < mean_held[-1] < mean_trained[-1]  # trained-model claim: the answer at the end, less surely
+top_held = (r_held == 0).float().mean(0)  # [layer]: share of held-out cities with the capital on top
+assert (r_held[:, -1] == 0).all() and (r_trained[:, -1] == 0).all()  # trained-model claim: every city right
+assert 0.955 <= mean_held[-1] < 0.965 and 0.985 <= mean_trained[-1] < 0.995  # trained-model claim: 96% and 99%
+for m in (mean_held, mean_trained):  # trained-model claim: up through blocks 0 and 1, down after block 2
+    assert m[0] < m[1] < m[2] > m[3] < m[4]
+assert (mean_trained[1:-1] > mean_held[1:-1]).all()  # trained-model claim: the trained ones are ahead throughout
+assert 0.345 <= mean_trained[3] < 0.355 and 0.145 <= mean_held[3] < 0.155  # trained-model claim: 35% against 15%
+assert 0.575 <= top_held[2] < 0.585 and 0.335 <= mean_held[2] < 0.345  # trained-model claim: 58% on top, mean 34%
+assert int(rank_capital[2]) > 0  # Houston is not one of them
+(p2_held, r2_held), (p2_trained, r2_trained) = runs[second_phrasing, "held-out"], runs[second_phrasing, "trained"]
+assert (r2_trained[:, -1] == 0).all() and 0.945 <= p2_trained.mean(0)[-1] < 0.955  # trained-model claim: all, 95%
+assert 0.285 <= p2_trained.mean(0)[1] < 0.295  # trained-model claim: 29% after block 0
+assert 0.385 <= (r2_held[:, -1] == 0).float().mean() < 0.395 and 0.165 <= p2_held.mean(0)[-1] < 0.175  # 39%, 17%
 
 # %% [markdown]
-# The trained composites have their capital at almost even odds from the first block on, and
-# near certainty at the end: that is recall of a memorised sentence. The held-out cities get a
-# bump after block 0, lose it in blocks 1 and 2, and reach their answer only in the last block,
-# and less surely. A two-hop demonstration on a trained composite such as Dallas would show the
-# memorised answer early and teach the wrong lesson about composition.
+# In the chapter's phrasing the two kinds look alike. The capital's probability rises through
+# blocks 0 and 1, falls back after block 2, and is lifted by the last block to 96% for the
+# held-out cities and 99% for the trained ones; every city of both kinds is answered right. The
+# trained composites are ahead at every layer, most after block 2 (35% against 15%). Houston is a
+# late case: for 58% of the held-out cities the capital is already the lens's top prediction
+# after block 1 (with a modest probability, 34% on average), where Houston's is fourth. One
+# prompt's lens is an anecdote; look at many before you trust a picture.
+#
+# In the second phrasing the two kinds come apart. The trained composites have their capital at
+# 29% after block 0 already and all end right (95% on average); the held-out cities end right
+# only 39% of the time (17% on average). In that phrasing the model recalls the composite
+# sentences it saw rather than chaining two facts. A demonstration on a trained composite such as
+# Dallas would look equally good in both phrasings and teach the wrong lesson about composition:
+# only a held-out city shows what the model can chain, and only a phrasing that its held-out
+# cities answer (like the chapter's) shows a chain at work.
 
 # %% [markdown]
 # The `LogitLens` widget shows this reading at every position at once: each row is a layer, each
@@ -540,8 +585,9 @@ LogitLens.from_model(model, lens_tokens)
 # - MLP: `gelu_new(x W_in + b_in) W_out + b_out`, position by position.
 # - Pre-LN block: `resid += attn(ln1(resid))`, then `resid += mlp(ln2(resid))`.
 # - Unembedding: final LayerNorm, then `x W_U + b_U`. Applied to earlier layers' streams, it is
-#   the logit lens. On a held-out two-hop question it shows the answer only at the end, and never
-#   the intermediate state; on a memorised one it shows the answer from the first block.
+#   the logit lens. On a held-out two-hop question it shows the answer on top only after the last
+#   block, and never the intermediate state. Trained (possibly memorised) composites can look
+#   just as good, even where the model cannot chain: test composition on held-out cities.
 #
 # `progress()` shows your exercises so far.
 #

@@ -155,6 +155,7 @@ print(f"L{prev_layer}H{prev_head} puts {measured_prev[prev_layer, prev_head]:.0%
       f"token; a head attending evenly would put {uniform:.0%} there")
 assert circuits.argmax_head(measured_prev) == (prev_layer, prev_head)  # the weights predicted the behaviour
 assert measured_prev[prev_layer, prev_head] > 3 * uniform
+assert (prev_layer, prev_head) == (0, 1)  # trained-model claim: L0H1 (named again in section 5)
 head_grids({"predicted from the QK circuit (weights only)": qk_prev, "measured on random tokens": measured_prev},
            "Previous-token attention of every head")
 
@@ -222,24 +223,41 @@ print(f"L{copy_layer}H{copy_head}: copying score {copy_scores[copy_layer, copy_h
       f"eigenvalue score {eig_scores[copy_layer, copy_head]:.2f}")
 chance = 1 / len(common)  # a head whose OV circuit ignored the token would pick its own logit this often
 print(f"that is {copy_scores[copy_layer, copy_head] / chance:.0f} times chance")
-assert copy_layer == 2 and copy_scores[copy_layer, copy_head] > 40 * chance  # trained-model claim
-assert eig_scores[copy_layer, copy_head] > 0.9  # trained-model claim: the two measures agree on this head
+assert (copy_layer, copy_head) == (2, 3) and 0.095 <= copy_scores[2, 3] < 0.105  # trained-model claim: L2H3, 0.10
+assert 120 < copy_scores[2, 3] / chance < 130  # trained-model claim: about 124 times chance
+assert 0.945 <= eig_scores[2, 3] < 0.955  # trained-model claim: the two measures agree on this head (0.95)
+top3 = {divmod(int(i), cfg.n_heads) for i in copy_scores.flatten().topk(3).indices}  # the three best copiers
+print("the three best copiers:", sorted(f"L{l}H{h}" for l, h in top3),
+      "their scores:", sorted((round(copy_scores[l, h].item(), 3) for l, h in top3), reverse=True))
+assert top3 == {(2, 0), (2, 2), (2, 3)}  # trained-model claim: all three in layer 2
+assert all(copy_scores[l, h] > 40 * chance and eig_scores[l, h] > 0.9 for l, h in top3)  # trained-model claim
 induction = evaluate.head_scores(model)["induction"]  # [layer head], on repeated random tokens (chapter 04)
 print("induction score of the layer-2 heads:", induction[2].numpy().round(2))
-assert induction[2, copy_head] > 0.9 and (induction[2] > 0.9).sum() == 3  # trained-model claim
-assert eig_scores[2].min() < -0.7  # trained-model claim (open exercise 1): one layer-2 head suppresses
+induction_heads = {tuple(lh) for lh in (induction > 0.9).nonzero().tolist()}  # every head of the model above 0.9
+assert induction_heads == top3  # trained-model claim: the copiers are the induction heads, and no other head is
+assert 0.915 <= min(induction[l, h] for l, h in top3) and max(induction[l, h] for l, h in top3) < 0.975  # 0.92-0.97
+assert induction[2, 1] < 0.05 and eig_scores[2, 1] < 0  # trained-model claim: L2H1 neither copies nor induces
+suppressor = circuits.argmax_head(-eig_scores)
+print(f"most negative eigenvalue score: L{suppressor[0]}H{suppressor[1]}, {eig_scores.min():.2f}")
+assert suppressor == (3, 1) and -0.575 <= eig_scores.min() < -0.565  # trained-model claim (open exercise 1)
 head_grids({"copying score (top-1 of the OV row)": copy_scores, "eigenvalue score": eig_scores},
            "What each head's OV circuit does to the token it attends to", zmid=0.0)
 
 # %% [markdown]
-# The top-1 score looks small, but it is far above chance, and the eigenvalue score of the same
-# head is close to +1. The gap between the two comes from our approximation: a layer-2 head does
-# not read bare token embeddings but a stream already rewritten by two MLPs, so "its own logit
-# is the very top" is a strict test for an input that is only roughly right. What are these
-# copying heads for? The last line above runs them on random tokens repeated twice: three of the
-# four layer-2 heads attend from the second copy to the token that followed the same token in the
-# first copy, and copy it. They are *induction heads*, the subject of chapter 04 (which studies
-# them on a smaller model where they are easier to take apart).
+# The best copier is L2H3. Its top-1 score, 0.10, looks small, but it is about 124 times chance,
+# and the eigenvalue score of the same head is 0.95, close to +1. The gap between the two comes
+# from our approximation: a layer-2 head does not read bare token embeddings but a stream already
+# rewritten by two MLPs, so "its own logit is the very top" is a strict test for an input that is
+# only roughly right. L2H3 is not alone: the next two copiers, L2H0 and L2H2 (0.04 each, still
+# over 50 times chance), are in layer 2 as well, and both have eigenvalue scores above 0.9 too.
+# The fourth head of layer 2, L2H1, copies nothing and has a negative eigenvalue score.
+#
+# What are these copying heads for? The last lines above run every head on random tokens repeated
+# twice (`evaluate.head_scores`): exactly the three copiers, and no other head of the model,
+# attend from the second copy to the token that followed the same token in the first copy (an
+# *induction score* of 0.92 to 0.97; L2H1 scores 0.03). Attending there and copying what they
+# find, they predict the repeat. They are *induction heads*, the subject of chapter 04 (which
+# studies them on a smaller model where they are easier to take apart).
 #
 # Look at the full OV circuit itself, on a few names, cities and states: each row is a token the
 # head attends to, each column a token whose logit it changes. A copying head lights up the
@@ -279,11 +297,17 @@ raised = {}
 for word, row in zip((" Mary", " Dallas", " Texas"), ov_rows):
     raised[word] = [tok.token_str(int(i)) for i in row.topk(5).indices]
     print(f"attending to {word!r:>9} raises most: {raised[word]}")
-assert raised[" Mary"][0] == " Mary" and " Dallas" not in raised[" Dallas"]  # trained-model claim
+assert raised[" Mary"][0] == " Mary" and all(w in world.NAMES for w in (t.strip() for t in raised[" Mary"][1:4]))
+assert raised[" Dallas"][:3] == [" capital", " Dallas", " state"]  # trained-model claim
+assert " Texas" not in raised[" Texas"] and raised[" Texas"][0] == " He"  # trained-model claim
 
 # %% [markdown]
-# It copies " Mary", but attending to " Dallas" or " Texas" it raises *names*: this head's OV
-# circuit is tuned to the names it moves in stories (the IOI task of chapter 05), not to places.
+# Attending to ` Mary` it raises ` Mary` first and other names after it: a clean copy. Attending
+# to ` Dallas` it raises ` Dallas` only second, after ` capital` and with ` state` next, words
+# that surround cities in TinyWorld's geography sentences. Attending to ` Texas` it does not raise
+# ` Texas` at all, but a pronoun, ` He`, and ` Dallas`. This head's OV circuit is tuned to the
+# names it moves in stories (the repeated names of the IOI task in chapter 05), much less to
+# places.
 
 # %% [markdown]
 # ## 5. Context changes meaning
@@ -309,6 +333,7 @@ for p, row in zip(prompts, pair_logits[:, -1]):
     print(f"{p!r} -> {tok.token_str(int(row.argmax()))!r}")
 assert cosines[0] > 0.999  # identical at the start
 assert cosines[1] < cosines[0] - 0.01  # the first attention layer already separates them
+assert 0.685 <= cosines[1] < 0.695  # trained-model claim: 0.69 at 0_mid
 assert [tok.token_str(int(i)) for i in pair_logits[:, -1].argmax(-1)] == [" in", " Columbus"]
 
 # %% [markdown]
@@ -323,7 +348,8 @@ for l in range(cfg.n_layers):
     best = last_row[l].max(-1)
     print(f"layer {l}: " + "  ".join(f"H{h}->{pair_str[int(best.indices[h])]!r} {best.values[h]:.2f}"
                                      for h in range(cfg.n_heads)))
-assert pair_str[int(last_row[0, 2].argmax())] == " Dallas" and last_row[0, 2].max() > 0.9  # trained-model claim
+assert pair_str[int(last_row[0, 2].argmax())] == " Dallas" and 0.965 <= last_row[0, 2].max() < 0.975  # 97%
+assert pair_str[int(last_row[0, 1].argmax())] == " Dallas" and 0.765 <= last_row[0, 1].max() < 0.775  # 77%
 fig = go.Figure(go.Heatmap(z=last_row.flatten(0, 1).numpy(), x=[f"{i}:{t}" for i, t in enumerate(pair_str)],
                            y=[f"L{l}H{h}" for l in range(cfg.n_layers) for h in range(cfg.n_heads)],
                            colorscale="Blues", zmin=0, zmax=1))
@@ -332,8 +358,10 @@ fig.update_layout(title=f"Where the last token ({pair_str[-1]!r}) of {prompts[0]
 fig
 
 # %% [markdown]
-# L0H2 puts almost all of its attention on " Dallas" at once: from the first layer on, the
-# stream at " is" holds the city, which is why the two streams part at `0_mid` above.
+# L0H2 puts almost all of its attention (97%) on " Dallas" at once, and L0H1, the previous-token
+# head of section 3, puts 77% there too, since the city is the token just before " is". From the
+# first layer on, the stream at " is" holds the city, which is why the two streams part at
+# `0_mid` above (cosine similarity 0.69).
 
 # %% [markdown]
 # ## 6. The same patterns in circuitsvis
@@ -356,9 +384,10 @@ view
 # These have no single answer. Try them, then compare with a worked answer: `reveal("name")`
 # prints its code (each runs in a second or two).
 #
-# 1. **A head that suppresses** (`"suppression_head"`). One layer-2 head has an eigenvalue score
-#    near -1. What does its OV circuit do to the token it attends to? For how many names is the
-#    attended name's own logit the *lowest* in its row? (Chapter 05 meets this head again.)
+# 1. **A head that suppresses** (`"suppression_head"`). The most negative eigenvalue score belongs
+#    to L3H1, a head of the last layer (-0.57). What does its OV circuit do to the token it
+#    attends to? For how many names is the attended name's own logit the *lowest* in its row?
+#    Compare with the copier L2H3. (Chapter 05 meets this head again.)
 # 2. **Names or places?** (`"names_or_places"`). Measure the copying score of each layer-2 head
 #    separately on names, cities, states and capitals. Which head copies which kind of token?
 

@@ -7,7 +7,7 @@
 #   loss, the decoder constraint, and the three numbers everyone reports about an SAE (L0,
 #   variance explained, cross-entropy loss recovered);
 # - write an SAE training step, check it equals `course.sae`'s, train a small SAE with it on
-#   tinyworld's residual stream for a few seconds, and compare it with the shipped one;
+#   the model's residual stream for a few seconds, and compare it with the shipped one;
 # - compute a *feature dashboard*'s data: the contexts where a feature fires most, and the tokens
 #   its direction promotes and suppresses;
 # - find out what the features for TinyWorld's five landmarks really respond to (not what their
@@ -22,8 +22,10 @@
 # activation as a **sparse, non-negative** combination of them. If the dictionary is good, each
 # direction (a *feature*) means one thing, and only a few fire on any token.
 #
-# Everything runs on the CPU: `tinyworld` (d_model = 128) and its shipped SAE, `tinyworld-sae`
-# (1024 features, trained on layer 2's residual stream).
+# Everything runs on the CPU: `tinyworld-v2` (d_model = 128), the course's previous main model, and
+# its shipped SAE, `tinyworld-sae` (1024 features, trained on layer 2's residual stream). The SAE
+# moves to the current `tinyworld` when it is retrained; until then it is read on the model it
+# was trained on.
 
 # %%
 import re
@@ -42,7 +44,7 @@ from solutions.ch10_sae import paragraph_tokens
 from widgets import FeatureSteering, TokenView
 
 torch.manual_seed(0)
-model = zoo.load("tinyworld").eval()
+model = zoo.load("tinyworld-v2").eval()
 shipped = zoo.load("tinyworld-sae")  # the shipped SAE (a course.sae.SAE); its card is shipped.card
 print(shipped.card["description"])
 print("config:", shipped.cfg)

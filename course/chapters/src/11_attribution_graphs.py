@@ -21,10 +21,12 @@
 # represents, but not *how* the model gets from the prompt to its answer. Circuit tracing (Ameisen
 # et al. 2025) goes one step further: it swaps every MLP for sparse features that compute the same
 # thing, freezes everything else that is non-linear on one prompt, and reads off a graph of which
-# feature pushed which. The model here is tinyworld; the question is the two-hop one from chapter
+# feature pushed which. The model here is `tinyworld-v2`, the course's previous main model (the
+# transcoders were trained on its MLPs; they move to the current `tinyworld` when they are
+# retrained), and the question is the two-hop one from chapter
 # 02: to answer "If you live in Houston, your state capital is", the model needs Texas on the way
 # to Austin, and Houston and Austin never appeared together in its training text. (The syllabus
-# asks "The capital of the state containing Dallas is"; tinyworld saw both phrasings in training
+# asks "The capital of the state containing Dallas is"; tinyworld-v2 saw both phrasings in training
 # with other cities, and answers ours for every held-out city. The first open exercise traces
 # the syllabus's phrasing and one the model never saw.)
 #
@@ -45,7 +47,7 @@ from solutions.ch11_graphs import (PHRASING, agreement, capital_scores, city_bat
 from widgets import AttributionGraph
 
 torch.manual_seed(0)
-model = zoo.load("tinyworld").eval()
+model = zoo.load("tinyworld-v2").eval()
 per_layer = zoo.load("tinyworld-transcoders")
 clt = zoo.load("tinyworld-clt")
 text = S.eval_tokens(model.tokenizer, 32, seed=2)

@@ -22,7 +22,8 @@
 # heuristics*: many neurons, each a small rule ("the operands end in 6 and 9", "the sum is
 # somewhere in the 90s"), whose votes add up to the answer. Ameisen et al. (2025) traced the same
 # prompt with attribution graphs and found parallel paths: a rough estimate of the sum's size and
-# an exact lookup of its last digit. Here we run both analyses, live, on tinyworld, which learned
+# an exact lookup of its last digit. Here we run both analyses, live, on `tinyworld-v2` (the
+# course's previous main model, on whose MLPs chapter 11's transcoders were trained), which learned
 # to add from lines such as `calc: 36 + 59 = 95` in its corpus.
 #
 # Everything runs on the CPU in about a minute.
@@ -44,7 +45,7 @@ from solutions.ch12_addition import (SUPERNODE_OF, ablation_scores, accuracy_tab
 from widgets import AttributionGraph
 
 torch.manual_seed(0)
-model = zoo.load("tinyworld").eval()
+model = zoo.load("tinyworld-v2").eval()
 clt = zoo.load("tinyworld-clt")  # chapter 11's cross-layer transcoder
 tok = model.tokenizer
 print(model.to_str_tokens("calc: 36 + 59 = 95"))
