@@ -79,7 +79,9 @@ def _noisy(*parts: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Facts: five families of frames with slots
+# Facts: six families of frames with slots (the subject first; a noun phrase that names the sport
+# slot; a possessive; "Ask {n} ..."; an effort; a Q/A line), and one of random words around a cue.
+# Each frame ends where the sport is due; `sport_sentence` adds it.
 # ---------------------------------------------------------------------------------------------
 
 SPORT_NOUNS = ["sport", "game", "favorite sport", "favorite game", "main sport", "best sport", "sport of choice",
@@ -257,6 +259,8 @@ _FEELINGS_OK = [f for f in FEELINGS if f != "hungry"]  # "were hungry" belongs t
 
 
 def ioi_sentence(rng: random.Random, io: str, s: str, order: str) -> tuple[str, str]:
+    """An IOI passage (as `course.corpus.ioi_sentence`, which writes 45% of them): (text up to the
+    indirect object, the rest)."""
     a, b = (io, s) if order == "ABBA" else (s, io)
     w = _words(rng)
     w["feeling"] = rng.choice(_FEELINGS_OK)
@@ -291,7 +295,7 @@ def ioi_sentence(rng: random.Random, io: str, s: str, order: str) -> tuple[str, 
         action, after = base._action(rng, w)
         head += " " + rng.choice(["", "", "Then ", "Later, ", "After that, "]) + f"{s} {action}"
         return head, f" {io}{after}"
-    opening = opening[0].lower() + opening[1:]  # a first sentence, then "there"
+    opening = opening[0].lower() + opening[1:]  # "A met B at the park." then the action
     head = f"{a} met {b} {opening.rstrip(', ')}. " + rng.choice(["It was a long day. ", "", "They talked a lot. "])
     action, after = base._action(rng, w)
     head += f"{s} {action}"
