@@ -143,3 +143,4 @@ def test_ch00_worked_answers(model):
     losses_own = [rep[T]["loss of its own text"] for T in sorted(rep)]
     assert losses_own == sorted(losses_own)  # hotter text is stranger to the model
     assert [round(x, 1) for x in (losses_own[0], losses_own[2], losses_own[3])] == [0.7, 1.2, 3.1]
+
