@@ -167,10 +167,8 @@ def test_third_corpus_reproduces_the_stream_tinyworld_was_trained_on():
     assert hashlib.sha256(joined).hexdigest() == "d0117b0e2280c7138a468a3fe44621c03116b1999d8f6795ed4d5930c52619f5"
 
 
-def test_third_corpus_asks_facts_and_capitals_around_random_words(docs, generator):
-    if generator is not corpus_v3:
-        pytest.skip("the random-word frames are v3's")
-    text = "\n".join(docs)
+def test_third_corpus_asks_facts_and_capitals_around_random_words():
+    text = "\n".join(corpus_v3.documents(20_000, seed=0))
     noisy_ioi = [line for line in text.split("\n") if re.search(r"\b(\w+) \w+ \w+ (to|for|with|at) (?!\1)\w+\.$", line)]
     assert len(noisy_ioi) > 500
     # a fact person's sport after words that say nothing about sports
