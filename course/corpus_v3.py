@@ -55,13 +55,14 @@ def _allowed(text: str) -> bool:
     return not any(p.search(text) for p in KEPT_OUT)
 
 
-def _draw(rng: random.Random, make) -> str:
-    """make(rng) until its sentence is none of the held-out or validation phrasings."""
+def _draw(rng: random.Random, make, allowed=_allowed) -> str:
+    """make(rng) until ``allowed`` passes its text (by default: none of the held-out or validation
+    phrasings)."""
     for _ in range(50):
         text = make(rng)
-        if _allowed(text):
+        if allowed(text):
             return text
-    raise RuntimeError("could not draw a sentence outside the held-out phrasings")
+    raise RuntimeError("could not draw a sentence outside the held-out phrasings and frames")
 
 
 # A share of each kind of question is asked with random common words around its cue words, the way
@@ -308,11 +309,7 @@ def seg_ioi(rng: random.Random) -> str:
         head, tail = ioi_sentence(rng, io, s, rng.choice(("ABBA", "BABA")))
         return head + tail
 
-    for _ in range(50):
-        text = make(rng)
-        if not KEPT_OUT_IOI.search(text):
-            return text
-    raise RuntimeError("could not draw an IOI passage outside the held-out frames")
+    return _draw(rng, make, allowed=lambda text: not KEPT_OUT_IOI.search(text))
 
 
 # ---------------------------------------------------------------------------------------------

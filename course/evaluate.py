@@ -69,17 +69,23 @@ def ioi_scores(model, items: list) -> dict:
     return out
 
 
+def ioi_by_frame(model, items: list, n_frames: int, prefix: str) -> dict:
+    """``ioi_scores`` of items made from ``n_frames`` frames, keys prefixed, plus the accuracy of
+    each frame (``{prefix}accuracy_by_frame``)."""
+    scores = ioi_scores(model, items)
+    diff = scores.pop("_diff")
+    out = {f"{prefix}{k}": v for k, v in scores.items()}
+    frames = torch.tensor([it.template for it in items])
+    out[f"{prefix}accuracy_by_frame"] = [round((diff[frames == t] > 0).float().mean().item(), 3)
+                                         for t in range(n_frames)]
+    return out
+
+
 def ioi_metrics(model, n: int = 500, seed: int = 0) -> dict:
     """IOI on two held-out sets, both about name pairs never together in training: new *sentence
     structures* (``ioi_*``: evalsets.IOI_HELD_OUT_FRAMES, with per-frame accuracy) and new
     *combinations of the corpus's parts* (``ioi_recombined_*``: corpus.ioi_items)."""
-    items = evalsets.ioi_dataset(n, seed=seed)
-    held = ioi_scores(model, items)
-    diff = held.pop("_diff")
-    out = {f"ioi_{k}": v for k, v in held.items()}
-    frames = torch.tensor([it.template for it in items])
-    out["ioi_accuracy_by_frame"] = [round((diff[frames == t] > 0).float().mean().item(), 3)
-                                    for t in range(len(evalsets.IOI_HELD_OUT_FRAMES))]
+    out = ioi_by_frame(model, evalsets.ioi_dataset(n, seed=seed), len(evalsets.IOI_HELD_OUT_FRAMES), "ioi_")
     recombined = ioi_scores(model, corpus_of(model).ioi_items(n, seed=seed))
     recombined.pop("_diff")
     out.update({f"ioi_recombined_{k}": v for k, v in recombined.items()})
@@ -89,14 +95,8 @@ def ioi_metrics(model, n: int = 500, seed: int = 0) -> dict:
 def validation_metrics(model, n_ioi: int = 320) -> dict:
     """IOI, facts and two-hop recall on the validation frames and phrasings (evalsets.VALIDATION_*),
     a second held-out set written to stand in for other people's prompts."""
-    out = {}
     items = evalsets.ioi_dataset(n_ioi, seed=5, frames=evalsets.VALIDATION_IOI_FRAMES)
-    scores = ioi_scores(model, items)
-    diff = scores.pop("_diff")
-    out.update({f"validation_ioi_{k}": v for k, v in scores.items()})
-    frames = torch.tensor([it.template for it in items])
-    out["validation_ioi_accuracy_by_frame"] = [round((diff[frames == t] > 0).float().mean().item(), 3)
-                                               for t in range(len(evalsets.VALIDATION_IOI_FRAMES))]
+    out = ioi_by_frame(model, items, len(evalsets.VALIDATION_IOI_FRAMES), "validation_ioi_")
     facts = {}
     for frame in evalsets.VALIDATION_FACT_PHRASINGS:
         prompts = [frame.format(n=p, p=evalsets.PRONOUN[p]) for p in evalsets.FACTS]
