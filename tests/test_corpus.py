@@ -174,6 +174,11 @@ def test_third_corpus_asks_facts_and_capitals_around_random_words():
     # a fact person's sport after words that say nothing about sports
     assert len(re.findall(rf"\b({'|'.join(world.FACT_PEOPLE)}) [a-z]+ [a-z]+ (plays|playing|sport is|game is) "
                           rf"({'|'.join(world.SPORTS)})\b", text)) > 200
+    # a city, words that say nothing about states, and then its state's capital
+    cities = "|".join(map(re.escape, sorted(world.CITY_STATE, key=len, reverse=True)))
+    cues = "|".join(map(re.escape, ["capital is", "capital city is", "capital:", "capital of the state is"]))
+    asked = re.findall(rf"\b({cities}) [a-z]+(?: [a-z]+)*\. (?:[A-Za-z]+ ){{0,3}}(?:state )?(?:{cues}) (\w+)", text)
+    assert len(asked) > 500 and all(world.STATES[world.CITY_STATE[c]]["capital"] == capital for c, capital in asked)
     # v3's stories no longer give a fact person a hobby where a sport belongs; the repeated passages
     # (course.corpus.seg_repeat, shared with v2) still do: 258 in 20,000 documents against v2's 1,212
     hobby = rf"\b({'|'.join(world.FACT_PEOPLE)}) (tried hard to get better at|enjoys long walks|likes \w+ the most)"

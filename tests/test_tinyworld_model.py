@@ -58,8 +58,6 @@ def test_ioi_on_the_validation_frames(measured):
     # 8 more structures, written after training was designed: 0.875 (tinyworld-v2: 0.50, chance)
     assert measured["validation_ioi_accuracy"] >= 0.85 and measured["validation_ioi_logit_diff"] >= 6.0
     assert measured["validation_ioi_accuracy_ABBA"] >= 0.95 and measured["validation_ioi_accuracy_BABA"] >= 0.75
-    old = zoo.card("tinyworld-v2")["metrics"]
-    assert measured["validation_ioi_accuracy"] > old["validation_ioi_accuracy"] + 0.3
 
 
 def test_ioi_on_new_combinations_of_known_parts(measured):
