@@ -64,7 +64,7 @@ class FeatureStore:
 
     @classmethod
     def from_corpus(cls, sae: SAE, model, n_seqs: int = 200, seed: int = 3) -> "FeatureStore":
-        return cls(sae, model, eval_tokens(model.tokenizer, n_seqs, seed))
+        return cls(sae, model, eval_tokens(model, n_seqs, seed))
 
     @torch.no_grad()
     def acts(self, features: Optional[Sequence[int]] = None) -> torch.Tensor:

@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course import corpus
 from course.metrics import next_token_loss
 from course.weights import WeightsError, load_state, read_card, save_weights
 
@@ -155,11 +154,17 @@ def keep_mask(tokens: torch.Tensor, bos_id: int) -> torch.Tensor:
     return keep
 
 
-def token_batches(tokenizer, seed: int, batch_size: int = 64, seq_len: int = 128) -> Iterator[torch.Tensor]:
-    """TinyWorld text as ``[batch pos]`` blocks, documents packed end to end (as the model was trained)."""
+def token_batches(model, seed: int, batch_size: int = 64, seq_len: int = 128) -> Iterator[torch.Tensor]:
+    """Text of the corpus ``model`` was trained on (its card names it) as ``[batch pos]`` blocks,
+    documents packed end to end as in training. Pass the model, not its tokenizer: the SAE must
+    read the same kind of text as the model it explains."""
+    from course.evaluate import corpus_of
     from course.train import packed_batches
 
-    return packed_batches(corpus.token_stream(tokenizer, seed=seed), batch_size, seq_len)
+    if not hasattr(model, "tokenizer"):
+        raise TypeError(f"token_batches takes the model (it reads the model's corpus and tokenizer), "
+                        f"got {type(model).__name__}: pass `model`, not `model.tokenizer`")
+    return packed_batches(corpus_of(model).token_stream(model.tokenizer, seed=seed), batch_size, seq_len)
 
 
 def collect_activations(model, hook_name: str, n_tokens: int, seed: int = 1, batch_size: int = 64,
@@ -169,7 +174,7 @@ def collect_activations(model, hook_name: str, n_tokens: int, seed: int = 1, bat
     from tqdm.auto import tqdm
 
     out, have = [], 0
-    batches = token_batches(model.tokenizer, seed, batch_size, seq_len)
+    batches = token_batches(model, seed, batch_size, seq_len)
     bar = tqdm(total=n_tokens, disable=not progress, desc="activations", unit="tok", unit_scale=True)
     while have < n_tokens:
         tokens = next(batches)
@@ -327,9 +332,10 @@ def dead_fraction(sae: SAE, model, n_tokens: int = 200_000, seed: int = 2) -> fl
     return (firing_counts(sae, acts) == 0).float().mean().item()
 
 
-def eval_tokens(tokenizer, n_seqs: int = 64, seed: int = 2, seq_len: int = 128) -> torch.Tensor:
-    """Held-out evaluation text ``[n_seqs seq_len]`` (a stream seed neither model nor SAE trained on)."""
-    return next(token_batches(tokenizer, seed, n_seqs, seq_len))
+def eval_tokens(model, n_seqs: int = 64, seed: int = 2, seq_len: int = 128) -> torch.Tensor:
+    """Held-out text ``[n_seqs seq_len]`` from ``model``'s corpus (a stream seed neither the model
+    nor the SAE trained on)."""
+    return next(token_batches(model, seed, n_seqs, seq_len))
 
 
 # -- saving and loading ------------------------------------------------------------------------

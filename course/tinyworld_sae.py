@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 
 from course import zoo
+from course.evaluate import corpus_of
 from course.features import landmark_features
 from course.registry import Entry, train_command
 from course.sae import (SAE, SAEConfig, SAETrainConfig, collect_activations, dead_fraction, eval_tokens, evaluate,
@@ -29,7 +30,7 @@ NAME = "tinyworld-sae"
 
 @dataclass
 class Recipe:
-    model: str = "tinyworld-v2"  # the zoo model whose activations it reads (moves to tinyworld with its retraining)
+    model: str = "tinyworld"  # the zoo model whose activations it reads (and whose corpus is its text)
     sae: SAEConfig = field(default_factory=SAEConfig)
     train: SAETrainConfig = field(default_factory=SAETrainConfig)
     n_tokens: int = 1_000_000  # activations collected for training
@@ -58,7 +59,7 @@ RECIPE = Recipe()
 def card_metrics(sae: SAE, model, eval_seqs: int, eval_seed: int, dead_tokens: int) -> dict:
     """The card's metrics: ``sae.evaluate`` on ``eval_seqs`` held-out sequences, and the dead
     fraction over ``dead_tokens`` tokens (too few tokens make rare features look dead)."""
-    metrics = evaluate(sae, model, eval_tokens(model.tokenizer, eval_seqs, eval_seed))
+    metrics = evaluate(sae, model, eval_tokens(model, eval_seqs, eval_seed))
     metrics["dead_fraction_eval_tokens"] = metrics.pop("dead_fraction")
     metrics["dead_fraction"] = dead_fraction(sae, model, dead_tokens, eval_seed)
     metrics["dead_fraction_tokens"] = dead_tokens
@@ -108,7 +109,7 @@ def train(out_dir: Path, steps: Optional[int] = None, progress: bool = True) -> 
         "description": recipe.description(),
         "model": recipe.model,
         "model_sha256": sha256_of(weights_path(recipe.model)),
-        "data": {"corpus": "course.corpus", "seed": recipe.data_seed, "n_tokens": recipe.n_tokens,
+        "data": {"corpus": corpus_of(model).__name__, "seed": recipe.data_seed, "n_tokens": recipe.n_tokens,
                  "excluded": "position 0 and BOS/EOT tokens", "eval_seed": recipe.eval_seed,
                  "eval_tokens": metrics["n_tokens"]},
         "recipe": {"train": recipe.train.to_dict(), "n_tokens": recipe.n_tokens, "eval_seqs": recipe.eval_seqs,

@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 
 from course import zoo
+from course.evaluate import corpus_of
 from course.registry import Entry, train_command
 from course.sae import eval_tokens, token_batches
 from course.transcoders import (TranscoderConfig, TranscoderTrainConfig, Transcoders, dead_fraction, evaluate, load,
@@ -29,7 +30,7 @@ from course.weights import weights_path
 class Recipe:
     name: str
     cross_layer: bool
-    model: str = "tinyworld-v2"  # the zoo model whose MLPs they replace (n_layers and d_model come from it)
+    model: str = "tinyworld"  # the zoo model whose MLPs they replace (n_layers, d_model and corpus come from it)
     d_transcoder: int = 1024  # features per layer
     k: int = 16  # active features per token and layer
     train: TranscoderTrainConfig = field(default_factory=TranscoderTrainConfig)
@@ -61,8 +62,8 @@ RECIPES = {r.name: r for r in (Recipe("tinyworld-transcoders", cross_layer=False
 
 def card_metrics(tc: Transcoders, model, recipe: Recipe) -> dict:
     """``transcoders.evaluate`` on held-out text, with the dead fraction over ``dead_tokens``."""
-    metrics = evaluate(tc, model, eval_tokens(model.tokenizer, recipe.eval_seqs, recipe.eval_seed, recipe.seq_len))
-    dead = dead_fraction(tc, model, token_batches(model.tokenizer, recipe.eval_seed, 16, recipe.seq_len),
+    metrics = evaluate(tc, model, eval_tokens(model, recipe.eval_seqs, recipe.eval_seed, recipe.seq_len))
+    dead = dead_fraction(tc, model, token_batches(model, recipe.eval_seed, 16, recipe.seq_len),
                          recipe.dead_tokens)
     for l, value in enumerate(dead):
         metrics[f"dead_fraction_layer_{l}"] = value
@@ -85,7 +86,7 @@ def train(name: str, out_dir: Path, steps: Optional[int] = None, progress: bool 
     recipe = RECIPES[name].shortened(steps) if steps else RECIPES[name]
     start = time.perf_counter()
     model = zoo.load(recipe.model)
-    batches = token_batches(model.tokenizer, recipe.data_seed, 16, recipe.seq_len)
+    batches = token_batches(model, recipe.data_seed, 16, recipe.seq_len)
     tc, history = train_transcoders(model, batches, recipe.config(model), recipe.train, progress=progress)
     dtype = getattr(torch, recipe.weights_dtype)
     metrics = card_metrics(round_to(tc, dtype), model, recipe)  # the card describes the weights as shipped
@@ -94,7 +95,7 @@ def train(name: str, out_dir: Path, steps: Optional[int] = None, progress: bool 
         "description": recipe.description(),
         "model": recipe.model,
         "model_sha256": getattr(model, "card", {}).get("sha256"),
-        "data": {"corpus": "course.corpus", "seed": recipe.data_seed, "seq_len": recipe.seq_len,
+        "data": {"corpus": corpus_of(model).__name__, "seed": recipe.data_seed, "seq_len": recipe.seq_len,
                  "tokens": recipe.train.steps * recipe.train.batch_size, "excluded": "position 0 and BOS/EOT tokens",
                  "eval_seed": recipe.eval_seed, "eval_tokens": metrics["n_tokens"]},
         "recipe": {"d_transcoder": recipe.d_transcoder, "k": recipe.k, "cross_layer": recipe.cross_layer,

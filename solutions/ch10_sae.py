@@ -573,10 +573,13 @@ def worked_dot_features(model, sae) -> dict:
     landmark, the feature with the largest gap between its mean activation at the full stops of
     that landmark's paragraphs and at the other landmarks' full stops; compare with the card's
     (paragraph-mean) feature, and steer with both at twice the residual stream's norm. On the
-    shipped SAE it confirms Silverspan's and Mistfall's features, replaces Emberpeak's (steering
-    share 0% -> about 67%), and for Skyspire and Gullrock finds stronger full-stop features that
-    steer no better: those promote few of their landmark's words. Firing at the right place is
-    not enough; what the direction writes decides what steering does."""
+    shipped SAE it confirms Emberpeak's feature and replaces the other four, each by a feature
+    with a larger gap. Three replacements steer far better than the features they replace
+    (Silverspan 0% -> about 67%, Skyspire about 17% -> 83%, Mistfall about 8% -> 67%): their top
+    contexts on ordinary text are their landmark's sentences. Gullrock's steers no better: it
+    fires on the word after a full stop in any text (its label: "' Nobody' / ' Deep' after '.'"),
+    and is merely strongest in Gullrock's. A gap at the right place is evidence, not proof; the
+    dashboard and steering decide."""
     from course import world
     from course.steering import steering_experiment
 
@@ -604,10 +607,10 @@ def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
     """Open question: is there a feature for the landmark's own words? Worked answer: on the
     landmark paragraphs, the feature most active on the landmark's name and eight words compared
     with all other tokens, then its dashboard on ordinary text. On the shipped SAE its top
-    contexts peak on ' crater', ' eruption', ' volcano' and its automatic label says Emberpeak,
-    but on the landmark paragraphs only about a third of its activation is in Emberpeak's: it
-    fires on the noun that ends a phrase in any landmark's text (' tower', ' river', ' plain'),
-    and promotes no Emberpeak word. Top examples alone would have called it an Emberpeak feature."""
+    contexts peak on ' volcano' and its automatic label says Emberpeak, but on the landmark
+    paragraphs only about half its activation is in Emberpeak's: it fires mostly on the noun
+    that says what a landmark is (' volcano', ' waterfall', ' tower'), and it promotes none of
+    Emberpeak's eight words. Top examples alone would have called it an Emberpeak feature."""
     from course import world
     from course.features import FeatureStore
 
@@ -627,8 +630,11 @@ def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
 @torch.no_grad()
 def worked_clamp_vs_add(model, sae, feature: int, landmark: str = "Emberpeak") -> dict:
     """Open question: clamp or add? Worked answer: the same experiment in both modes, at a few
-    strengths; for clamping, the strength is the value the feature is set to (its top activations
-    on real text are about 5-7). Compare share against loss and repeated tokens."""
+    strengths; for clamping, the strength is the value the feature is set to (the Emberpeak
+    feature's top activations on real text are about 7-9). Compare share against loss and
+    repeated tokens. On the shipped SAE, clamping the Emberpeak feature at 20 turns as many
+    continuations to Emberpeak as adding twice the norm (about two in three), with fewer repeated
+    tokens (about half of them, against three quarters)."""
     from course.steering import steering_experiment
 
     norm = sae.card["resid_norm"]

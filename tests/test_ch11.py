@@ -110,7 +110,7 @@ def shipped():
     model = zoo.load("tinyworld-v2").eval()
     per_layer = zoo.load("tinyworld-transcoders")
     clt = zoo.load("tinyworld-clt")
-    text = sae.eval_tokens(model.tokenizer, 32, seed=2)
+    text = sae.eval_tokens(model, 32, seed=2)
     return model, per_layer, clt, text
 
 

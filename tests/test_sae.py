@@ -97,7 +97,7 @@ def test_keep_mask_drops_position_zero_and_bos(small_model):
 
 def test_a_perfect_sae_scores_perfectly(small_model):
     sae = mirror_sae(16)
-    tokens = S.eval_tokens(small_model.tokenizer, n_seqs=4, seq_len=32)
+    tokens = S.eval_tokens(small_model, n_seqs=4, seq_len=32)
     m = S.evaluate(sae, small_model, tokens)
     assert m["variance_explained"] == pytest.approx(1.0, abs=1e-5)
     assert m["ce_loss_recovered"] == pytest.approx(1.0, abs=1e-3)
@@ -111,7 +111,7 @@ def test_a_perfect_sae_scores_perfectly(small_model):
 def test_collect_activations_skips_later_layers_and_bos(small_model):
     acts = S.collect_activations(small_model, "blocks.0.hook_resid_post", 300, seed=1, batch_size=4, seq_len=32)
     assert acts.shape == (300, 16)
-    tokens = next(S.token_batches(small_model.tokenizer, 1, 4, 32))
+    tokens = next(S.token_batches(small_model, 1, 4, 32))
     _, cache = small_model.run_with_cache(tokens, names_filter="blocks.0.hook_resid_post")
     expected = cache["blocks.0.hook_resid_post"][S.keep_mask(tokens, small_model.tokenizer.bos_id)]
     torch.testing.assert_close(acts[: len(expected)], expected[:300])
@@ -152,7 +152,7 @@ def test_mentions_and_auto_label():
 
 def test_dashboard_on_a_tiny_model(small_model):
     sae = mirror_sae(16)
-    store = features.FeatureStore(sae, small_model, S.eval_tokens(small_model.tokenizer, n_seqs=4, seq_len=32))
+    store = features.FeatureStore(sae, small_model, S.eval_tokens(small_model, n_seqs=4, seq_len=32))
     dash = store.dashboard(2, n_examples=5)
     assert 0 < len(dash.examples) <= 5 and dash.label
     values = [e.value for e in dash.examples]
@@ -190,16 +190,17 @@ shipped = pytest.mark.skipif(not zoo.weights_path("tinyworld-sae").exists(),
 
 @pytest.fixture(scope="module")
 def shipped_pair():
-    return zoo.load("tinyworld-v2"), zoo.load("tinyworld-sae")
+    return zoo.load("tinyworld"), zoo.load("tinyworld-sae")
 
 
 @shipped
 def test_shipped_card_meets_the_claims():
     card = zoo.card("tinyworld-sae")
     m = card["metrics"]
-    assert m["variance_explained"] >= 0.8
-    assert m["ce_loss_recovered"] >= 0.8
-    assert m["dead_fraction"] <= 0.10
+    assert card["model"] == "tinyworld" and card["data"]["corpus"] == zoo.card("tinyworld")["data"]["corpus"]
+    assert m["variance_explained"] >= 0.9  # measured 0.951; chapter 10 asserts 0.9 on its own tokens
+    assert m["ce_loss_recovered"] >= 0.995  # measured 0.9990
+    assert m["dead_fraction"] <= 0.02  # measured 0.0 over 200,000 tokens
     assert m["l0"] == pytest.approx(card["sae_config"]["k"], abs=0.5)  # the stated L0: top-k's k
     assert card["bytes"] < 6e6 and card["data"]["n_tokens"] >= 1_000_000
 
@@ -207,10 +208,11 @@ def test_shipped_card_meets_the_claims():
 @shipped
 def test_shipped_metrics_reproduce(shipped_pair):
     model, sae = shipped_pair
-    m = S.evaluate(sae, model, S.eval_tokens(model.tokenizer, n_seqs=16, seed=5))
+    m = S.evaluate(sae, model, S.eval_tokens(model, n_seqs=16, seed=5))
     card = sae.card["metrics"]
-    assert m["variance_explained"] >= 0.8 and abs(m["variance_explained"] - card["variance_explained"]) < 0.03
-    assert m["ce_loss_recovered"] >= 0.8 and abs(m["ce_loss_recovered"] - card["ce_loss_recovered"]) < 0.05
+    # measured on these tokens: 0.9505 and 0.9988 (the card: 0.9506 and 0.9990)
+    assert m["variance_explained"] >= 0.9 and abs(m["variance_explained"] - card["variance_explained"]) < 0.03
+    assert m["ce_loss_recovered"] >= 0.99 and abs(m["ce_loss_recovered"] - card["ce_loss_recovered"]) < 0.05
 
 
 @shipped
@@ -220,8 +222,8 @@ def test_shipped_landmark_features_and_labels(shipped_pair):
     found = features.landmark_features(sae, model, n_per_landmark=10, seed=1)
     card = sae.card["landmark_features"]
     assert len({f.feature for f in found.values()}) == 5  # one distinct feature per landmark
-    # On paragraphs of another seed, 3 of the 5 card features are found again (measured); the other
-    # two landmarks have near-tied features, which is why every found feature is also checked below.
+    # On paragraphs of another seed, 4 of the 5 card features are found again (measured: Mistfall's
+    # 659 gives way to 909); every found feature is also checked below.
     assert sum(f.feature == card[f.landmark]["feature"] for f in found.values()) >= 3
     for f in found.values():
         assert f.separation > 1.0 and f.mean_in > f.mean_out, f
@@ -265,7 +267,7 @@ def test_dashboard_data_equals_the_learner_parts(small_model):
     sae = mirror_sae(16)
     with torch.no_grad():
         sae.W_dec.copy_(torch.nn.functional.normalize(sae.W_dec + 0.3 * torch.randn(32, 16), dim=-1))
-    store = features.FeatureStore(sae, small_model, S.eval_tokens(small_model.tokenizer, n_seqs=4, seq_len=32))
+    store = features.FeatureStore(sae, small_model, S.eval_tokens(small_model, n_seqs=4, seq_len=32))
     for f in (2, 19):
         dash = store.dashboard(f, n_examples=6)
         top = sol.top_activating_positions(store.acts([f])[..., 0], 6)
@@ -280,33 +282,57 @@ def test_dashboard_data_equals_the_learner_parts(small_model):
 
 @shipped
 def test_shipped_landmark_features_fire_at_full_stops_and_the_full_stop_search_steers(shipped_pair):
-    """What chapter 10 says: the card's Emberpeak feature sits on the "." of Emberpeak sentences
-    and does not steer; the feature most active at Emberpeak's full stops promotes Emberpeak's
-    words and does."""
+    """What chapter 10 says, on fresh paragraphs (seed 1; the chapter reads seed 0): the card's
+    features put most of their activation on full stops; the full-stop search confirms the
+    Emberpeak feature and replaces Skyspire's by a feature that promotes Skyspire's words and,
+    unlike the card's, steers."""
+    import re
+
+    from course import world
+
     model, sae = shipped_pair
-    acts, text, owner = sol.paragraph_tokens(model, sae, n_per_landmark=10, seed=0)
+    acts, text, owner = sol.paragraph_tokens(model, sae, n_per_landmark=10, seed=1)
     dot = torch.tensor([t == "." for t in text])
-    own = torch.tensor([o == "Emberpeak" for o in owner])
-    card = sae.card["landmark_features"]["Emberpeak"]["feature"]
-    a = acts[:, card]
-    assert (a * dot).sum() > 0.9 * a.sum()
-    gap = acts[dot & own].mean(0) - acts[dot & ~own].mean(0)
+    card = {k: v["feature"] for k, v in sae.card["landmark_features"].items()}
+    for landmark, f in card.items():
+        a = acts[:, f]
+        assert (a * dot).sum() > 0.5 * a.sum(), landmark  # measured 0.58 (Emberpeak) to 1.0 (Mistfall)
+
+    def full_stop_gap(landmark):
+        own = torch.tensor([o == landmark for o in owner])
+        return acts[dot & own].mean(0) - acts[dot & ~own].mean(0)
+
+    assert int(full_stop_gap("Emberpeak").argmax()) == card["Emberpeak"]
+    gap = full_stop_gap("Skyspire")
     found = int(gap.argmax())
-    assert found != card
+    assert found != card["Skyspire"] and gap[found] > 2 * gap[card["Skyspire"]]  # measured 3.13 vs 1.21
+    words = set(re.findall(r"[A-Za-z]+", " ".join(world.LANDMARK_SENTENCES["Skyspire"])))
+    promoted = [t.strip() for t, _ in features.logit_effects(sae, model, found, 10)[0]]
+    assert sum(t in words for t in promoted) >= 6, promoted  # measured 8
     strength = round(2 * sae.card["resid_norm"], 1)
-    result = steering.steering_experiment(model, sae, {"Emberpeak": found}, (0, strength), samples=2, n_tokens=16)
-    assert result[float(strength)]["share"] > result[0.0]["share"] + 0.2
+    shares = {f: steering.steering_experiment(model, sae, {"Skyspire": f}, (strength,), samples=2,
+                                              n_tokens=16)[float(strength)]["share"] for f in (found, card["Skyspire"])}
+    assert shares[found] > shares[card["Skyspire"]] + 0.4, shares  # measured 0.83 vs 0.17
 
 
 @shipped
 def test_shipped_worked_answers_of_chapter_10(shipped_pair):
+    from course import world
+
     model, sae = shipped_pair
     rows = sol.worked_dot_features(model, sae)
-    assert rows["Emberpeak"]["full-stop feature"] != rows["Emberpeak"]["card feature"]
-    card_share, dot_share = rows["Emberpeak"]["steering share at 2x (card, full stop)"]
-    assert dot_share > card_share + 0.3
-    assert rows["Mistfall"]["full-stop feature"] == rows["Mistfall"]["card feature"]
+    assert rows["Emberpeak"]["full-stop feature"] == rows["Emberpeak"]["card feature"]  # confirmed
+    assert all(rows[n]["full-stop feature"] != rows[n]["card feature"] for n in rows if n != "Emberpeak")  # replaced
+    gains = {n: r["steering share at 2x (card, full stop)"] for n, r in rows.items()}
+    for n in ("Silverspan", "Skyspire", "Mistfall"):  # measured 0 -> 0.67, 0.17 -> 0.83, 0.08 -> 0.67
+        assert gains[n][1] > gains[n][0] + 0.4, gains
+    assert gains["Gullrock"][1] <= gains["Gullrock"][0], gains  # measured 0.25 -> 0
     word = sol.worked_word_features(model, sae)
-    assert word["share in own paragraphs"] < 0.5  # not an Emberpeak feature, whatever its top examples say
+    assert word["label"] == "' volcano' (Emberpeak)"  # what its top examples say...
+    assert word["share in own paragraphs"] < 0.6  # ...but about half of it is elsewhere (measured 0.51)
+    assert not set(t.strip() for t in word["promotes"]) & set(world.LANDMARKS["Emberpeak"])  # no Emberpeak word
     modes = sol.worked_clamp_vs_add(model, sae, rows["Emberpeak"]["full-stop feature"])
     assert set(modes) == {"add", "clamp"} and all(0 <= r["share"] <= 1 for m in modes.values() for r in m.values())
+    add_2x, clamp_20 = list(modes["add"].values())[-1], modes["clamp"][20.0]
+    assert clamp_20["share"] >= add_2x["share"] > 0.5  # measured 0.67 and 0.67
+    assert clamp_20["repeated_tokens"] < add_2x["repeated_tokens"] - 0.15  # measured 0.49 vs 0.77

@@ -25,7 +25,7 @@ def trained_model():
     cfg = ModelConfig(n_layers=2, d_model=32, n_heads=4, d_head=8, d_mlp=128, d_vocab=tok.vocab_size, n_ctx=128)
     model = HookedTransformer(cfg, tokenizer=tok)
     recipe = TrainConfig(steps=150, batch_size=8, seq_len=64, lr=3e-3, warmup_steps=20)
-    train(model, token_batches(tok, 0, 8, 64), recipe, progress=False, device=torch.device("cpu"))
+    train(model, token_batches(model, 0, 8, 64), recipe, progress=False, device=torch.device("cpu"))
     return model.eval()
 
 
@@ -133,11 +133,11 @@ def test_a_worse_transcoder_scores_worse():
 def test_training_learns_a_sparse_replacement(trained_model, cross_layer):
     cfg = T.TranscoderConfig(n_layers=2, d_model=32, d_transcoder=128, cross_layer=cross_layer, k=8)
     tcfg = T.TranscoderTrainConfig(steps=250, batch_size=256, lr=3e-3, buffer_tokens=8192, dead_after_tokens=20_000)
-    tc, history = T.train_transcoders(trained_model, token_batches(trained_model.tokenizer, 1, 16, 64), cfg, tcfg,
+    tc, history = T.train_transcoders(trained_model, token_batches(trained_model, 1, 16, 64), cfg, tcfg,
                                       progress=False)
     assert sum(history["fvu"][-1]) < 0.1 * sum(history["fvu"][0])
     assert (tc.threshold > 0).all() and not tc.training
-    m = T.evaluate(tc, trained_model, next(token_batches(trained_model.tokenizer, 2, 16, 64)))  # held-out text
+    m = T.evaluate(tc, trained_model, next(token_batches(trained_model, 2, 16, 64)))  # held-out text
     assert m["variance_explained"] > 0.85, m  # measured 0.95 (per layer), 0.96 (cross layer)
     assert 3 <= m["l0"] <= 12, m  # the JumpReLU at inference keeps about k = 8 (measured 5.9, 5.6)
     assert m["dead_fraction"] < 0.6, m  # on 1,000 tokens (measured 0.36, 0.30)
@@ -184,9 +184,9 @@ def test_transcoders_for_another_model_are_refused():
 
 @pytest.fixture
 def small_tinyworld(monkeypatch, trained_model):
-    """zoo.load("tinyworld-v2") answered by the small model (the shipped one is not loaded here)."""
+    """zoo.load("tinyworld") answered by the small model (the shipped one is not loaded here)."""
     real_load = zoo.load
-    monkeypatch.setattr(zoo, "load", lambda name, **kw: trained_model if name == "tinyworld-v2" else real_load(name, **kw))
+    monkeypatch.setattr(zoo, "load", lambda name, **kw: trained_model if name == "tinyworld" else real_load(name, **kw))
 
 
 @pytest.mark.parametrize("name", ["tinyworld-transcoders", "tinyworld-clt"])

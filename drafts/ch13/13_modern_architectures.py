@@ -46,7 +46,7 @@ torch.manual_seed(0)
 models = {variant: zoo.load(name) for variant, name in VARIANT_MODELS.items()}  # gpt2, llama, moe
 gpt2, llama, moe = models["gpt2"], models["llama"], models["moe"]
 cards = {variant: model.card for variant, model in models.items()}
-text = sae.eval_tokens(gpt2.tokenizer, 32, seed=2)  # [32 128] held-out TinyWorld (a stream seed no model trained on)
+text = sae.eval_tokens(gpt2, 32, seed=2)  # [32 128] held-out TinyWorld (a stream seed no model trained on)
 for variant, model in models.items():
     c = model.cfg
     print(f"{VARIANT_MODELS[variant]:>16}: norm {c.normalization}, positions {c.positional}, MLP {c.mlp}, "

@@ -325,7 +325,7 @@ def test_loss_routing_and_compute_multipliers(shipped):
 
     final = {v: m.card["metrics"]["held_out_loss"] for v, m in shipped.items()}
     assert final["llama"] < final["gpt2"] - 0.02 and abs(final["moe"] - final["gpt2"]) < 0.05
-    text = sae.eval_tokens(shipped["gpt2"].tokenizer, 32, seed=2)
+    text = sae.eval_tokens(shipped["gpt2"], 32, seed=2)
     share = R.routing_by_class(shipped["moe"], text)["share"]
     numbers, names = R.TOKEN_CLASSES.index("number"), R.TOKEN_CLASSES.index("name")
     common = [R.TOKEN_CLASSES.index("function word"), R.TOKEN_CLASSES.index("other word")]
@@ -359,7 +359,7 @@ def test_the_variants_share_one_recipe(shipped):
 def test_worked_answers_run_on_the_variants(shipped):
     from course import sae
 
-    text = sae.eval_tokens(shipped["gpt2"].tokenizer, 4, seed=2)
+    text = sae.eval_tokens(shipped["gpt2"], 4, seed=2)
     ablation = R.worked_expert_ablation(shipped["moe"], text)
     assert len(ablation) == shipped["moe"].cfg.n_experts
     assert all(value > -0.05 for per_class in ablation.values() for value in per_class.values())  # removing hurts

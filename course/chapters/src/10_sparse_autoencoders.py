@@ -10,8 +10,8 @@
 #   the model's residual stream for a few seconds, and compare it with the shipped one;
 # - compute a *feature dashboard*'s data: the contexts where a feature fires most, and the tokens
 #   its direction promotes and suppresses;
-# - find out what the features for TinyWorld's five landmarks really respond to (not what their
-#   labels suggest at first);
+# - find out which of the features that pick out TinyWorld's five landmarks are really about
+#   their landmark (a high score on landmark text is not enough);
 # - *steer* the model with them, measure how often the text turns to that landmark, and see
 #   where too much steering breaks the text.
 #
@@ -22,10 +22,9 @@
 # activation as a **sparse, non-negative** combination of them. If the dictionary is good, each
 # direction (a *feature*) means one thing, and only a few fire on any token.
 #
-# Everything runs on the CPU: `tinyworld-v2` (d_model = 128), the course's previous main model, and
-# its shipped SAE, `tinyworld-sae` (1024 features, trained on layer 2's residual stream). The SAE
-# moves to the current `tinyworld` when it is retrained; until then it is read on the model it
-# was trained on.
+# Everything runs on the CPU: `tinyworld` (d_model = 128), the course's main model, and its shipped
+# SAE, `tinyworld-sae` (1024 features), trained on this model's residual stream after layer 2,
+# over a million tokens of the text the model itself was trained on.
 
 # %%
 import re
@@ -38,17 +37,19 @@ from plotly.subplots import make_subplots
 from course import sae as S
 from course import evalsets, world, zoo
 from course.exercises import check, hint, progress, reveal
-from course.features import FeatureStore, landmark_features, logit_effects
+from course.features import FeatureStore, landmark_features, landmarks_in, logit_effects
 from course.steering import steering_directions, steering_experiment
 from solutions.ch10_sae import paragraph_tokens
 from widgets import FeatureSteering, TokenView
 
 torch.manual_seed(0)
-model = zoo.load("tinyworld-v2").eval()
+model = zoo.load("tinyworld").eval()
 shipped = zoo.load("tinyworld-sae")  # the shipped SAE (a course.sae.SAE); its card is shipped.card
 print(shipped.card["description"])
 print("config:", shipped.cfg)
 assert (model.cfg.d_model, shipped.cfg.d_sae, shipped.cfg.k) == (128, 1024, 32)  # the numbers in the prose
+assert shipped.card["model"] == "tinyworld" and shipped.card["data"]["n_tokens"] == 1_000_000  # as the prose says
+assert shipped.card["data"]["corpus"] == model.card["data"]["corpus"]  # the model's own training text
 
 # %% [markdown]
 # ## 1. The encoder
@@ -231,7 +232,7 @@ print(f"shipped: {recipe['steps']} steps of {recipe['batch_size']} activations, 
 # several times larger than anywhere else.
 
 # %%
-eval_toks = S.eval_tokens(model.tokenizer, n_seqs=16, seed=2)  # [16 128]
+eval_toks = S.eval_tokens(model, n_seqs=16, seed=2)  # [16 128]
 keep = S.keep_mask(eval_toks, model.tokenizer.bos_id)
 
 
@@ -252,7 +253,8 @@ def measure(sae):
     return {"L0": l0_norm(f).item(), "variance explained": variance_explained(x, sae.decode(f)).item(),
             "CE loss recovered": ce_loss_recovered(clean, spliced, zeroed),
             "dead fraction": 1 - (f > 0).any(0).float().mean().item(),
-            "loss clean / spliced / zero": f"{clean:.3f} / {spliced:.3f} / {zeroed:.2f}"}
+            "loss clean / spliced / zero": f"{clean:.3f} / {spliced:.3f} / {zeroed:.2f}",
+            "loss added by splicing": spliced - clean}
 
 
 results = {"library's (512, k=16)": measure(small), "shipped (1024, k=32)": measure(shipped)}
@@ -262,10 +264,12 @@ for key in results["shipped (1024, k=32)"]:
     print(f"{key:>28}: " + "".join(f"{r[key]:>24.3f}" if isinstance(r[key], float) else f"{r[key]:>24}"
                                     for r in results.values()))
 ours, quick = results["shipped (1024, k=32)"], results["library's (512, k=16)"]
-assert ours["variance explained"] >= 0.8  # trained-model claim, as tests/test_sae.py asserts
-assert ours["CE loss recovered"] >= 0.8  # trained-model claim
-assert ours["dead fraction"] <= 0.10  # trained-model claim
-assert quick["variance explained"] > 0.5 and quick["CE loss recovered"] > 0.9  # trained-model claim: "most"
+assert ours["variance explained"] >= 0.9  # trained-model claim (measured 0.950)
+assert ours["CE loss recovered"] >= 0.995  # trained-model claim: "all but a fraction of a percent" (measured 0.9998)
+assert ours["dead fraction"] <= 0.02  # trained-model claim (measured 0.000 on these tokens)
+assert quick["variance explained"] > 0.7 and quick["CE loss recovered"] > 0.95  # trained-model claim (0.805, 0.972)
+assert 0.15 < 1 - quick["variance explained"] < 0.25  # trained-model claim: "a fifth" unexplained (0.195)
+assert 0.15 < quick["loss added by splicing"] < 0.35 and ours["loss added by splicing"] < 0.01  # (0.240, 0.002 nats)
 assert ours["variance explained"] > quick["variance explained"] and ours["CE loss recovered"] > quick["CE loss recovered"]
 assert ours["L0"] == 2 * quick["L0"]  # top-k: L0 is k
 
@@ -284,9 +288,12 @@ assert 7_500 < shipped.card["data"]["eval_tokens"] < 8_500 and card["dead_fracti
 # A few seconds of training already explain most of the variance and recover most of the loss:
 # the residual stream of a small model is easy to reconstruct. The longer-trained, wider SAE is
 # better on both counts, though it also spends twice the L0 (more features per token, each one
-# more to read). Look at the gap between the two metrics: the
-# spliced loss is what tells you whether the errors fall in directions the model *uses*. Try
-# `k=8` or `steps=400` above and watch the trade-off move.
+# more to read): spliced into the model, it recovers all but a fraction of a percent of the loss.
+# Look at what each metric says about the quick SAE: it leaves a fifth of the variance
+# unexplained, yet its CE loss recovered is above 0.95, because that score is measured against
+# zeroing the activation, a very low bar. The spliced loss itself is what the errors cost the
+# model: about a quarter of a nat per token for the quick SAE, almost nothing for the shipped
+# one. Try `k=8` or `steps=400` above and watch the trade-off move.
 #
 # ## 5. What does a feature mean? Dashboards
 #
@@ -320,7 +327,8 @@ for lf in landmarks.values():
 card_features = {k: v["feature"] for k, v in shipped.card["landmark_features"].items()}
 features = {k: v.feature for k, v in landmarks.items()}
 print("same features as on the card:", features == card_features)
-assert min(lf.separation for lf in landmarks.values()) > 3  # trained-model claim: one clear feature per landmark
+assert features == card_features  # the card ran this same search on these same paragraphs
+assert min(lf.separation for lf in landmarks.values()) > 5  # trained-model claim: one clear feature per landmark (6.6 to 19.3)
 
 # %% [markdown]
 # A `FeatureStore` keeps the residual stream of a text sample (64 sequences of held-out text) so
@@ -338,13 +346,23 @@ up, down = promoted_tokens(shipped.W_dec[ember].detach(), model.ln_final.w.detac
 assert [model.tokenizer.decode([i]) for i in up.tolist()] == [t for t, _ in dash.promoted]
 assert [model.tokenizer.decode([i]) for i in down.tolist()] == [t for t, _ in dash.suppressed]
 print("your top positions and promoted / suppressed tokens equal the dashboard's")
+openers = {sentence.split()[0] for sentence in world.LANDMARK_SENTENCES["Emberpeak"]}  # each sentence's first word
+assert dash.label == "'.' (Emberpeak)"  # trained-model claim: its top contexts end Emberpeak's sentences
+assert all(t.strip() in openers for t, _ in dash.promoted[:6])  # trained-model claim: it promotes their first words
 
 # %% [markdown]
-# Its top contexts end on "." after a sentence about Emberpeak, not on " volcano" or " lava".
-# Measure it where the features were chosen, on the landmark paragraphs: what share of each
-# landmark feature's total activation falls on "." tokens, and what share on its own landmark's
-# paragraphs? On the output side, how many of the ten tokens it promotes most are words that
-# only that landmark's sentences use (" Smoke", " Grey", " magma" for Emberpeak)?
+# Its top contexts end on "." after a sentence about Emberpeak, not on " volcano" or " lava", and
+# the six tokens it promotes most are the first words of six of Emberpeak's seven sentences
+# ("Grey ash covers the ground...", "Deep below the crater..."). It fires where a sentence
+# ends and writes how the next one begins: it carries "the next sentence is about Emberpeak". A
+# full stop is where a small model must guess the next sentence, and in TinyWorld the next
+# sentence of a landmark paragraph is about the same landmark.
+#
+# Are the other four like it? Measure all five where they were chosen, on the landmark
+# paragraphs: what share of each feature's total activation falls on "." tokens, and what share
+# on its own landmark's paragraphs? On the output side, how many of the ten tokens it promotes
+# most are words that only that landmark's sentences use (" Smoke", " Grey", " magma" for
+# Emberpeak)?
 
 # %%
 def only_words(landmark):
@@ -370,16 +388,17 @@ print(f"{'landmark':>11} feature  on '.'  in own paragraphs  own words in top 10
 for name, d in described.items():
     print(f"{name:>11} {features[name]:7d}  {d['on_stop']:6.0%}  {d['in_own']:16.0%}  {d['promoted own words']:3d}: "
           + ", ".join(repr(t) for t in d["promoted"][:6]))
-emb = described["Emberpeak"]
-assert emb["on_stop"] > 0.9 and emb["in_own"] > 0.9  # trained-model claim: Emberpeak's fires at "." of Emberpeak text
-assert emb["promoted own words"] <= 3  # trained-model claim: ... and promotes few Emberpeak words
-assert described["Mistfall"]["promoted own words"] >= 6  # trained-model claim
-assert min(described, key=lambda n: described[n]["in_own"]) == "Gullrock"  # trained-model claim: the weakest
-assert described["Gullrock"]["in_own"] < 0.6  # trained-model claim: much of it outside Gullrock text
-labels = {name: store.dashboard(f, n_examples=8).label for name, f in features.items()}
-print("automatic labels:", labels)
-assert sum(label == f"'.' ({name})" for name, label in labels.items()) == 4  # trained-model claim
-assert not labels["Gullrock"].startswith("'.'")  # trained-model claim
+ember_at_stops = {name: para_acts[is_dot & torch.tensor([o == name for o in para_owner]), ember].mean().item()
+                  for name in features}
+print("the Emberpeak feature's mean at the full stops of each landmark's paragraphs:",
+      {name: round(v, 1) for name, v in ember_at_stops.items()})
+emb, others = described["Emberpeak"], [name for name in described if name != "Emberpeak"]
+# trained-model claims: the other four put 85-100% on '.' and 90-100% in their own paragraphs
+assert all(described[n]["on_stop"] > 0.8 and described[n]["in_own"] >= 0.895 for n in others)
+assert emb["in_own"] < 0.7 and emb["on_stop"] > 0.5  # trained-model claim: the leakiest (57%), mostly at '.' (57%)
+assert all(0 < ember_at_stops[n] < 0.5 * ember_at_stops["Emberpeak"] for n in others)  # trained-model claim (0.6-2.2, 6.9)
+assert emb["promoted own words"] >= 6  # trained-model claim (7 of 10)
+assert max(described[n]["promoted own words"] for n in others) <= 3  # trained-model claim (0 to 3)
 fig = go.Figure([go.Bar(name=label, x=list(described), y=[d[key] for d in described.values()])
                  for key, label in (("on_stop", "on '.' tokens"), ("in_own", "in its landmark's paragraphs"))])
 fig.update_layout(barmode="group", title="Where each landmark feature's activation falls, on the landmark paragraphs",
@@ -387,41 +406,71 @@ fig.update_layout(barmode="group", title="Where each landmark feature's activati
 fig
 
 # %% [markdown]
-# So these are not word features. Most of their activation sits on the full stop that ends a
-# sentence about their landmark (the Emberpeak one almost only there), and where they also fire
-# on " the" or " The", it is inside the landmark's text. A full stop is where a small model must
-# guess the next sentence, and in TinyWorld the next sentence of a landmark paragraph is about the
-# same landmark: these features carry "the next sentence is about Mistfall". The Mistfall and
-# Silverspan features say so on the output side too: most of what they promote are the first and
-# key words of that landmark's sentences (" You", " Water", " Green" open Mistfall sentences).
+# On the landmark paragraphs, the other four look like *better* landmark features than the
+# Emberpeak one: more than four fifths of their activation falls on full stops, and 90% or more
+# in their own landmark's paragraphs, while the Emberpeak feature also fires, more weakly, at the
+# full stops of every other landmark. But only the Emberpeak feature's output side speaks of its
+# landmark: the Silverspan feature promotes single capital letters, the Skyspire and Mistfall
+# features word pieces such as "ies" and "estion", the Gullrock feature a few of its landmark's
+# words among unrelated ones.
 #
-# The automatic labels (`auto_label`, from the top examples alone, the way an LLM labeller would
-# start) say the same for four of the five: "'.' (Emberpeak)" is the token where the feature
-# peaks and the landmark whose words its contexts use. That is accurate, and they read alike
-# because the search found the same kind of feature four times. The Gullrock feature's label
-# names another token: its top contexts on ordinary text are not Gullrock's at all, and on the
-# landmark paragraphs it spends much of its activation outside Gullrock text. A label is a
-# hypothesis, and the table shows one more weak spot: the Emberpeak feature promotes digits and
-# stray tokens more than Emberpeak words.
-#
-# A paragraph mean rewards a feature that is silent everywhere else (the Emberpeak feature's
-# mean outside is almost 0). Ask the question at the place where these features live instead:
-# which feature is most active at the full stops of Emberpeak paragraphs, compared with the full
-# stops of the other landmarks' paragraphs?
+# A dashboard reads a feature on ordinary text, and there the difference is plain. The automatic
+# labels (`auto_label`, from the top examples alone, the way an LLM labeller would start) name
+# the token where the feature peaks and, when most of its top contexts use one landmark's words,
+# that landmark. Count also how many of each feature's eight top contexts mention its own
+# landmark, and look at the top one:
 
 # %%
-own = torch.tensor([o == "Emberpeak" for o in para_owner])
-gap = para_acts[is_dot & own].mean(0) - para_acts[is_dot & ~own].mean(0)  # [d_sae]
-ember_dot = int(gap.argmax())
-second = describe("Emberpeak", ember_dot)
-print(f"feature {ember_dot}: gap at '.' {gap[ember_dot]:.2f} (the card's feature {ember}: {gap[ember]:.2f}); "
-      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Emberpeak paragraphs")
-print(f"promotes ({second['promoted own words']} of 10 only Emberpeak's): {', '.join(repr(t) for t in second['promoted'])}")
-assert ember_dot != ember and gap[ember_dot] > 1.5 * gap[ember]  # trained-model claim: a stronger Emberpeak feature
-assert second["promoted own words"] >= 6  # trained-model claim: it promotes Emberpeak's words
-dash2 = store.dashboard(ember_dot, n_examples=8)
+labels, about_own = {}, {}
+for name, f in features.items():
+    d = store.dashboard(f, n_examples=8)
+    labels[name] = d.label
+    about_own[name] = sum(name in landmarks_in("".join(ex.tokens[: ex.peak + 1])) for ex in d.examples)
+    best = d.examples[0]
+    print(f"{name:>11} {f:4d}  label {d.label:<17}  {about_own[name]} of 8 about {name:<10}  top context: "
+          + repr("".join(best.tokens[max(0, best.peak - 8) : best.peak + 1])))
+assert labels["Emberpeak"] == "'.' (Emberpeak)" and about_own["Emberpeak"] == 8  # trained-model claim
+assert not any("(" in labels[n] for n in others)  # trained-model claim: no other label names a landmark
+assert max(about_own[n] for n in others) <= 1  # trained-model claim (0, 0, 0 and 1 of 8)
+mean_in = {name: lf.mean_in for name, lf in landmarks.items()}
+assert max(mean_in[n] for n in others) < 0.3 * mean_in["Emberpeak"]  # trained-model claim: "a fraction" (0.28 vs 1.23)
+
+# %% [markdown]
+# Only the Emberpeak feature's label names a landmark, and all eight of its top contexts are
+# Emberpeak's. The other four are busiest on something else entirely (print
+# `store.dashboard(f)` for each): the Silverspan feature on the full stop that ends a run of
+# random words (the corpus writes a share of its stories and facts with random words around the
+# names, so that the model learns the rule rather than the phrasing), the Gullrock feature on the
+# full stop after a place's name, the Mistfall feature on the colon of "Q:". In landmark text
+# they fire at one landmark's full stops and almost nowhere else, with a paragraph mean a
+# fraction of the Emberpeak feature's (the "mean in" column of the first table). That is exactly
+# what the paragraph search rewards: a gap in means, in units of the spread, is largest for a
+# feature that is quiet everywhere else. A label is a hypothesis, and so is a high score on one
+# kind of text.
+#
+# Ask the question at the place where landmark features live instead: which feature is most
+# active at the full stops of Skyspire paragraphs, compared with the full stops of the other
+# landmarks' paragraphs? (For Emberpeak, this search returns the feature we already have.)
+
+# %%
+def full_stop_gap(landmark):
+    own = torch.tensor([o == landmark for o in para_owner])
+    return para_acts[is_dot & own].mean(0) - para_acts[is_dot & ~own].mean(0)  # [d_sae]
+
+
+assert int(full_stop_gap("Emberpeak").argmax()) == ember  # trained-model claim: the search confirms Emberpeak's
+gap = full_stop_gap("Skyspire")
+sky, sky_dot = features["Skyspire"], int(gap.argmax())
+second = describe("Skyspire", sky_dot)
+print(f"feature {sky_dot}: gap at '.' {gap[sky_dot]:.2f} (the paragraph search's feature {sky}: {gap[sky]:.2f}); "
+      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Skyspire paragraphs")
+print(f"promotes ({second['promoted own words']} of 10 only Skyspire's): {', '.join(repr(t) for t in second['promoted'])}")
+assert sky_dot != sky and gap[sky_dot] > 2 * gap[sky]  # trained-model claim: a stronger Skyspire feature (3.11 vs 1.24)
+assert second["promoted own words"] >= 8  # trained-model claim: "eight of the ten" are Skyspire's words
+dash2 = store.dashboard(sky_dot, n_examples=8)
+assert dash2.label == "'.' (Skyspire)"  # trained-model claim: on ordinary text too
 counts, edges = dash2.histogram
-fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {ember_dot}: activations where it fires",
+fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {sky_dot}: activations where it fires",
                                                     "its direct effect on the logits"))
 fig.add_trace(go.Bar(x=[(a + b) / 2 for a, b in zip(edges, edges[1:])], y=counts, name="tokens"), row=1, col=1)
 effects = dash2.promoted[:10] + dash2.suppressed[:10][::-1]
@@ -430,11 +479,14 @@ fig.add_trace(go.Bar(x=[v for _, v in effects], y=[repr(t) for t, _ in effects],
 fig.update_xaxes(title_text="activation", row=1, col=1)
 fig.update_yaxes(title_text="tokens (held-out text)", row=1, col=1)
 fig.update_yaxes(autorange="reversed", row=1, col=2)
-fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {ember_dot} ({dash2.label})")
+fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {sky_dot} ({dash2.label})")
 fig
 
 # %% [markdown]
-# Its top context, coloured by its activation at each token (hover for the values):
+# This is what a Skyspire feature looks like: its top contexts on ordinary text end Skyspire's
+# sentences, and eight of the ten tokens it promotes are Skyspire's own words (" glass",
+# " walls", " Visitors", " clouds"). Its top context, coloured by its activation at each token
+# (hover for the values):
 
 # %%
 top_example = dash2.examples[0]
@@ -443,15 +495,16 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # %% [markdown]
 # ## 6. Steering
 #
-# If a feature really means "the text is about Emberpeak", adding its direction to the residual
-# stream should make the model talk about Emberpeak. That is *steering*: at every position, after
-# block 2, x <- x + strength * W_dec[f]. The rows are unit vectors, so the strength is in the
-# residual stream's own units; the next cell prints its typical norm at this layer.
+# If a feature really means "the next sentence is about Skyspire", adding its direction to the
+# residual stream should make the model talk about Skyspire. That is *steering*: at every
+# position, after block 2, x <- x + strength * W_dec[f]. The rows are unit vectors, so the
+# strength is in the residual stream's own units; the next cell prints its typical norm at this
+# layer.
 #
 # `FeatureSteering` generates a continuation with and without the steering, from the same random
 # numbers, and colours each token by how much the (unsteered) residual stream points along the
 # feature direction. In JupyterLab you can change the strength, the feature and the prompt and
-# press generate; here we drive it from code with the full-stop Emberpeak feature you just found.
+# press generate; here we drive it from code with the full-stop Skyspire feature you just found.
 # (Both continuations are sampled at temperature 0.8 from the same seed. tinyworld is a small
 # model and its free-running text from a prompt it never saw is loose word salad, so we judge
 # steering by *which words* appear, not by the prose.)
@@ -459,10 +512,10 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # %%
 resid_norm = shipped.card["resid_norm"]
 print(f"mean norm of the residual stream at {shipped.cfg.hook_name}: {resid_norm:.1f}")
-widget = FeatureSteering(model, steering_directions(shipped, {**features, "Emberpeak at '.'": ember_dot}),
+widget = FeatureSteering(model, steering_directions(shipped, {**features, "Skyspire at '.'": sky_dot}),
                          hook_name=shipped.cfg.hook_name, strength=2 * resid_norm, temperature=0.8, n_tokens=16,
                          prompt=evalsets.landmark_prompts()[0])
-widget.direction = next(name for name in widget.direction_names if name.startswith("Emberpeak at"))
+widget.direction = next(name for name in widget.direction_names if name.startswith("Skyspire at"))
 result = widget.generate()
 print("prompt:   ", widget.prompt)
 print("unsteered:", result.unsteered)
@@ -478,7 +531,7 @@ widget
 # paragraph search found:
 
 # %%
-strengths = [0.0, round(resid_norm, 1), round(2 * resid_norm, 1), round(8 * resid_norm, 1)]
+strengths = [0.0, round(resid_norm, 1), round(2 * resid_norm, 1)]
 steering = steering_experiment(model, shipped, features, strengths, samples=2, n_tokens=16)
 base = steering[0.0]
 print(f"{'strength':>9}  {'x norm':>6}  {'share':>6}  {'loss (unsteered model)':>22}  {'repeated':>8}")
@@ -486,32 +539,37 @@ for s, r in steering.items():
     print(f"{s:9.1f}  {s / resid_norm:6.1f}  {r['share']:6.0%}  {r['unsteered_loss']:22.2f}  {r['repeated_tokens']:8.0%}")
 steered = steering[strengths[2]]
 print("share by landmark at 2x norm:", {k: f"{v:.0%}" for k, v in steered["share_by_landmark"].items()})
-assert steered["share"] > base["share"]  # trained-model claim: steering turns the text to the landmark
+assert steered["share"] > base["share"] + 0.1  # trained-model claim: on average, steering works (0% -> 23%)
 by_landmark = steered["share_by_landmark"]
-assert by_landmark["Emberpeak"] <= base["share_by_landmark"]["Emberpeak"]  # trained-model claim: 572 does not steer
-assert by_landmark["Gullrock"] <= base["share_by_landmark"]["Gullrock"]  # trained-model claim
-assert min(by_landmark["Silverspan"], by_landmark["Mistfall"]) > max(v for k, v in by_landmark.items()
-                                                                    if k not in ("Silverspan", "Mistfall"))
+assert by_landmark["Emberpeak"] > 0.5  # trained-model claim: "more than half" (67%)
+assert by_landmark["Emberpeak"] >= 2 * max(by_landmark[n] for n in others)  # trained-model claim (the others: 0-25%)
+assert by_landmark["Silverspan"] <= base["share_by_landmark"]["Silverspan"]  # trained-model claim: it does not steer
 
 # %% [markdown]
-# On average, steering works. By landmark it does not: the Emberpeak and Gullrock features from
-# the paragraph search do not steer at all, while the Silverspan and Mistfall features, whose
-# promoted tokens were their landmark's words, steer most. Now the full-stop Emberpeak feature:
+# On average, steering works. By landmark, it follows the output side, not the paragraph
+# scores: the Emberpeak feature, whose promoted tokens were the first words of Emberpeak's
+# sentences, turns more than half the continuations to Emberpeak at twice the norm; the
+# Silverspan feature, which promotes capital letters, turns none to Silverspan, and the other
+# three do much less than the Emberpeak one. Now the full-stop Skyspire feature, at these strengths and more
+# (the next section needs them):
 
 # %%
-ember_steering = steering_experiment(model, shipped, {"Emberpeak": ember_dot}, strengths[:3], samples=2, n_tokens=16)
-ember_shares = {s: r["share"] for s, r in ember_steering.items()}
-print(f"feature {ember_dot}, share of continuations that mention Emberpeak:",
-      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in ember_shares.items()})
-print("example at 2x:", repr(ember_steering[strengths[2]]["example"]))
-assert ember_shares[strengths[2]] > by_landmark["Emberpeak"] + 0.3  # trained-model claim: the full-stop feature steers
+more = [round(4 * resid_norm, 1), round(8 * resid_norm, 1)]
+sky_steering = steering_experiment(model, shipped, {"Skyspire": sky_dot}, strengths + more, samples=2, n_tokens=16)
+sky_shares = {s: r["share"] for s, r in sky_steering.items()}
+print(f"feature {sky_dot}, share of continuations that mention Skyspire:",
+      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in sky_shares.items()})
+print(f"feature {sky}, the paragraph search's, at 2x: {by_landmark['Skyspire']:.0%}")
+print("example at 2x:", repr(sky_steering[strengths[2]]["example"]))
+assert sky_shares[strengths[2]] > by_landmark["Skyspire"] + 0.4  # trained-model claim: it steers (83% vs 17%)
+assert sky_steering[strengths[2]]["example"].count(" glass") >= 5  # trained-model claim: at 2x it loops on " glass"
 fig = go.Figure()
 for name in features:
     fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths],
                              y=[base["share_by_landmark"][name]] + [steering[s]["share_by_landmark"][name] for s in strengths[1:]],
                              name=f"{name} ({features[name]})", mode="lines+markers"))
-fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths[:3]], y=list(ember_shares.values()),
-                         name=f"Emberpeak at '.' ({ember_dot})", mode="lines+markers", line_dash="dash"))
+fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths], y=[sky_shares[s] for s in strengths],
+                         name=f"Skyspire at '.' ({sky_dot})", mode="lines+markers", line_dash="dash"))
 fig.update_layout(title="Steering: share of continuations that mention the landmark",
                   xaxis_title="strength (multiples of the residual stream's norm)", yaxis_tickformat=".0%", height=380)
 fig
@@ -519,40 +577,49 @@ fig
 # %% [markdown]
 # A dashboard gave a hypothesis, and steering tested it: the feature that best separates
 # paragraphs is not always the one that drives the text, and the one whose output side speaks of
-# the landmark is. (At twice the norm it already loops on its favourite opener, " Deep": the
-# next section is about that.)
+# the landmark is. (At twice the norm the full-stop Skyspire feature already loops on its
+# favourite word, " glass": the next section is about that.)
 #
 # ## 7. Too much steering
 #
 # Steering is a trade. Push harder and the share keeps rising, but the text stops being text:
 # at many times the residual stream's norm the added direction drowns out everything else, and
-# the model repeats the feature's favourite words. Two fluency measures are above: the
+# the model repeats the feature's favourite words. The experiment measures fluency two ways: the
 # *unsteered* model's loss on the steered text (how surprising a normal reader finds it) and the
-# share of repeated tokens. Here both rise with the strength. The loss alone can mislead: text
-# that degenerates into loops is easy to predict, so in other settings it can even fall; the
-# repeated share does not hide it.
+# share of repeated tokens. Here they are for the full-stop Skyspire feature, up to eight times
+# the norm:
 
 # %%
-for s in strengths[1:]:
-    print(f"strength {s:6.1f} ({s / resid_norm:.0f}x norm): {steering[s]['example']!r}")
-overdone = steering[strengths[-1]]
-print(f"repeated tokens: {base['repeated_tokens']:.0%} unsteered -> {overdone['repeated_tokens']:.0%} at 8x norm")
-assert overdone["repeated_tokens"] > base["repeated_tokens"]  # trained-model claim: too much steering loops
-shares = [steering[s]["share"] for s in strengths]
-losses = [steering[s]["unsteered_loss"] for s in strengths]
-assert shares == sorted(shares) and losses == sorted(losses)  # trained-model claim: both rise with the strength
-x = [s / resid_norm for s in strengths]
+x = [s / resid_norm for s in sky_steering]
+for s, r in sky_steering.items():
+    print(f"strength {s:6.1f} ({s / resid_norm:.0f}x norm): share {r['share']:4.0%}, loss {r['unsteered_loss']:.2f}, "
+          f"repeated {r['repeated_tokens']:4.0%}  {r['example']!r}")
+shares = [r["share"] for r in sky_steering.values()]
+repeats = [r["repeated_tokens"] for r in sky_steering.values()]
+losses = [r["unsteered_loss"] for r in sky_steering.values()]
+assert shares == sorted(shares) and shares[-1] >= 0.9  # trained-model claim: more on topic, nearly all at 8x (100%)
+assert repeats == sorted(repeats) and 0.7 < repeats[-1] < 0.9  # trained-model claim: "about four in five" (79%)
+assert round(repeats[0], 2) == 0.08  # trained-model claim: 8% unsteered
+assert losses[1] == max(losses) and losses[1:] == sorted(losses[1:], reverse=True)  # trained-model claim: up, then down
+assert sky_steering[more[-1]]["example"].count(" glass") >= 10  # trained-model claim: "little more than glass glass"
+assert losses[-1] < losses[0]  # trained-model claim: at 8x, lower than on the unsteered text (3.99 vs 4.15)
 fig = make_subplots(specs=[[{"secondary_y": True}]])
-fig.add_trace(go.Scatter(x=x, y=[steering[s]["share"] for s in strengths], name="share mentioning the landmark"))
-fig.add_trace(go.Scatter(x=x, y=[steering[s]["repeated_tokens"] for s in strengths], name="repeated tokens"))
-fig.add_trace(go.Scatter(x=x, y=[steering[s]["unsteered_loss"] for s in strengths], name="loss of the unsteered model",
-                         line_dash="dot"), secondary_y=True)
+fig.add_trace(go.Scatter(x=x, y=shares, name="share mentioning Skyspire"))
+fig.add_trace(go.Scatter(x=x, y=repeats, name="repeated tokens"))
+fig.add_trace(go.Scatter(x=x, y=losses, name="loss of the unsteered model", line_dash="dot"), secondary_y=True)
 fig.update_yaxes(title_text="share", tickformat=".0%", secondary_y=False)
 fig.update_yaxes(title_text="nats per token", secondary_y=True)
 fig.update_layout(title="More strength: more on topic, less like text", xaxis_title="strength (x norm)", height=360)
 fig
 
 # %% [markdown]
+# Every step up in strength puts more continuations on Skyspire, and more tokens in repeats:
+# from 8% unsteered to about four in five at eight times the norm, where the text is little
+# more than " glass glass glass". The loss tells another story. It jumps at the first strength,
+# then falls as the text turns into loops, and at eight times the norm it is *lower* than on the
+# unsteered continuations: a loop is easy to predict. Judge fluency by the repeated share as
+# well, never by the loss alone.
+#
 # `course.steering.feature_hook(sae, f, strength, mode="clamp")` is the other common form: instead of adding a
 # fixed vector it *sets* the feature's activation to a value, which changes x only as much as
 # needed. Try it in `steering_experiment(..., mode="clamp")` and compare the fluency.
@@ -568,9 +635,9 @@ fig
 # 2. **Word features?** (`"word_features"`). Is there a feature for " volcano" or " lava" at all?
 #    Search for the feature most active on the landmark's own words, compared with every other
 #    token, and read its dashboard: what does it fire on outside Emberpeak text?
-# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the full-stop Emberpeak feature by
-#    clamping its activation instead of adding its direction. Which gives more Emberpeak text
-#    for the same fluency?
+# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the Emberpeak feature (the one both
+#    searches agree on) by clamping its activation instead of adding its direction. Which gives
+#    more Emberpeak text for the same fluency?
 
 # %%
 # Your exploration here. Then, for example: reveal("dot_features")
@@ -587,9 +654,11 @@ fig
 #   dead features; the spliced loss is the one that counts what the model uses.
 # - Dashboards (top contexts, promoted and suppressed tokens) turn a feature into a hypothesis;
 #   an automatic label is a starting point, not a result. tinyworld's landmark features live on
-#   the full stops of a landmark's text and predict its next sentence; they are not word features.
-# - Steering tests the hypothesis causally: some landmark features make the model talk about
-#   their landmark, one does not, and too much strength breaks the text.
+#   the full stops of a landmark's text and promote the words its next sentence starts with; a
+#   feature that scores well on landmark text can be about something else entirely.
+# - Steering tests the hypothesis causally: the features whose directions write their landmark's
+#   words make the model talk about it, those that only fire in the right place do not, and too
+#   much strength breaks the text (while the loss can even improve).
 #
 # %% [markdown]
 # ## Further reading

@@ -50,7 +50,7 @@ torch.manual_seed(0)
 model = zoo.load("tinyworld-v2").eval()
 per_layer = zoo.load("tinyworld-transcoders")
 clt = zoo.load("tinyworld-clt")
-text = S.eval_tokens(model.tokenizer, 32, seed=2)
+text = S.eval_tokens(model, 32, seed=2)
 print(f"text for measuring: {tuple(text.shape)} tokens of held-out TinyWorld (a stream seed no model trained on)")
 L = model.cfg.n_layers  # 4 MLPs, each replaced by transcoder features
 print(clt.cfg)
