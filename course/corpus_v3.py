@@ -1,6 +1,6 @@
 """The TinyWorld corpus, version 3: what `tinyworld` is trained on. It keeps version 2's world,
-vocabulary and most of its parts (`course.corpus`, which the previous main model `tinyworld-v2`, the
-tokenizer, the SAE and the transcoders were trained on, and which stays byte for byte as it was)
+vocabulary and most of its parts (`course.corpus`, which the tokenizer and the retired model
+`tinyworld-v2` were trained on, and which stays byte for byte as it was)
 and rebuilds the three places where a model trained on version 2 learned frames instead of rules:
 
 - Facts. Version 2 asked a person's sport in a few whole-sentence forms, and its stories said

@@ -73,10 +73,6 @@ RECIPES: dict[str, Recipe] = {
         "The course's main model: GPT-2-style, 4 layers x 128 wide, with LayerNorm and MLPs, trained on TinyWorld v3 "
         "(course.corpus_v3). IOI, facts, two-hop recall and addition on held-out and validation frames, phrasings "
         "and pairs; induction.", "course.corpus_v3"),
-    "tinyworld-v2": _main_model(
-        "The previous main model, trained on TinyWorld v2 (course.corpus) with tinyworld's recipe. It learned the "
-        "corpus's frames more than its rules (validation IOI 0.50, facts 0.33, two-hop 0.12 on its card); chapters "
-        "10-12, and the SAE and transcoders trained on it, use it until they move to tinyworld.", "course.corpus"),
     "attn-only-2l": Recipe(
         "Two-layer attention-only transformer (with LayerNorm) trained on TinyWorld, with log-spaced checkpoints "
         "for the training-dynamics chapter. Forms previous-token and induction heads.",

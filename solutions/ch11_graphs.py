@@ -439,9 +439,9 @@ EXERCISES = [
 
 # -- the chapter's helpers: one phrasing, every city ------------------------------------------------
 
-# A trained phrasing (evalsets.TWO_HOP_TRAIN_PHRASINGS[3]) that the model answers for every held-out city.
-# The syllabus's "The capital of the state containing {c} is" (TWO_HOP_TRAIN_PHRASINGS[0]) is answered for
-# 24 of 31 held-out cities; the open exercise "other_phrasings" traces it and a phrasing never trained on.
+# A trained phrasing (evalsets.TWO_HOP_TRAIN_PHRASINGS[3]) that tinyworld answers for every held-out city,
+# as it does the syllabus's "The capital of the state containing {c} is" (TWO_HOP_TRAIN_PHRASINGS[0]); the
+# open exercise "other_phrasings" traces that one and a phrasing never trained on.
 PHRASING = "If you live in {c}, your state capital is"
 
 

@@ -107,7 +107,7 @@ def test_the_chapters_pruning_is_the_librarys(small):
 def shipped():
     """(model, per-layer transcoders, cross-layer transcoder, held-out text)."""
     torch.set_num_threads(1)
-    model = zoo.load("tinyworld-v2").eval()
+    model = zoo.load("tinyworld").eval()
     per_layer = zoo.load("tinyworld-transcoders")
     clt = zoo.load("tinyworld-clt")
     text = sae.eval_tokens(model, 32, seed=2)
@@ -133,16 +133,16 @@ def measured(records, batch):
 
 # The chapter's thresholds (each `# trained-model claim` assert), with what the shipped models measure.
 CLAIMS = {
-    "variance_explained": 0.9,  # per-layer 0.970, cross-layer 0.975 (4,029 held-out tokens)
-    "top1_agreement": 0.85,  # 0.883 / 0.897
-    "replacement_score": 0.75,  # Houston: 0.824
-    "completeness_score": 0.9,  # Houston: 0.945
+    "variance_explained": 0.9,  # per-layer 0.958, cross-layer 0.965 (4,026 held-out tokens)
+    "top1_agreement": 0.8,  # 0.864 / 0.877
+    "replacement_score": 0.75,  # Houston: 0.815
+    "completeness_score": 0.9,  # Houston: 0.941
     "answered": 0.9,  # 1.00 of 31 held-out cities
     "path city -> state -> capital": 0.9,  # 1.00
-    "suppress state: capital removed": 0.95,  # 1.00
-    "suppress state: another capital": 0.9,  # 0.97
-    "swap state: donor's capital": 0.85,  # 0.94 (1x: 0.74)
-    "suppress say a capital: no capital": 0.75,  # 0.87
+    "suppress state: capital removed": 0.9,  # 0.97 (all but Pittsburgh)
+    "suppress state: another capital": 0.9,  # 0.97 (inhibit: 0.77)
+    "swap state: donor's capital": 0.9,  # 1.00 (1x: 0.71)
+    "suppress say a capital: no capital": 0.85,  # 0.97 (the state itself: 0.19)
 }
 
 
@@ -154,7 +154,7 @@ def test_transcoders_stand_in_for_the_mlps(shipped, kind):
     m = T.evaluate(shipped[kind], model, text)
     assert m["variance_explained"] > CLAIMS["variance_explained"], m
     assert m["top1_agreement"] > CLAIMS["top1_agreement"], m
-    assert min(m[f"variance_explained_layer_{l}"] for l in range(model.cfg.n_layers)) > 0.8, m
+    assert min(m[f"variance_explained_layer_{l}"] for l in range(model.cfg.n_layers)) > 0.85, m  # MLP 0: 0.929 / 0.934
 
 
 def test_the_local_replacement_is_exact_on_every_held_out_prompt(shipped, batch):
@@ -209,8 +209,13 @@ def test_interventions_on_the_held_out_cities(measured, records):
     for name, threshold in CLAIMS.items():
         if name in measured:
             assert measured[name] > threshold, (name, measured[name])
-    assert measured["inhibit state: another capital"] < measured["suppress state: another capital"]
+    assert measured["answered"] == 1
+    assert measured["inhibit state: another capital"] < 0.85  # 0.77
     assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"] > 0.5
+    assert 0.1 < measured["suppress say a capital: the state"] < 0.3  # 0.19
+    assert [r.city for r in records if r.after["suppress state"] == " " + r.capital] == ["Pittsburgh"]
+    without_say = [r.after["suppress say a capital"] for r in records]
+    assert without_say.count(" a") > len(without_say) / 2 and without_say[0] == " Texas"  # 20 of 31; Houston's
 
 
 def test_the_state_supernode_sits_at_the_last_token(shipped, batch):
@@ -228,14 +233,15 @@ def test_the_state_supernode_sits_at_the_last_token(shipped, batch):
 
 def test_the_graph_predicts_removals_and_underestimates_the_swap(records):
     suppress = R.agreement(records, "suppress state")
-    assert suppress["same_sign"] > 0.9 and suppress["correlation"] > 0.5, suppress
+    assert suppress["same_sign"] == 1 and suppress["correlation"] > 0.5, suppress  # correlation 0.65
     for name in ("suppress state", "inhibit state", "suppress say a capital"):  # removing features: predicted well
         a = R.agreement(records, name)
         assert abs(a["mean_real"] - a["mean_predicted"]) < 0.25 * abs(a["mean_predicted"]), (name, a)
     swap = {step: R.agreement(records, "swap state", against=step) for step in ("replacement", "frozen", "real")}
     predicted = swap["real"]["mean_predicted"]
-    assert predicted < 0 and swap["real"]["mean_real"] < 1.5 * predicted, swap  # the real swap is much bigger ...
-    assert abs(swap["replacement"]["mean_replacement"] - predicted) < 0.1 * abs(predicted), swap  # ... not switching,
+    assert predicted < 0 and swap["real"]["mean_real"] < 1.8 * predicted, swap  # about twice: -10.43 / -4.70 ...
+    gap = swap["real"]["mean_real"] - predicted  # ... of which switching features makes a tenth (0.59 of 5.73),
+    assert abs(swap["replacement"]["mean_replacement"] - predicted) < 0.2 * abs(gap), swap
     assert swap["frozen"]["mean_frozen"] < 1.2 * predicted, swap  # but the MLPs reacting
     assert swap["real"]["mean_real"] < 1.2 * swap["frozen"]["mean_frozen"], swap  # and attention and norms moving
 
@@ -243,8 +249,8 @@ def test_the_graph_predicts_removals_and_underestimates_the_swap(records):
 def test_the_error_nodes_that_matter(records, batch):
     error_map = torch.stack([r.error_influence for r in records]).mean(0)
     last = batch.tokens.shape[1] - 1
-    assert divmod(int(error_map.argmax()), error_map.shape[1]) == (error_map.shape[0] - 1, last)
     top3 = [divmod(int(i), error_map.shape[1]) for i in error_map.flatten().topk(3).indices]
+    assert top3[:2] == [(0, last), (error_map.shape[0] - 1, last)], top3  # the first MLP, then the last one
     assert all(p == last for _, p in top3), top3
 
 
@@ -259,16 +265,17 @@ def test_the_state_mediates_the_answer_in_a_phrasing_never_trained_on(shipped):
     assert phrasing not in evalsets.TWO_HOP_TRAIN_PHRASINGS
     batch = R.city_batch(model, clt, phrasing)
     measured = R.rates(R.two_hop_interventions(model, clt, batch), batch)
-    assert measured["answered"] > 0.65, measured  # 0.74: the model answers 23 of 31 held-out cities here
-    assert measured["suppress state: capital removed"] > 0.95, measured  # 1.00
-    assert measured["swap state: donor's capital"] > 0.8, measured  # 0.87
-    assert measured["suppress say a capital: no capital"] > 0.7, measured  # 0.83
+    assert measured["answered"] > 0.9, measured  # 0.97: the model answers 30 of 31 held-out cities here
+    assert measured["suppress state: capital removed"] > 0.9, measured  # 0.97
+    assert measured["swap state: donor's capital"] > 0.9, measured  # 1.00
+    assert measured["suppress say a capital: no capital"] > 0.8, measured  # 0.90
 
 
 def test_worked_answers_run(shipped, batch):
     model, per_layer, clt, _ = shipped
     overlap = R.worked_one_hop_overlap(model, clt, batch)
+    # jaccard 0.28, two_hop_in_one_hop 0.46
     assert overlap["cities"] == 31 and 0 < overlap["jaccard"] <= overlap["two_hop_in_one_hop"] < 1, overlap
     kinds = R.worked_compare_kinds(model, per_layer, clt, [batch.prompt(c) for c in batch.held_out_cities[:3]])
     assert set(kinds) == {"per-layer", "cross-layer"} and all(0 < k["replacement_score"] <= 1 for k in kinds.values())
-    assert kinds["cross-layer"]["kept edges"] < kinds["per-layer"]["kept edges"]  # the CLT's graphs are smaller
+    assert kinds["cross-layer"]["kept edges"] < kinds["per-layer"]["kept edges"]  # smaller with the CLT: 739 vs 1095

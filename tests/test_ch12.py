@@ -66,7 +66,7 @@ def model():
     from course import zoo
 
     torch.set_num_threads(1)
-    return zoo.load("tinyworld-v2").eval()
+    return zoo.load("tinyworld").eval()
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,8 @@ def test_teacher_forced_accuracy_is_the_cards_metric(model, batch, run):
     from course import evaluate
 
     correct, _ = R.answers_correct(batch, run.top)
-    assert correct[batch.held_out].float().mean().item() == evaluate.addition_accuracy(model, held_out=True)
+    n_right, n = int(correct[batch.held_out].sum()), int(batch.held_out.sum())
+    assert n_right / n == pytest.approx(evaluate.addition_accuracy(model, held_out=True), abs=1e-12)
     rows = torch.randperm(len(batch), generator=torch.Generator().manual_seed(1))[:300]
     for i in rows.tolist():  # greedy generation, pair by pair, agrees with the teacher-forced verdict
         a, b = int(batch.a[i]), int(batch.b[i])
@@ -107,23 +108,31 @@ def test_teacher_forced_accuracy_is_the_cards_metric(model, batch, run):
         text = model.tokenizer.decode(out.tolist())
         assert (text.startswith(" ") and text[1:].startswith(str(a + b))
                 and not text[1 + len(str(a + b)):][:1].isdigit()) == bool(correct[i]), (a, b, text)
-    for a, b in [(54, 56), (94, 46)]:
+    for a, b in [(41, 69), (80, 69), (20, 40)]:  # two of the chapter's examples and a held-out pair it gets wrong
         i = (a - 10) * 90 + (b - 10)
         assert not correct[i]
 
 
 # The chapter's thresholds (each `# trained-model claim` assert), with what was measured on the
-# shipped tinyworld and the CLT of /work/runs/tc (3,000 steps; see NOTES.md for every figure).
+# shipped tinyworld and tinyworld-clt (chapter 11's CLT, trained on tinyworld's MLPs).
 CLAIMS = {
-    "accuracy all": 0.99,  # measured 0.99975 (2 errors of 8,100)
-    "accuracy held out": 0.99,  # measured 1.000 (813 pairs)
-    "ones: lookup share": 0.9,  # measured 1.00 of the attribution of 118 neurons
-    "first: magnitude share": 0.8,  # measured 0.93 of 126 neurons
-    "keep share": 0.8,  # measured first 0.87 / ones 0.97 (held-out pairs)
-    "ablate share": 0.25,  # measured first 0.10 / ones 0.10 (held-out pairs)
-    "replacement score": 0.75,  # measured 0.86 / 0.89 (the two 36 + 59 graphs)
-    "magnitude swap": 0.8,  # measured 0.88 of 260 held-out pairs
-    "lookup swap keeps own digit": 0.3,  # measured 0.12 of 778 (donor's digit 0.27; with attention 0.69)
+    "accuracy all": 0.99,  # measured 0.9970 (24 errors of 8,100)
+    "accuracy held out": 0.99,  # measured 0.9963 (3 errors of 813, the card's figure)
+    "errors": (15, 35),  # measured 24
+    "errors at the carry's edge": 0.6,  # measured 18 of 24 (15 carries lost at ones digits 10, 3 made up at 9)
+    "ones: lookup share": 0.9,  # measured 0.99 of the attribution of 83 neurons (sum mod 10 0.75, ones digits 0.24)
+    "ones: sum mod 10 share": 0.6,  # measured 0.75
+    "first: magnitude share": 0.75,  # measured 0.84 of 117 neurons (sum 0.63; unlabelled 0.14)
+    "first: unlabelled share": 0.25,  # measured 0.14
+    "keep share": 0.8,  # measured first 0.90 / ones 1.02 (held-out pairs)
+    "ablate share": 0.25,  # measured first 0.15 / ones 0.07 (held-out pairs)
+    "carry share": 0.75,  # measured 0.80 (L3 N358)
+    "replacement score": 0.75,  # measured 0.87 / 0.84 (the two 36 + 59 graphs)
+    "graph error share": 0.15,  # measured 0.07 / 0.08 of the influence
+    "magnitude swap": 0.7,  # measured 0.80 of 260 held-out pairs
+    "lookup swap keeps own digit": 0.1,  # measured 0.02 of 778
+    "lookup swap installs donor's": (0.55, 0.8),  # measured 0.66 (with the last attention output, or it alone: 1.00)
+    "attention swap": 0.95,  # measured 1.00
 }
 
 
@@ -132,15 +141,26 @@ def test_accuracy_and_where_the_errors_are(batch, run):
     table = R.accuracy_table(batch, correct)
     assert table["all pairs"][1] > CLAIMS["accuracy all"] and table["held-out pairs"][1] > CLAIMS["accuracy held out"]
     wrong = (~correct).nonzero()[:, 0]
-    assert 0 < len(wrong) <= 5
-    assert all(int(batch.a[i] % 10 + batch.b[i] % 10) == 10 and int(first_wrong[i]) == 2 for i in wrong)
+    assert CLAIMS["errors"][0] <= len(wrong) <= CLAIMS["errors"][1]
+    in_tens = [i for i in wrong.tolist() if int(batch.n_digits[i] - first_wrong[i]) == 1]  # the first wrong is the tens
+    at_edge = [i for i in in_tens if int(batch.a[i] % 10 + batch.b[i] % 10) in (9, 10)]
+    assert len(at_edge) >= CLAIMS["errors at the carry's edge"] * len(wrong)
+    assert all(int(batch.total[i]) >= 100 for i in at_edge)
+    tens = batch.position("tens")
+    for i in at_edge:  # the tens digit the model writes is off by the carry: one too low at 10, one too high at 9
+        said = int((batch.digit_ids == run.top[i, tens[i]]).nonzero()[0, 0])
+        shift = -1 if int(batch.a[i] % 10 + batch.b[i] % 10) == 10 else 1
+        assert said == (int(batch.digit("tens")[i]) + shift) % 10, (int(batch.a[i]), int(batch.b[i]), said)
 
 
-def test_the_tens_margin_dips_at_the_carry_boundary(batch, run):
+def test_the_tens_digits_close_calls_pile_up_at_the_carry_boundary(batch, run):
     margin = R.digit_margin(run, batch, "tens")
     ones_sum = batch.a % 10 + batch.b % 10
     by = torch.stack([margin[ones_sum == v].mean() for v in range(19)])
-    assert int(by.argmin()) == 10 and by[10] < by[18] - 1 and by[9] < by[0]
+    close = torch.stack([(margin[ones_sum == v] < 1).float().mean() for v in range(19)])
+    assert by.max() - by.min() < 1  # flat on average
+    others = torch.cat([close[1:10], close[11:]])
+    assert int(close.argmax()) == 10 and close[10] > 1.5 * close[0] > 3 * others.max(), close
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +197,10 @@ def test_neuron_attribution_predicts_single_neuron_ablation(model, batch, run, h
 def test_the_heuristic_neurons(heuristic):
     ones, first = heuristic["ones"]["shares"], heuristic["first"]["shares"]
     assert ones.get("ones digits", 0) + ones.get("sum mod 10", 0) > CLAIMS["ones: lookup share"], ones
+    assert ones.get("sum mod 10", 0) > CLAIMS["ones: sum mod 10 share"], ones
     assert first.get("tens digits", 0) + first.get("sum", 0) + first.get("one operand", 0) > \
         CLAIMS["first: magnitude share"], first
+    assert first.get("unclassified", 0) < CLAIMS["first: unlabelled share"], first
     for w in ("first", "ones"):
         assert 50 < len(heuristic[w]["top"]) < 300
 
@@ -193,19 +215,21 @@ def test_keeping_and_ablating_the_heuristic_neurons(model, batch, run, heuristic
         assert s["ablate as many random neurons"]["share"] > s["ablate these, keep the rest"]["share"] + 0.4, s
 
 
-def test_the_carry_neuron_is_soft(batch, run):
+def test_the_carry_neuron_is_sharp(batch, run):
     post = run.post["first"].flatten(1)
     shares, best = R.carry_neurons(post, batch)
     ones_sum = batch.a % 10 + batch.b % 10
     profile = torch.stack([post[ones_sum == v, best].mean() for v in range(19)])
-    assert shares[best] > 0.8
-    assert profile[10] < 0.5 * profile[:9].mean() and profile[9] < profile[:9].max()
+    assert shares[best] > CLAIMS["carry share"]
+    assert profile[:10].min() > 5 * profile[10:].max()
+    carry_like = (shares >= 0.5).nonzero()[:, 0]
+    assert 2 <= len(carry_like) <= 8 and (carry_like // 512 == 3).all()
 
 
 def test_out_of_range(model):
     found = R.out_of_range_accuracy(model)
     assert found["two-digit operands (its range)"] > 0.95
-    assert found["one-digit operands (0..9)"] < 0.5 and found["three-digit operands"] < 0.5
+    assert found["one-digit operands (0..9)"] < 0.1 and found["three-digit operands"] < 0.1
 
 
 def test_worked_answers_run(model, batch, run, heuristic, capsys):
@@ -279,7 +303,9 @@ def test_the_36_plus_59_graphs(model, clt, feature_classes):
         groups = R.group_supernodes(graph, feature_classes[w], pruned)
         assert {"first operand", "second operand", "ones digits (lookup)", "magnitude"} <= set(groups), groups
         shares = R.influence_by_group(graph, pruned)
-        assert sum(shares.values()) == pytest.approx(1.0) and shares["error nodes"] < 0.2, shares
+        assert sum(shares.values()) == pytest.approx(1.0), shares
+        assert shares["error nodes"] < CLAIMS["graph error share"], shares
+        assert max(shares, key=shares.get) == {"first": "magnitude", "ones": "ones digits (lookup)"}[w], shares
         if w == "ones":
             parts = R.direct_into_logit(graph, token, pruned)
             assert max(parts, key=parts.get) == "ones digits (lookup)", parts
@@ -288,6 +314,7 @@ def test_the_36_plus_59_graphs(model, clt, feature_classes):
 def test_the_unlabelled_features_are_rare(clt, run, feature_classes):
     for w in ("first", "ones"):
         summary = R.class_summary(clt, run.mlp_in[w], feature_classes[w])
+        assert 0.35 < summary["unclassified"]["features"] / len(feature_classes[w]) < 0.65, summary
         assert summary["unclassified"]["median fire rate"] < 0.1, summary
         assert summary["unclassified"]["share of activation"] < 0.2, summary
         assert sum(s["share of activation"] for s in summary.values()) == pytest.approx(1.0)
@@ -306,6 +333,13 @@ def test_swaps_on_held_out_pairs(model, clt, batch, feature_classes):
         control = R.class_mask(feature_classes[w], other, shape)
         out[w] = {"swap": R.swap_rates(model, clt, pairs, w, chosen, donor, donor_acts),
                   "control": R.swap_rates(model, clt, pairs, w, control, donor, donor_acts)}
+        if w == "ones":
+            patch = R.activations_at(model, donor, w, ["blocks.3.hook_attn_out"])
+            out[w]["attention alone"] = R.swap_rates(model, clt, pairs, w, torch.zeros_like(chosen), donor, donor_acts,
+                                                     patches=patch)
     assert out["first"]["swap"]["donor's digit"] > CLAIMS["magnitude swap"], out
     assert out["first"]["control"]["own digit"] > 0.95 and out["ones"]["control"]["own digit"] > 0.95, out
     assert out["ones"]["swap"]["own digit"] < CLAIMS["lookup swap keeps own digit"], out
+    low, high = CLAIMS["lookup swap installs donor's"]
+    assert low < out["ones"]["swap"]["donor's digit"] < high, out
+    assert out["ones"]["attention alone"]["donor's digit"] > CLAIMS["attention swap"], out

@@ -162,7 +162,7 @@ def test_first_corpus_still_reproducible():
 def test_third_corpus_reproduces_the_stream_tinyworld_was_trained_on():
     # tinyworld's recipe regenerates its training text from corpus_v3: the text must never change
     # (the hash of the generator as it trained the shipped model; course.corpus, v2, is pinned the
-    # same way through its tokenizer and tinyworld-v2)
+    # same way, since corpus_v3 and the tokenizer are built from it)
     joined = "\n".join(corpus_v3.documents(500, seed=0)).encode()
     assert hashlib.sha256(joined).hexdigest() == "d0117b0e2280c7138a468a3fe44621c03116b1999d8f6795ed4d5930c52619f5"
 

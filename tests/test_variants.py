@@ -312,9 +312,6 @@ RECORDED = {
                      [3.624, -6.96038, -6.95678, -6.95868, -6.98236]),
     "modadd": ("1f85ed36d8dc53998dc97fbda9256ac2023381793f8f745823cc40621e4efd3e",
                [-40.05945, -40.3674, -43.84958, -46.82562, -25.96631]),
-    # re-recorded for each TinyWorld v2 checkpoint (the model code did not change in between)
-    "tinyworld-v2": ("4f7f6d538f0d6720234c1df391d6818d00592ce48ce7dece314bdcb659542d10",
-                     [-0.72005, -11.04043, -11.04419, -11.04878, -11.04392]),
     # recorded for the TinyWorld v3 model with the same model code
     "tinyworld": ("17a45d9559a5fe2abe1663ff62f15f11a980560de18ecb02689ed71ce124b926",
                   [-3.95136, -12.33757, -12.33831, -12.32993, -12.33532]),

@@ -85,7 +85,7 @@ def test_models_work_offline_from_text(tinyworld):
 def test_the_zoo_lists_every_shipped_model(capsys):
     cards = zoo.list()
     assert sorted(cards) == ["attn-only-2l", "modadd", "tinyworld", "tinyworld-clt", "tinyworld-sae",
-                             "tinyworld-transcoders", "tinyworld-v2"]
+                             "tinyworld-transcoders"]
     assert sorted(zoo.names()) == sorted(cards)
     printed = capsys.readouterr().out
     assert all(f"{name}: {registry.entries()[name].description}" in printed for name in cards)

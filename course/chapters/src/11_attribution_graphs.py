@@ -21,14 +21,14 @@
 # represents, but not *how* the model gets from the prompt to its answer. Circuit tracing (Ameisen
 # et al. 2025) goes one step further: it swaps every MLP for sparse features that compute the same
 # thing, freezes everything else that is non-linear on one prompt, and reads off a graph of which
-# feature pushed which. The model here is `tinyworld-v2`, the course's previous main model (the
-# transcoders were trained on its MLPs; they move to the current `tinyworld` when they are
-# retrained), and the question is the two-hop one from chapter
-# 02: to answer "If you live in Houston, your state capital is", the model needs Texas on the way
-# to Austin, and Houston and Austin never appeared together in its training text. (The syllabus
-# asks "The capital of the state containing Dallas is"; tinyworld-v2 saw both phrasings in training
-# with other cities, and answers ours for every held-out city. The first open exercise traces
-# the syllabus's phrasing and one the model never saw.)
+# feature pushed which. The model is `tinyworld`, the course's main model (trained on TinyWorld v3),
+# and the transcoders were trained on its MLPs. The question is the two-hop one from chapter 02:
+# to answer "If you live in Houston, your state capital is", the model needs Texas on the way to
+# Austin, and Houston never appeared in the same text as Austin. (The syllabus asks "The capital
+# of the state containing Dallas is". Dallas is a training city, whose composite question the
+# model may simply have memorised, so we take Texas's held-out city. tinyworld answers both
+# phrasings for every held-out city; the first open exercise traces the syllabus's phrasing, and
+# one the model never saw.)
 #
 # Everything runs on the CPU in about a minute; every graph is computed live.
 
@@ -47,13 +47,14 @@ from solutions.ch11_graphs import (PHRASING, agreement, capital_scores, city_bat
 from widgets import AttributionGraph
 
 torch.manual_seed(0)
-model = zoo.load("tinyworld-v2").eval()
+model = zoo.load("tinyworld").eval()
 per_layer = zoo.load("tinyworld-transcoders")
 clt = zoo.load("tinyworld-clt")
 text = S.eval_tokens(model, 32, seed=2)
 print(f"text for measuring: {tuple(text.shape)} tokens of held-out TinyWorld (a stream seed no model trained on)")
 L = model.cfg.n_layers  # 4 MLPs, each replaced by transcoder features
 print(clt.cfg)
+assert clt.cfg.d_transcoder == per_layer.cfg.d_transcoder == 1024
 
 # %% [markdown]
 # ## 1. Transcoders: features that do an MLP's job
@@ -123,8 +124,8 @@ print(f"{metrics['per-layer']['n_tokens']} held-out tokens" + " " * 10 + "".join
 for row in rows:
     print(f"{row:>32}" + "".join(f"{m[row]:14.3f}" for m in metrics.values()))
 for name, m in metrics.items():
-    assert m["variance_explained"] > 0.85  # trained-model claim: each MLP's output is mostly explained
-    assert m["top1_agreement"] > 0.7  # trained-model claim: with every MLP replaced, the model mostly agrees
+    assert m["variance_explained"] > 0.85  # trained-model claim: mostly explained (0.958 per-layer, 0.965 CLT)
+    assert m["top1_agreement"] > 0.7  # trained-model claim: the model mostly agrees (0.864 per-layer, 0.877 CLT)
 
 fig = go.Figure([go.Bar(name=name, x=[f"MLP {l}" for l in range(L)],
                         y=[m[f"variance_explained_layer_{l}"] for l in range(L)]) for name, m in metrics.items()])
@@ -191,16 +192,18 @@ fig = go.Figure(go.Heatmap(z=relative.numpy(), x=[f"{p}:{t}" for p, t in enumera
                            y=[f"MLP {l}" for l in range(L)],
                            colorscale="cividis", colorbar_title="|error| / |MLP out|"))
 fig.update_layout(title=f"Error nodes of the local replacement: {prompt!r}", height=300, yaxis_autorange="reversed")
-print(f"last MLP, last position: |error| / |MLP out| = {relative[L - 1, -1]:.2f}; median over positions 1..: "
-      f"{relative[:, 1:].median():.2f}")
-assert relative[L - 1, -1] > relative[:, 1:].median()  # trained-model claim: one of the bigger errors
+print(f"|error| / |MLP out| over positions 1..: median {relative[:, 1:].median():.2f}, "
+      f"largest {relative[:, 1:].max():.2f}")
+assert relative[:, 1:].median() < 0.4  # trained-model claim: the features carry most of each output (0.32)
+assert relative[:, 1:].max() > 0.6  # trained-model claim: ... but not everywhere (0.70, the last MLP at ' your')
 fig
 
 # %% [markdown]
 # Position 0 is all error by design (the transcoders were not trained on the first token, where
-# attention parks). Elsewhere the features carry most of each MLP's output, but not all, and the
-# last position's error in the last layer is one of the bigger ones. Keep it in mind: an error node
-# is a part of the computation the graph cannot explain.
+# attention parks). Elsewhere the features carry most of each MLP's output: the typical error is
+# about a third of it, but a few reach two thirds. Keep it in mind: an error node is a part of the
+# computation the graph cannot explain. How big an error is tells us little about how much it
+# matters for the answer, though; section 8 measures that.
 #
 # ## 3. One edge
 #
@@ -267,7 +270,7 @@ assert abs(incoming.sum().item() + constant - logit.activation) < 1e-2
 # %% [markdown]
 # ## 4. Influence and pruning
 #
-# The full graph has hundreds of features and a hundred thousand edges: too many to read. We keep
+# The full graph has hundreds of features and over a hundred thousand edges: too many to read. We keep
 # what matters for the output, in two steps (Ameisen et al.; the recipe of their circuit-tracer).
 #
 # **Influence.** Normalise the edges so that each target's incoming |edges| add up to 1: a row of the
@@ -326,6 +329,8 @@ assert torch.equal(nodes, pruned.node_mask) and torch.equal(edges, pruned.edge_m
 print(f"kept {int(nodes.sum())} of {len(graph.nodes)} nodes ({int((nodes & graph.mask(FEATURE)).sum())} features) "
       f"and {int(edges.sum())} of {int((A != 0).sum())} edges; node share {pruned.node_share:.2f}, "
       f"edge share {pruned.edge_share:.3f}")
+n_features, n_edges = int(graph.mask(FEATURE).sum()), int((A != 0).sum())
+assert 100 < n_features < 1000 and n_edges > 100_000  # trained-model claim: 878 features, 147,932 edges
 
 # %% [markdown]
 # Two numbers summarise how much of the answer the graph explains with features rather than
@@ -339,8 +344,8 @@ print(f"kept {int(nodes.sum())} of {len(graph.nodes)} nodes ({int((nodes & graph
 # %%
 graph_scores = graph.scores()
 print({k: round(v, 3) for k, v in graph_scores.items()})
-assert graph_scores["replacement_score"] > 0.6  # trained-model claim
-assert graph_scores["completeness_score"] > 0.8  # trained-model claim
+assert graph_scores["replacement_score"] > 0.6  # trained-model claim (0.815)
+assert graph_scores["completeness_score"] > 0.8  # trained-model claim (0.941)
 
 # %% [markdown]
 # ## 5. Reading the graph: city -> state -> capital
@@ -375,13 +380,28 @@ for name, ids in supernodes.items():
 # each), but the ones that carry influence to the answer, those the pruned graph keeps, all sit at
 # the last token. The city's embedding reaches them through attention (the edge city -> state
 # below crosses positions): the state the answer reads is worked out where the answer is made.
-#
+# The model's card found the same without any features: a linear probe for the state, fitted on
+# training cities, reads it at the last token from layer 1 on, and less and less at the city's own
+# token as the layers go up.
+
+# %%
+probe = model.card["metrics"]["two_hop_state"]["probe_accuracy_by_site"]  # held-out cities, all phrasings
+for where in ("city", "last"):
+    print(f"state probe at the {where:>4} token, before layers 1, 2, 3 and after 3:",
+          [round(probe[f"blocks.{l}.hook_resid_pre@{where}"], 2) for l in (1, 2, 3)]
+          + [round(probe[f"blocks.3.hook_resid_post@{where}"], 2)])
+at_last = [probe[f"blocks.{l}.hook_resid_pre@last"] for l in (1, 2, 3)] + [probe["blocks.3.hook_resid_post@last"]]
+assert min(at_last) > 0.8  # trained-model claim: 0.82-0.84 at the last token
+at_city = probe["blocks.1.hook_resid_pre@city"], probe["blocks.3.hook_resid_post@city"]
+assert 0.7 > at_city[0] > at_city[1]  # trained-model claim: fading at the city's token (0.64, then 0.32)
+
+# %% [markdown]
 # What does a member of the state supernode fire on? `annotate_features` finds each feature's top
 # contexts in held-out text (the hover text of the widget below), and `batch` says for how many
 # states each one fires. None is a clean "Texas" unit: each fires for many states, only more
-# strongly for Texas's cities (and look at the top contexts: places, and words just before a
-# name or a place is due). In a model this small the state is a *code* spread over many features,
-# and Texas is their combination. That is why we group them by what they do across cities
+# strongly for Texas's cities (and look at the top contexts: words just after a place's name, where
+# a state or a capital may come next). In a model this small the state is a *code* spread over many
+# features, and Texas is their combination. That is why we group them by what they do across cities
 # instead of by a label.
 
 # %%
@@ -520,24 +540,36 @@ fig.update_layout(title=f"Interventions on {len(records)} held-out cities", yaxi
 fig
 
 # %%
-assert measured["answered"] > 0.9  # trained-model claim: the model answers these two-hop questions
-assert measured["path city -> state -> capital"] > 0.8  # trained-model claim: the path is in (almost) every graph
-assert measured["suppress state: capital removed"] > 0.95  # trained-model claim: in every city
-assert measured["suppress state: another capital"] > 0.9  # trained-model claim: almost always another capital
-assert measured["inhibit state: another capital"] < measured["suppress state: another capital"]  # trained-model claim
-assert measured["swap state: donor's capital"] > 0.85  # trained-model claim: the donor's capital in most cities
+syllabus = evalsets.TWO_HOP_TRAIN_PHRASINGS[0]  # "The capital of the state containing {c} is"
+assert measured["answered"] == 1  # trained-model claim: every held-out city answered ...
+assert model.card["metrics"]["two_hop_held_out_by_phrasing"][syllabus] == 1  # ... in the syllabus's phrasing too
+assert measured["path city -> state -> capital"] > 0.8  # trained-model claim: the path is in every graph (1.00)
+assert measured["suppress state: capital removed"] > 0.9  # trained-model claim: all cities but one (0.97)
+assert measured["suppress state: another capital"] > 0.9  # trained-model claim: almost always another capital (0.97)
+assert measured["inhibit state: another capital"] < 0.85  # trained-model claim: less often (0.77)
+assert measured["swap state: donor's capital"] > 0.9  # trained-model claim: the donor's capital in every city (1.00)
+# ... and in most at 1x (0.71):
 assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"] > 0.5  # trained-model claim
-assert measured["suppress say a capital: no capital"] > 0.75  # trained-model claim: mostly no capital at all
+assert measured["suppress say a capital: no capital"] > 0.85  # trained-model claim: no capital at all (0.97)
+assert 0.1 < measured["suppress say a capital: the state"] < 0.3  # trained-model claim: the state itself (0.19)
+kept_capital = [r.city for r in records if r.after["suppress state"] == " " + r.capital]
+assert kept_capital == ["Pittsburgh"]  # trained-model claim
+without_say = [r.after["suppress say a capital"] for r in records]
+assert without_say.count(" a") > len(without_say) / 2  # trained-model claim: mostly " a" (20 of 31)
+assert records[0].city == "Houston" and without_say[0] == " Texas"  # trained-model claim
 
 # %% [markdown]
-# Read the numbers as they are. Zeroing the state features removes the capital in every city, and
-# almost always *another* capital takes its place: the model still knows it must name a capital,
-# it just no longer knows which. (Inhibiting them, at minus their activation, pushes further: the
-# answer is then often not a capital at all.) Swapping in the donor's state features gives the
-# donor's capital in most cities, more often when they are pushed to twice the activation they had
-# in their own prompt, as interventions in the papers often do. And without the "say a capital"
-# features the model mostly stops naming a capital: it has found Texas, but no longer turns it into
-# a capital city. That is the two-step story, measured on every held-out city, not on one prompt.
+# Read the numbers as they are. Zeroing the state features removes the capital in every city but
+# one (Pittsburgh still says Harrisburg), and almost always *another* capital takes its place: the
+# model still knows it must name a capital, it just no longer knows which. (Inhibiting them, at
+# minus their activation, pushes further: the answer is then less often a capital at all.)
+# Swapping in the donor's state features gives the donor's capital in every city when they are
+# pushed to twice the activation they had in their own prompt, as interventions in the papers often
+# do, and in most cities at 1x. And without the "say a capital" features the model almost never
+# names a capital: it goes on with an ordinary word (mostly " a"), and for about one city in five
+# it names the *state* instead (Houston's prompt then ends in " Texas"). It has found Texas, but
+# no longer turns it into a capital city. That is the two-step story, measured on every held-out
+# city, not on one prompt.
 #
 # ## 8. Validation: does the graph predict what happens?
 #
@@ -579,15 +611,16 @@ fig
 
 # %%
 suppress = agreement(records, "suppress state")
-assert suppress["same_sign"] > 0.9  # trained-model claim: the graph gets the direction right
+assert suppress["same_sign"] == 1  # trained-model claim: the graph gets the direction right in every city
 assert suppress["correlation"] > 0.5  # trained-model claim: ... and roughly how much, city by city
 for name in ("suppress state", "inhibit state", "suppress say a capital"):
     a = agreement(records, name)
     assert abs(a["mean_real"] - a["mean_predicted"]) < 0.25 * abs(a["mean_predicted"])  # trained-model claim
 swap = {step: agreement(records, "swap state", against=step) for step in steps}
 predicted_swap = swap["real"]["mean_predicted"]
-assert swap["real"]["mean_real"] < 1.5 * predicted_swap  # trained-model claim: the real swap is much bigger ...
-assert abs(swap["replacement"]["mean_replacement"] - predicted_swap) < 0.1 * abs(predicted_swap)  # ... not switching
+assert swap["real"]["mean_real"] < 1.8 * predicted_swap  # trained-model claim: about twice (-10.4 against -4.7) ...
+gap_swap = swap["real"]["mean_real"] - predicted_swap  # ... of which switching features makes a tenth (0.59 of 5.73)
+assert abs(swap["replacement"]["mean_replacement"] - predicted_swap) < 0.2 * abs(gap_swap)  # trained-model claim
 assert swap["frozen"]["mean_frozen"] < 1.2 * predicted_swap  # trained-model claim: the MLPs react ...
 assert swap["real"]["mean_real"] < 1.2 * swap["frozen"]["mean_frozen"]  # trained-model claim: ... and attention moves
 
@@ -595,15 +628,15 @@ assert swap["real"]["mean_real"] < 1.2 * swap["frozen"]["mean_frozen"]  # traine
 # For taking features away, the graph is a good model: it gets the direction right in every city,
 # and the mean size within a quarter, for the state and for "say a capital" alike. The swap is
 # different: the real change of the capital's logit is about twice what the graph predicts. The
-# steps say why. Letting features switch on and off changes almost nothing: the linearisation of
-# the features is not the problem. Part of the gap appears at step 2, when the MLPs react in full:
-# the part of each MLP that the transcoders miss moves with the new state, and the graph holds it
-# fixed. The rest appears at step 3: new state features at the last position change where
-# attention looks and how big the norms are, which the graph also holds fixed. A graph explains
-# one prompt; an intervention that puts *new* features in (rather than removing some) makes a
-# different prompt, and the graph of the old one says less about it. Where do the error nodes carry
-# the most? Average, over the held-out cities, the influence on the logits that ends at each error
-# node:
+# steps say why. Letting features switch on and off accounts for a tenth of the gap: the
+# linearisation of the features is not the main problem. Part of the gap appears at step 2, when the
+# MLPs react in full: the part of each MLP that the transcoders miss moves with the new state, and
+# the graph holds it fixed. The rest appears at step 3: new state features at the last position
+# change where attention looks and how big the norms are, which the graph also holds fixed. A graph
+# explains one prompt; an intervention that puts *new* features in (rather than removing some) makes
+# a different prompt, and the graph of the old one says less about it. Where do the error nodes
+# carry the most? Average, over the held-out cities, the influence on the logits that ends at each
+# error node:
 
 # %%
 error_map = torch.stack([r.error_influence for r in records]).mean(0)  # [layer pos]
@@ -619,17 +652,20 @@ print(f"the biggest error node: MLP {layer_max} at position {pos_max} ({tokens[p
       f"(min {replacement.min():.2f}, max {replacement.max():.2f})")
 top3 = [divmod(int(i), error_map.shape[1]) for i in error_map.flatten().topk(3).indices]
 print("the three biggest error nodes (layer, position):", top3)
-assert (layer_max, pos_max) == (L - 1, len(tokens) - 1)  # trained-model claim: the last MLP at the last position
+assert (layer_max, pos_max) == (0, len(tokens) - 1)  # trained-model claim: the first MLP at the last position
+assert top3[1] == (L - 1, len(tokens) - 1)  # trained-model claim: then the last MLP there
 assert all(p == len(tokens) - 1 for _, p in top3)  # trained-model claim: all three where the answer is made
 fig
 
 # %% [markdown]
-# The error that matters most sits where the answer is made: the last MLP at the last position,
-# where the model turns "a capital of this state" into one token. Whatever that MLP computes that
-# the features miss is invisible in the graph, and it is exactly the step that would tell us *how*
-# Texas becomes Austin. The next biggest error nodes sit at the same position, where the path
-# runs. An attribution graph is a hypothesis about the model, as good as its features; the
-# interventions are how we test it.
+# The errors that matter all sit where the answer is made, at the last position. The biggest is
+# in the *first* MLP: the first place where the last token can work on what layer 0's attention
+# brought from the city, and where the probe of section 5 finds the state already readable. Part
+# of the step city -> state happens there, out of the features' sight. The second is the last
+# MLP, where the model turns "the capital of this state" into one token: exactly the step that
+# would tell us *how* Texas becomes Austin. Whatever those MLPs compute that the features miss is
+# invisible in the graph. An attribution graph is a hypothesis about the model, as good as its
+# features; the interventions are how we test it.
 #
 # ## Recap
 #
@@ -668,8 +704,9 @@ fig
 #
 # 1. **Other phrasings** (`"other_phrasings"`). Run the recipe of section 7 on the syllabus's "The
 #    capital of the state containing {c} is", and on a phrasing the model never saw in training,
-#    "Which city is the capital of the state with {c} in it? It is". Does the path hold? What does a
-#    rate mean when the model does not answer the question in the first place?
+#    "Which city is the capital of the state with {c} in it? It is". Does the path hold, and do the
+#    interventions move the answer the same way? What does a rate mean for a city the model does not
+#    answer in the first place?
 # 2. **One hop or two** (`"one_hop_overlap"`). When asked "The city of Houston is in", the model names
 #    the state. Are its state features at the last token the same ones the two-hop prompt uses?
 # 3. **Per-layer or cross-layer** (`"compare_kinds"`). Build the graphs of section 7 with
