@@ -117,6 +117,18 @@ def test_collect_activations_skips_later_layers_and_bos(small_model):
     torch.testing.assert_close(acts[: len(expected)], expected[:300])
 
 
+def test_text_follows_the_model_and_a_tokenizer_is_refused(small_model):
+    from course import corpus, evaluate, zoo
+    model = zoo.load("tinyworld")  # trained on corpus_v3: its SAE text must be v3 too
+    assert evaluate.corpus_of(model).__name__ == "course.corpus_v3"
+    first_document = evaluate.corpus_of(model).documents(1, seed=2)[0]
+    text = model.tokenizer.decode(S.eval_tokens(model, n_seqs=1, seq_len=64)[0].tolist())
+    assert first_document[:40] in text[:60]  # the stream opens with EOT, then that document
+    assert evaluate.corpus_of(small_model) is corpus  # no card: the v2 corpus
+    with pytest.raises(TypeError, match="pass `model`, not `model.tokenizer`"):
+        S.eval_tokens(small_model.tokenizer)
+
+
 def test_steering_hooks(small_model):
     sae = mirror_sae(16)
     x = torch.randn(2, 3, 16)
