@@ -42,6 +42,7 @@ class Recipe:
     tokenizer: str = "tokenizer-v2.json"  # a shipped tokenizer (course.tokenizer.SHIPPED)
     keep_every: int = 0  # also keep the weights every this many steps (for the card's scaling table)
     how_measured: Optional[dict] = None  # a sentence per metric, copied into the card
+    weights_dtype: torch.dtype = torch.float32  # float16 halves the shipped file; the card measures the rounded weights
 
     def corpus_module(self):
         return importlib.import_module(self.corpus)
@@ -101,6 +102,56 @@ RECIPES: dict[str, Recipe] = {
         tokenizer="tokenizer.json",  # and on the tokenizer trained on that corpus
     ),
 }
+
+
+def variant_metrics_during_training(model: HookedTransformer) -> dict:
+    """The quick metrics, plus the best head's induction and previous-token scores and the held-out
+    loss: chapter 13's table of when each circuit forms in each architecture."""
+    out = evaluate.tinyworld_metrics(model, quick=True)
+    scores = evaluate.head_scores(model)
+    out["max_induction_score"] = scores["induction"].max().item()
+    out["max_previous_token_score"] = scores["previous_token"].max().item()
+    out["held_out_loss"] = evaluate.held_out_loss(model)
+    return out
+
+
+def _variant_recipe(variant: str, description: str) -> Recipe:
+    """Chapter 13's architectures (course.variants) trained alike: the main model's data, seed, batch,
+    learning rate and repeat rows on 4,000 steps (16.4M tokens), the budget by which the main model's
+    induction heads, IOI and addition had formed (its card's what_training_buys: repeat-loss gap
+    4.9 nats, IOI 0.73, addition 0.77 at step 4,000; nothing at step 2,000). A first try at 2.7M
+    tokens (1,300 steps of 16 x 128) formed no circuit in any of the three. Float16 weights: the
+    three ship in 10.6 MB."""
+    from course import variants
+
+    return Recipe(
+        description,
+        variants.config(variant),
+        TrainConfig(steps=4000, batch_size=32, seq_len=128, lr=2e-3, warmup_steps=300, eval_every=500,
+                    seed=0, data_seed=0),
+        evaluate.tinyworld_metrics,
+        random_repeat_rows=0.1,
+        metrics_during_training=variant_metrics_during_training,
+        corpus="course.corpus_v3",
+        bf16=True,
+        keep_every=1000,
+        how_measured=evaluate.TINYWORLD_HOW_MEASURED,
+        weights_dtype=torch.float16,
+    )
+
+
+RECIPES.update({
+    "tinyworld-gpt2": _variant_recipe(
+        "gpt2", "Chapter 13's baseline: the main model's GPT-2-style architecture (LayerNorm, learned positions, "
+                "GELU MLPs; 4 layers x 128) on TinyWorld v3 with 16.4M tokens, the budget shared with "
+                "tinyworld-llama and tinyworld-moe."),
+    "tinyworld-llama": _variant_recipe(
+        "llama", "Chapter 13's Llama-style variant: RMSNorm, rotary positions, SwiGLU MLPs and grouped-query attention "
+                 "(2 key/value heads), as many attention and MLP weights as tinyworld-gpt2, the same data and budget."),
+    "tinyworld-moe": _variant_recipe(
+        "moe", "Chapter 13's mixture-of-experts variant: tinyworld-gpt2 with each MLP replaced by 4 experts of "
+               "width 256 and top-2 routing (the same active compute per token), the same data and budget."),
+})
 
 
 def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress: bool = True) -> dict:
@@ -177,8 +228,11 @@ def add_training_table(name: str, out_dir: Path, kept_dir: Optional[Path] = None
 
 def write_card(name: str, recipe: Recipe, tcfg: TrainConfig, model: HookedTransformer, history: dict, out_dir: Path,
                steps: Optional[int] = None, snapshots: Optional[dict] = None, series_metrics: Optional[list] = None) -> dict:
-    """Measure the trained model and write its weights and card (and its series, if any)."""
+    """Measure the trained model and write its weights and card (and its series, if any). Weights
+    shipped in float16 are rounded first, so the card measures what the file holds."""
     with torch.no_grad():
+        if recipe.weights_dtype != torch.float32:
+            model.load_state_dict({k: v.to(recipe.weights_dtype).float() for k, v in model.state_dict().items()})
         metrics = recipe.metrics(model)
     card = {
         "name": name,
@@ -202,7 +256,7 @@ def write_card(name: str, recipe: Recipe, tcfg: TrainConfig, model: HookedTransf
         spath = weights.series_path(name, out_dir)
         card["series"] = {"file": spath.name, "sha256": weights.save_series(snapshots, spath), "dtype": "float16",
                           "checkpoints": series_metrics}
-    return weights.save_model(model, weights.weights_path(name, out_dir), card)
+    return weights.save_model(model, weights.weights_path(name, out_dir), card, dtype=recipe.weights_dtype)
 
 
 def with_random_repeats(batches, tokenizer, share: float, seed: int, corpus: str):

@@ -1,4 +1,4 @@
-"""The three architectures chapter 13 trains on TinyWorld v2, at the size of the main model
+"""The three architectures chapter 13 trains on TinyWorld v3 (course.corpus_v3), at the size of the main model
 (the main `tinyworld` recipe in course.tinyworld_models: 4 layers, d_model 128, 4 heads of 32, d_vocab 3072, n_ctx 128).
 
 - ``gpt2``: the course's model as it is: LayerNorm, learned positions, a GELU MLP of 512.

@@ -58,10 +58,12 @@ def save_weights(tensors: dict[str, torch.Tensor], path, card: dict) -> dict:
     return card
 
 
-def save_model(model: HookedTransformer, path, card: Optional[dict] = None) -> dict:
-    """Write the model's weights (float32) and its card, with its config. Returns the card."""
-    tensors = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
-    return save_weights(tensors, path, {**(card or {}), "config": model.cfg.to_dict()})
+def save_model(model: HookedTransformer, path, card: Optional[dict] = None, dtype: torch.dtype = torch.float32) -> dict:
+    """Write the model's weights (float32, or ``dtype`` to halve a shipped file) and its card, with
+    its config. Returns the card. Loading copies them into the model's float32 parameters."""
+    tensors = {k: v.detach().to("cpu", dtype) for k, v in model.state_dict().items()}
+    extra = {} if dtype == torch.float32 else {"weights_dtype": str(dtype).removeprefix("torch.")}
+    return save_weights(tensors, path, {**(card or {}), **extra, "config": model.cfg.to_dict()})
 
 
 def write_card(path, card: dict) -> None:

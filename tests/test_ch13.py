@@ -1,64 +1,21 @@
-"""Chapter 13 (emergent circuits and modern architectures): its exercises (every reference passes,
-every named mistake is recognised, every stub fails), the references against the library's own
-components (course/rmsnorm.py, rotary.py, swiglu.py, the model's attention), the chapter's helpers,
-the claims about the three shipped variants (each figure computed, then held to a threshold), and
-the chapter run end to end with its references filled in, within its memory budget.
-
-Draft: while the chapter lives in drafts/ch13/, this file loads drafts/ch13/ch13_architectures.py
-as ``solutions.ch13_architectures``; until the zoo ships the variants, the models are read from the
-folder ``CH13_VARIANTS`` names (default /work/runs/variants), and the tests that need them are
-skipped if they are in neither place (lines marked FALLBACK).
+"""Chapter 13 (emergent circuits and modern architectures): the references against the library's
+own components (course/rmsnorm.py, rotary.py, swiglu.py, the model's attention), the chapter's
+helpers, and the chapter's claims about the three shipped variants (each figure computed, then held
+to a threshold). tests/test_exercises.py checks the exercises themselves (references, named mistakes,
+stubs); tests/test_notebooks.py runs the chapter end to end (time and memory: benchmarks/chapters.py).
 """
 
 from __future__ import annotations
 
-import ast
-import importlib
-import importlib.util
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-import course
-from course import exercises, notebooks, variants
+from course import evaluate, exercises, sae, variants, zoo
 from course.config import ModelConfig
 from course.model import HookedTransformer
-
-ROOT = Path(course.__file__).resolve().parents[1]
-DRAFT = ROOT / "drafts" / "ch13"
-FALLBACK_DIR = Path(os.environ.get("CH13_VARIANTS", "/work/runs/variants"))  # FALLBACK: delete once the zoo ships them
-
-
-def _source() -> Path:
-    integrated = sorted((ROOT / "course" / "chapters" / "src").glob("13_*.py"))
-    return integrated[0] if integrated else DRAFT / "13_modern_architectures.py"
-
-
-def _solutions():
-    """solutions.ch13_architectures: the package's module once integrated, else the draft."""
-    try:
-        return importlib.import_module("solutions.ch13_architectures")
-    except ModuleNotFoundError:
-        spec = importlib.util.spec_from_file_location("solutions.ch13_architectures", DRAFT / "ch13_architectures.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["solutions.ch13_architectures"] = module
-        spec.loader.exec_module(module)
-        import solutions
-
-        solutions.ch13_architectures = module
-        return module
-
-
-R = _solutions()
-EXERCISES = R.EXERCISES
-MISTAKES = [(ex, m) for ex in EXERCISES for m in ex.mistakes]
+from solutions import ch13_architectures as R
 
 
 @pytest.fixture(autouse=True)
@@ -66,49 +23,7 @@ def progress_file(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROGRESS", str(tmp_path / "progress.json"))
 
 
-@pytest.fixture
-def registered(monkeypatch):
-    """The course's exercise registry with this chapter's exercises in it (a no-op once integrated)."""
-    original = exercises.chapter_modules
-    monkeypatch.setattr(exercises, "chapter_modules", lambda: [m for m in original() if m.CHAPTER != "13"] + [R])
-    monkeypatch.setattr(exercises, "_REGISTRY", None)
-    yield
-    exercises._REGISTRY = None
-
-
-# -- exercises ---------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.name)
-def test_reference_passes(ex):
-    result = ex.run(ex.reference)
-    assert result.passed, result.message
-    assert ex.reference.__name__ == ex.name and ex.hints and ex.mistakes
-
-
-@pytest.mark.parametrize("ex,mistake", MISTAKES, ids=lambda x: x.name)
-def test_each_mistake_is_recognised_with_its_hint(ex, mistake):
-    result = ex.run(mistake.fn)
-    assert not result.passed
-    assert result.mistake == mistake.name, result.message
-    assert mistake.hint in result.message
-
-
-def test_every_exercise_has_one_cell_and_its_stub_fails(registered, capsys):
-    nb = notebooks.build_notebook(_source())
-    cells = notebooks.exercise_cells(nb)
-    assert [name for _, name in cells] == [ex.name for ex in EXERCISES]
-    for i, name in cells:
-        tree = ast.parse(nb.cells[i].source)
-        (fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
-        namespace = {"torch": torch, "F": F, "math": math}
-        exec(compile(ast.Module([fn], []), f"<{name} stub>", "exec"), namespace)
-        assert exercises.check(namespace[name]) is False
-        assert "still the stub" in capsys.readouterr().out
-        filled = notebooks.fill_cell(nb.cells[i].source, name)
-        assert "NotImplementedError" not in filled and f"assert check({name})" in filled
-
-
-def test_worked_answers_are_revealed(registered, capsys):
+def test_worked_answers_are_revealed(capsys):
     assert set(R.WORKED) == {"expert_ablation", "layernorm_as_rmsnorm", "kv_cache"}
     for name in R.WORKED:
         exercises.reveal(name)
@@ -256,90 +171,20 @@ def test_layernorm_as_rmsnorm_restores_the_model():
 
 # -- the shipped variants ------------------------------------------------------------------------------
 
-def _load(name: str):
-    from course import zoo
-
-    try:
-        return zoo.load(name)
-    except Exception:  # noqa: BLE001 - FALLBACK: not in the zoo yet
-        if (FALLBACK_DIR / f"{name}.safetensors").exists():
-            return zoo.load(name, directory=FALLBACK_DIR)
-        pytest.skip(f"{name} is neither in the zoo nor in CH13_VARIANTS")
-
-
 @pytest.fixture(scope="module")
 def shipped():
-    torch.set_num_threads(1)
-    return {variant: _load(name) for variant, name in R.VARIANT_MODELS.items()}
+    return {variant: zoo.load(name) for variant, name in R.VARIANT_MODELS.items()}
 
 
-# The chapter's thresholds (each `# trained-model claim` assert), with what the real runs measured.
-CLAIMS = {
-    "max_induction_score": 0.1,  # below, every variant: gpt2 0.020, llama 0.015, moe 0.021
-    "repeat_loss_gap": 0.1,  # below, every variant and step: largest 0.040 (moe, last step)
-    "ioi_accuracy": (0.4, 0.6),  # between: gpt2 0.504, llama 0.462, moe 0.484 (500 prompts, held-out frames)
-    "ioi_logit_diff": 0.2,  # |ld| below: -0.012, -0.025, -0.028
-    "two_hop_held_out_accuracy": 0.1,  # below: 0.024, 0.016, 0.030
-    "addition_llama": 0.06,  # above: llama 0.091
-    "addition_others": 0.03,  # below, gpt2 and moe: gpt2 0.011, moe 0.009
-    "probe_accuracy": 0.5,  # below, every site: best 0.17 / 0.10 / 0.14
-}
-
-
-def test_no_variant_formed_the_courses_circuits(shipped):
-    """At this budget: no induction head, IOI at chance, no two-hop recall, no readable state; only
-    the Llama-style model adds a few sums (measured now, and on the cards)."""
-    from course import evaluate
-
-    for variant, model in shipped.items():
-        card = model.card
-        assert evaluate.head_scores(model)["induction"].max().item() < CLAIMS["max_induction_score"], variant
-        assert max(r["repeat_loss_gap"] for r in card["evals_during_training"]) < CLAIMS["repeat_loss_gap"], variant
-        ioi_m = evaluate.ioi_metrics(model, n=500)
-        low, high = CLAIMS["ioi_accuracy"]
-        assert low < ioi_m["ioi_accuracy"] < high and abs(ioi_m["ioi_logit_diff"]) < CLAIMS["ioi_logit_diff"], variant
-        assert evaluate.two_hop_accuracy(model) < CLAIMS["two_hop_held_out_accuracy"], variant
-        addition = evaluate.addition_accuracy(model)
-        if variant == "llama":
-            assert addition > CLAIMS["addition_llama"]
-        else:
-            assert addition < CLAIMS["addition_others"], variant
-        assert max(card["metrics"]["two_hop_state"]["probe_accuracy_by_site"].values()) < CLAIMS["probe_accuracy"]
-
-
-def test_the_main_model_formed_induction_long_after_this_budget(shipped):
-    from course import zoo
-
-    main = zoo.card("tinyworld")
-    per_step = main["recipe"]["batch_size"] * main["recipe"]["seq_len"]
-    before = max(r["step"] for r in main["evals_during_training"] if r["repeat_loss_gap"] < 0.5)
-    assert before * per_step > 4 * shipped["gpt2"].card["data"]["tokens_seen"]
-
-
-def test_loss_routing_and_compute_multipliers(shipped):
-    """Sections 7, 10 and 11: llama ends lowest (1.766 vs gpt2 1.809, moe 1.790); the router sends
-    numbers to one expert (0.95 / 0.97 / 0.47 / 0.89 by layer) and names in layer 0 (0.90), common
-    words spread (at most 0.49), class -> expert information 0.37-0.55 bits; multipliers llama 1.32,
-    moe 1.01."""
-    from course import sae
-
-    final = {v: m.card["metrics"]["held_out_loss"] for v, m in shipped.items()}
-    assert final["llama"] < final["gpt2"] - 0.02 and abs(final["moe"] - final["gpt2"]) < 0.05
-    text = sae.eval_tokens(shipped["gpt2"], 32, seed=2)
-    share = R.routing_by_class(shipped["moe"], text)["share"]
-    numbers, names = R.TOKEN_CLASSES.index("number"), R.TOKEN_CLASSES.index("name")
-    common = [R.TOKEN_CLASSES.index("function word"), R.TOKEN_CLASSES.index("other word")]
-    assert (share[:, numbers].max(-1).values > 0.8).sum() >= 3 and share[0, names].max() > 0.8
-    assert share[:, common].max(-1).values.max() < 0.55
-    info = R.routing_information(shipped["moe"], text)
-    assert (info > 0.3).all() and (info < 1).all()
-    curves = {}
-    for v, m in shipped.items():
-        flops = R.training_flops_per_token(m.cfg, m.card["recipe"]["seq_len"])
-        table = R.training_table(m.card, ("held_out_loss",))
-        curves[v] = {"flops": [n * flops for n in table["tokens"]], "loss": table["held_out_loss"]}
-    assert R.compute_multiplier(curves["gpt2"], curves["llama"]) > 1.15
-    assert 0.9 < R.compute_multiplier(curves["gpt2"], curves["moe"]) < 1.15
+def test_the_variants_share_one_recipe_and_ship_in_float16(shipped):
+    cards = {v: m.card for v, m in shipped.items()}
+    for card in cards.values():
+        for key in ("steps", "batch_size", "seq_len", "lr", "warmup_steps", "seed", "data_seed"):
+            assert card["recipe"][key] == cards["gpt2"]["recipe"][key], key
+        assert card["data"] == cards["gpt2"]["data"] and card["data"]["corpus"] == "course.corpus_v3"
+        assert card["evals_during_training"][-1]["step"] == card["recipe"]["steps"] == 4000
+        assert card["weights_dtype"] == "float16"
+    assert sum(card["bytes"] for card in cards.values()) < 12e6
 
 
 def test_the_mixture_of_experts_trained_slowest(shipped):
@@ -347,18 +192,131 @@ def test_the_mixture_of_experts_trained_slowest(shipped):
     assert seconds["moe"] > max(seconds["gpt2"], seconds["llama"])
 
 
-def test_the_variants_share_one_recipe(shipped):
-    cards = {v: m.card for v, m in shipped.items()}
-    for card in cards.values():
-        for key in ("steps", "batch_size", "seq_len", "lr", "warmup_steps", "seed", "data_seed"):
-            assert card["recipe"][key] == cards["gpt2"]["recipe"][key], key
-        assert card["data"] == cards["gpt2"]["data"]
-        assert card["evals_during_training"][-1]["step"] == card["recipe"]["steps"]
+def test_induction_was_forming_in_every_variant_when_the_runs_ended(shipped):
+    """Section 8: no in-context gain up to step 3,000, 0.4-0.9 nats at the end, no head above 0.5;
+    the Llama-style previous-token head went 0.23 -> 0.96 in the last 1,000 steps, gpt2's reached
+    0.40; the main model had 4.9 nats at the same tokens."""
+    for variant, model in shipped.items():
+        scores = evaluate.head_scores(model)
+        assert scores["induction"].max().item() == pytest.approx(model.card["metrics"]["max_induction_score"], abs=1e-4)
+        assert scores["induction"].max().item() < 0.5, variant
+        gains = [r["repeat_loss_gap"] for r in model.card["evals_during_training"]]
+        assert max(gains[:-2]) < 0.1 and gains[-1] > 0.4, variant
+    prev_llama = [r["max_previous_token_score"] for r in shipped["llama"].card["evals_during_training"]]
+    assert prev_llama[-3] < 0.3 and prev_llama[-1] > 0.9
+    assert evaluate.head_scores(shipped["llama"])["previous_token"].max() > 0.9
+    assert evaluate.head_scores(shipped["gpt2"])["previous_token"].max() < 0.5
+    main = zoo.card("tinyworld")
+    main_row = next(r for r in main["what_training_buys"] if r["step"] == 4000)
+    assert main_row["repeat_loss_gap"] > 4 * max(m.card["metrics"]["repeat_loss_gap"] for m in shipped.values())
+
+
+def test_held_out_behaviours(shipped):
+    """Section 9, measured now: IOI 0.89 / 0.77 / 0.98 (gpt2 / llama / moe) on held-out frames,
+    two-hop 0.88 / 0.82 / 0.78 for held-out cities, addition 0.19 / 0.99 / 0.08 (llama 0.78 by step
+    1,000), facts 0.68 / 0.48 / 0.75 (llama's 0.69 -> 0.48 over its last 1,000 steps); the main
+    model's card: IOI 0.87, facts 0.56."""
+    measured = {}
+    for variant, model in shipped.items():
+        measured[variant] = {"ioi": evaluate.ioi_metrics(model, n=500)["ioi_accuracy"],
+                             "two_hop": evaluate.two_hop_accuracy(model),
+                             "addition": evaluate.addition_accuracy(model)}
+        card = model.card["metrics"]
+        assert measured[variant]["ioi"] == pytest.approx(card["ioi_accuracy"], abs=1e-4)
+        assert measured[variant]["addition"] == pytest.approx(card["addition_held_out_accuracy"], abs=1e-4)
+        assert measured[variant]["ioi"] > 0.7 and measured[variant]["two_hop"] > 0.75, variant
+    assert measured["llama"]["addition"] > 0.95 and measured["gpt2"]["addition"] < 0.3
+    assert shipped["llama"].card["evals_during_training"][1]["addition_held_out_accuracy"] > 0.7
+    assert measured["gpt2"]["ioi"] > measured["llama"]["ioi"] + 0.05
+    facts = [r["fact_accuracy_held_out_phrasings"] for r in shipped["llama"].card["evals_during_training"]]
+    assert facts[-3] - facts[-1] > 0.15
+    main = zoo.card("tinyworld")["metrics"]
+    assert measured["moe"]["addition"] < 0.15
+    assert measured["moe"]["ioi"] > max(main["ioi_accuracy"], measured["gpt2"]["ioi"]) + 0.05
+    fact = {v: m.card["metrics"]["fact_accuracy_held_out_phrasings"] for v, m in shipped.items()}
+    assert fact["moe"] > max(fact["gpt2"], fact["llama"], main["fact_accuracy_held_out_phrasings"]) + 0.05
+
+
+def test_ioi_heads_found_by_patching(shipped):
+    """Llama-style: one layer-3 head (L3H0) restores the whole logit difference; gpt2: two early
+    heads, L0H2 and L1H3, about a half and a third; the MoE: one layer-2 head, L2H1 (0.87)."""
+    from course import ioi, metrics, patching
+
+    batch = ioi.ioi_batch(shipped["gpt2"], n=60, seed=0)
+    ld = lambda lg: metrics.logit_diff(lg, batch.io, batch.s)  # noqa: E731
+    effects = {}
+    with torch.no_grad():
+        for variant, model in shipped.items():
+            clean, corrupted = ld(model(batch.clean)).item(), ld(model(batch.corrupted)).item()
+            effects[variant] = patching.patch_heads(model, batch.clean, batch.corrupted,
+                                                    patching.normalised(ld, clean, corrupted))
+    top = effects["llama"].flatten().topk(2)
+    assert top.values[0] > 0.8 and top.values[1] < 0.2 and int(top.indices[0]) // 4 == 3
+    assert effects["gpt2"][:2].flatten().topk(2).values.min() > 0.25 and effects["gpt2"][3].max() < 0.3
+    top = effects["moe"].flatten().topk(1)
+    assert top.values[0] > 0.75 and int(top.indices[0]) // 4 == 2
+
+
+def test_where_the_two_hop_state_is_carried(shipped):
+    """gpt2 moves the state to the question's last token by layer 1 (probe 0.99); the Llama-style
+    model keeps it at the city through layer 3 (0.94-0.99; last token 0.24 before layer 3); the MoE
+    moves it like gpt2, less cleanly (0.90)."""
+    from course import two_hop
+
+    probes = {v: two_hop.probe_table(m) for v, m in shipped.items()}
+    for variant, table in probes.items():
+        card = shipped[variant].card["metrics"]["two_hop_state"]["probe_accuracy_by_site"]
+        assert table == pytest.approx(card, abs=1e-3), variant
+    assert probes["gpt2"]["blocks.1.hook_resid_pre@last"] > 0.95
+    assert probes["llama"]["blocks.3.hook_resid_pre@last"] < 0.4
+    assert min(probes["llama"][f"blocks.{layer}.hook_resid_pre@city"] for layer in (1, 2, 3)) > 0.9
+    assert probes["moe"]["blocks.1.hook_resid_pre@last"] > 0.85 > 0.7 > probes["moe"]["blocks.1.hook_resid_pre@city"]
+
+
+def _curves(shipped):
+    curves = {}
+    for v, m in shipped.items():
+        flops = R.training_flops_per_token(m.cfg, m.card["recipe"]["seq_len"])
+        table = R.training_table(m.card, ("held_out_loss",))
+        curves[v] = {"flops": [n * flops for n in table["tokens"]], "loss": table["held_out_loss"]}
+    return curves
+
+
+def test_loss_curves_and_compute_multipliers(shipped):
+    """Sections 7 and 11: llama goes lowest (1.491 at step 3,000), rises by 0.076 and ends above
+    gpt2 (1.567 against 1.507, which falls to the end); the MoE starts highest and ends lowest
+    (1.499); multipliers llama 0.65 as measured, 1.4 on the lowest loss so far, the MoE 1.06 both ways."""
+    curves = _curves(shipped)
+    lowest = {v: min(c["loss"]) for v, c in curves.items()}
+    assert lowest["llama"] < min(lowest["gpt2"], lowest["moe"])
+    assert curves["llama"]["loss"][-1] > lowest["llama"] + 0.05 and curves["llama"]["loss"][-1] > curves["gpt2"]["loss"][-1]
+    assert curves["gpt2"]["loss"][-1] == lowest["gpt2"]
+    best = {v: {"flops": c["flops"], "loss": [min(c["loss"][: i + 1]) for i in range(len(c["loss"]))]}
+            for v, c in curves.items()}
+    assert R.compute_multiplier(curves["gpt2"], curves["llama"]) < 0.8 < 1.2 < R.compute_multiplier(best["gpt2"],
+                                                                                                   best["llama"])
+    final = {v: c["loss"][-1] for v, c in curves.items()}
+    assert final["moe"] < final["gpt2"] < final["llama"]
+    assert curves["moe"]["loss"][0] == max(c["loss"][0] for c in curves.values())
+    assert 1.0 < R.compute_multiplier(curves["gpt2"], curves["moe"]) == R.compute_multiplier(best["gpt2"], best["moe"]) < 1.15
+
+
+def test_the_router_sorts_some_kinds_of_token(shipped):
+    """Section 10: numbers to one expert in three layers (0.74 / 0.94 / 0.72 in layers 0, 2, 3),
+    names in layers 1-2 (0.93, 0.80), common words spread (at most 0.48), class -> expert
+    information 0.28-0.46 bits."""
+    text = sae.eval_tokens(shipped["gpt2"], 32, seed=2)
+    share = R.routing_by_class(shipped["moe"], text)["share"]  # [layer class expert]
+    numbers, names = R.TOKEN_CLASSES.index("number"), R.TOKEN_CLASSES.index("name")
+    common = [R.TOKEN_CLASSES.index("function word"), R.TOKEN_CLASSES.index("other word")]
+    assert (share[:, numbers].max(-1).values > 0.7).sum() >= 3
+    assert share[1, names].max() > 0.9 and share[2, names].max() > 0.75
+    assert share[:, common].max(-1).values.max() < 0.55
+    info = R.routing_information(shipped["moe"], text)
+    assert (info > 0.25).all() and (info < 0.5).all()
 
 
 def test_worked_answers_run_on_the_variants(shipped):
-    from course import sae
-
     text = sae.eval_tokens(shipped["gpt2"], 4, seed=2)
     ablation = R.worked_expert_ablation(shipped["moe"], text)
     assert len(ablation) == shipped["moe"].cfg.n_experts
@@ -367,58 +325,3 @@ def test_worked_answers_run_on_the_variants(shipped):
     assert norms["loss_as_rmsnorm"] > norms["loss"]
     cache = R.worked_kv_cache(shipped, new_tokens=5)
     assert cache["gpt2"]["kv_cache_bytes"] == 2 * cache["llama"]["kv_cache_bytes"] == cache["moe"]["kv_cache_bytes"]
-
-
-# -- the chapter, end to end --------------------------------------------------------------------------
-
-RUNNER = f"""
-import importlib, importlib.util, json, resource, sys, time
-from pathlib import Path
-start = time.perf_counter()
-sys.path.insert(0, {str(ROOT)!r})
-try:
-    module = importlib.import_module("solutions.ch13_architectures")
-except ModuleNotFoundError:
-    spec = importlib.util.spec_from_file_location("solutions.ch13_architectures",
-                                                  {str(DRAFT / "ch13_architectures.py")!r})
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["solutions.ch13_architectures"] = module
-    spec.loader.exec_module(module)
-    import solutions
-    solutions.ch13_architectures = module
-from course import exercises, notebooks, zoo
-original_load = zoo.load
-def load(name, *args, **kwargs):  # FALLBACK: the variants from {str(FALLBACK_DIR)!r} until the zoo ships them
-    try:
-        return original_load(name, *args, **kwargs)
-    except Exception:
-        if name in {sorted(R.VARIANT_MODELS.values())!r}:
-            return original_load(name, directory=Path({str(FALLBACK_DIR)!r}))
-        raise
-zoo.load = load
-original = exercises.chapter_modules
-exercises.chapter_modules = lambda: [m for m in original() if m.CHAPTER != "13"] + [module]
-nb = notebooks.fill_notebook(notebooks.build_notebook(Path({str(_source())!r})))
-namespace = {{"__name__": "__main__"}}
-times = []
-for i, cell in enumerate(nb.cells):
-    if cell.cell_type == "code":
-        t = time.perf_counter()
-        exec(compile(cell.source, f"<cell {{i}}>", "exec"), namespace)
-        times.append((i, round(time.perf_counter() - t, 2)))
-print("CH13", json.dumps({{"seconds": time.perf_counter() - start, "cells": times,
-                          "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
-"""
-
-
-@pytest.mark.slow
-def test_the_chapter_runs_end_to_end_within_its_memory_budget(tmp_path, shipped):
-    env = dict(os.environ, COURSE_PROGRESS=str(tmp_path / "progress.json"), PYTHONDONTWRITEBYTECODE="1")
-    env.setdefault("OMP_NUM_THREADS", "1")
-    result = subprocess.run([sys.executable, "-c", RUNNER], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("CH13 "))
-    figures = json.loads(line[5:])
-    print(f"chapter 13: {figures['seconds']:.1f} s, peak {figures['peak_mib']:.0f} MiB; cells {figures['cells']}")
-    assert figures["peak_mib"] < 1536  # the chapter's budget: 1.5 GB (time is measured, not asserted)

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from course.model import HookedTransformer
 from course.weights import WeightsError, load_model, save_model
@@ -13,6 +14,20 @@ def test_round_trip(tiny_model, tokens, tmp_path):
     loaded = load_model(tmp_path / "m.safetensors")
     torch.testing.assert_close(loaded(tokens), tiny_model(tokens))
     assert loaded.card["recipe"] == "test" and len(card["sha256"]) == 64
+
+
+def test_float16_weights_load_as_the_rounded_model(tiny_model, tokens, tmp_path):
+    """A recipe that ships float16 (Recipe.weights_dtype) halves the file; loading copies it back into
+    float32 parameters, equal to the model rounded to float16."""
+    path = tmp_path / "half.safetensors"
+    card = save_model(tiny_model, path, dtype=torch.float16)
+    assert card["weights_dtype"] == "float16" and "weights_dtype" not in save_model(tiny_model, tmp_path / "f.safetensors")
+    assert card["bytes"] < 0.55 * (tmp_path / "f.safetensors").stat().st_size
+    assert {v.dtype for v in load_file(str(path)).values()} == {torch.float16}
+    loaded = load_model(path)
+    for name, value in tiny_model.state_dict().items():
+        assert loaded.state_dict()[name].dtype == torch.float32
+        torch.testing.assert_close(loaded.state_dict()[name], value.half().float(), rtol=0, atol=0)
 
 
 def test_truncated_file_is_named(tiny_model, tmp_path):

@@ -84,8 +84,8 @@ def test_models_work_offline_from_text(tinyworld):
 
 def test_the_zoo_lists_every_shipped_model(capsys):
     cards = zoo.list()
-    assert sorted(cards) == ["attn-only-2l", "modadd", "tinyworld", "tinyworld-clt", "tinyworld-sae",
-                             "tinyworld-transcoders"]
+    assert sorted(cards) == ["attn-only-2l", "modadd", "tinyworld", "tinyworld-clt", "tinyworld-gpt2",
+                             "tinyworld-llama", "tinyworld-moe", "tinyworld-sae", "tinyworld-transcoders"]
     assert sorted(zoo.names()) == sorted(cards)
     printed = capsys.readouterr().out
     assert all(f"{name}: {registry.entries()[name].description}" in printed for name in cards)
