@@ -1,7 +1,7 @@
-"""TinyWorld v2 and v3: the world, the compositional corpora, and above all that nothing held out
-for evaluation (IOI frames and name pairs, two-hop composites and phrasings, fact phrasings,
-addition pairs, and the validation frames and phrasings) ever appears in either training stream.
-Every test that takes ``text`` runs on both corpora."""
+"""TinyWorld v2, v3 and v4: the world, the compositional corpora, and above all that nothing held
+out for evaluation (IOI frames and name pairs, two-hop composites and phrasings, fact phrasings,
+addition pairs, and the validation frames and phrasings) ever appears in any training stream.
+Every test that takes ``text`` runs on all three corpora."""
 
 import hashlib
 import importlib
@@ -10,10 +10,10 @@ import re
 
 import pytest
 
-from course import corpus, corpus_v1, corpus_v3, evalsets, world
+from course import corpus, corpus_v1, corpus_v3, corpus_v4, evalsets, world
 
 
-@pytest.fixture(scope="module", params=["course.corpus", "course.corpus_v3"])
+@pytest.fixture(scope="module", params=["course.corpus", "course.corpus_v3", "course.corpus_v4"])
 def generator(request):
     return importlib.import_module(request.param)
 
@@ -104,20 +104,32 @@ def test_two_hop_questions_come_in_many_phrasings_including_the_measured_ones(ge
     assert not skeletons & set(evalsets.TWO_HOP_HELD_OUT_PHRASINGS + evalsets.VALIDATION_TWO_HOP_PHRASINGS)
 
 
-def test_only_fact_people_play_sports_and_always_their_own(text):
+def _sports_by_person(text: str) -> list[tuple[str, str]]:
+    """(person, sport) for every sport in a sentence that names one person, or in a sentence after
+    it that names nobody ("He plays golf." is about the last one named)."""
     sport = re.compile(rf"\b({'|'.join(world.SPORTS)})\b")
     name = re.compile(rf"\b({'|'.join(world.NAMES)})\b")
-    checked = 0
+    found = []
     lines = [line for line in text.split("\n") if line.endswith(".")]  # not the random runs of words (induction)
     for line in lines:
         last_named = set()
         for sentence in re.split(r"(?<=\.)\s", line):
-            people = set(name.findall(sentence)) or last_named  # "He plays golf." is about the last one named
-            for played in sport.findall(sentence):
-                assert people and all(world.FACTS.get(p) == played for p in people), sentence
-                checked += 1
+            people = set(name.findall(sentence)) or last_named
+            if len(people) == 1:
+                found += [(next(iter(people)), played) for played in sport.findall(sentence)]
             last_named = people
-    assert checked > 3000
+    return found
+
+
+def test_fact_people_always_play_their_own_sport(generator, text):
+    found = _sports_by_person(text)
+    facts = [(p, s) for p, s in found if p in world.FACTS]
+    assert len(facts) > 3000 and all(world.FACTS[p] == s for p, s in facts)
+    others = [(p, s) for p, s in found if p not in world.FACTS]
+    if generator is corpus_v4:  # everyone else plays too, a random sport each time
+        assert len(others) > 3000 and len({s for _, s in others}) == len(world.SPORTS)
+    else:  # only fact people play sports
+        assert not others
 
 
 def test_held_out_addition_pairs_never_in_training(text):
@@ -165,6 +177,18 @@ def test_third_corpus_reproduces_the_stream_tinyworld_was_trained_on():
     # same way, since corpus_v3 and the tokenizer are built from it)
     joined = "\n".join(corpus_v3.documents(500, seed=0)).encode()
     assert hashlib.sha256(joined).hexdigest() == "d0117b0e2280c7138a468a3fe44621c03116b1999d8f6795ed4d5930c52619f5"
+
+
+def test_fourth_corpus_is_pinned_and_keeps_the_probe_cues_out():
+    # the text the v4 runs were trained on (drafts/tinyworld_v4/NOTES.md): it must never change
+    docs = corpus_v4.documents(500, seed=0)
+    assert hashlib.sha256("\n".join(docs).encode()).hexdigest() == (
+        "141f3edb59439da38405000899ca9c8cb0d65ac3c8ea68dcfd90f4a3231b19c4")
+    text = "\n".join(corpus_v4.documents(20_000, seed=0))
+    assert not corpus_v4.PROBE_CUES.search(text)
+    # the sport after words that were never a cue: in passing, and after natural cues
+    assert len(re.findall(r"\b(packed|late for|joined the|signed up for) (her |his )?(" + "|".join(world.SPORTS) + ")", text)) > 300
+    assert text.count("is a huge fan of") > 100
 
 
 def test_third_corpus_asks_facts_and_capitals_around_random_words():
