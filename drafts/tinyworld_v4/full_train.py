@@ -14,5 +14,5 @@ from course import tinyworld_models as tm  # noqa: E402
 
 tm.RECIPES["tinyworld"] = dataclasses.replace(tm.RECIPES["tinyworld"], corpus="course.corpus_v4")
 t = time.time()
-card = tm.train_recipe("tinyworld", out, progress=False)
+card = tm.train_recipe("tinyworld", out, progress=True)
 print("seconds", round(time.time() - t), {k: v for k, v in card["metrics"].items() if not isinstance(v, (dict, list))})

@@ -1,3 +1,4 @@
+"""Fact probes: natural ways to ask a sport, kept out of corpus_v4 (its PROBE_CUES). usage: probe_facts.py [WEIGHTS]"""
 import sys, torch; torch.set_num_threads(1)
 from course import zoo, world
 from pathlib import Path
