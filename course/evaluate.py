@@ -92,6 +92,12 @@ def ioi_metrics(model, n: int = 500, seed: int = 0) -> dict:
     return out
 
 
+def fresh_ioi_metrics(model, n: int = 480) -> dict:
+    """IOI on the fresh frames (evalsets.FRESH_IOI_FRAMES), held-out name pairs: ``fresh_ioi_*``."""
+    items = evalsets.ioi_dataset(n, seed=27, frames=evalsets.FRESH_IOI_FRAMES)
+    return ioi_by_frame(model, items, len(evalsets.FRESH_IOI_FRAMES), "fresh_ioi_")
+
+
 def validation_metrics(model, n_ioi: int = 320) -> dict:
     """IOI, facts and two-hop recall on the validation frames and phrasings (evalsets.VALIDATION_*),
     a second held-out set written to stand in for other people's prompts."""

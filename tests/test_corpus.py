@@ -66,7 +66,8 @@ def test_ioi_is_compositional(text):
     assert len(skeletons) > 3000
 
 
-@pytest.mark.parametrize("marker", evalsets.IOI_HELD_OUT_MARKERS + evalsets.VALIDATION_IOI_MARKERS)
+@pytest.mark.parametrize("marker", evalsets.IOI_HELD_OUT_MARKERS + evalsets.VALIDATION_IOI_MARKERS
+                         + evalsets.FRESH_IOI_MARKERS)
 def test_held_out_ioi_frames_never_in_training(text, marker):
     assert not re.search(rf"\b{marker}\b", text)
 

@@ -60,6 +60,15 @@ def test_ioi_on_the_validation_frames(measured):
     assert measured["validation_ioi_accuracy_ABBA"] >= 0.95 and measured["validation_ioi_accuracy_BABA"] >= 0.75
 
 
+def test_ioi_on_the_fresh_frames(model):
+    # 12 structures written after every corpus was fixed (evalsets.FRESH_IOI_FRAMES), 480 prompts:
+    # 0.831 (ABBA 0.875, BABA 0.788), logit diff 7.0, IO the top prediction 0.62; one frame at 0.375
+    fresh = evaluate.fresh_ioi_metrics(model)
+    assert 0.8 <= fresh["fresh_ioi_accuracy"] < 0.9 and fresh["fresh_ioi_logit_diff"] >= 6.0
+    assert fresh["fresh_ioi_accuracy_ABBA"] >= 0.85 and 0.75 <= fresh["fresh_ioi_accuracy_BABA"] < 0.85
+    assert 0.55 <= fresh["fresh_ioi_top1"] < 0.7 and min(fresh["fresh_ioi_accuracy_by_frame"]) < 0.5
+
+
 def test_ioi_on_new_combinations_of_known_parts(measured):
     for order in ("ABBA", "BABA"):
         assert measured[f"ioi_recombined_accuracy_{order}"] >= 0.97, order
