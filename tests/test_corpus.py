@@ -105,9 +105,9 @@ def test_two_hop_questions_come_in_many_phrasings_including_the_measured_ones(ge
     assert not skeletons & set(evalsets.TWO_HOP_HELD_OUT_PHRASINGS + evalsets.VALIDATION_TWO_HOP_PHRASINGS)
 
 
-def _sports_by_person(text: str) -> list[tuple[str, str]]:
-    """(person, sport) for every sport in a sentence that names one person, or in a sentence after
-    it that names nobody ("He plays golf." is about the last one named)."""
+def _sports_with_people(text: str) -> list[tuple[set, str]]:
+    """(the people a sentence is about, a sport it names) for every sport in the text. A sentence
+    that names nobody ("He plays golf.") is about the last ones named."""
     sport = re.compile(rf"\b({'|'.join(world.SPORTS)})\b")
     name = re.compile(rf"\b({'|'.join(world.NAMES)})\b")
     found = []
@@ -116,21 +116,23 @@ def _sports_by_person(text: str) -> list[tuple[str, str]]:
         last_named = set()
         for sentence in re.split(r"(?<=\.)\s", line):
             people = set(name.findall(sentence)) or last_named
-            if len(people) == 1:
-                found += [(next(iter(people)), played) for played in sport.findall(sentence)]
+            found += [(people, played) for played in sport.findall(sentence)]
             last_named = people
     return found
 
 
 def test_fact_people_always_play_their_own_sport(generator, text):
-    found = _sports_by_person(text)
-    facts = [(p, s) for p, s in found if p in world.FACTS]
+    found = _sports_with_people(text)
+    if generator is not corpus_v4:  # only fact people play sports, every person a sentence names
+        assert len(found) > 3000
+        assert all(people and all(world.FACTS.get(p) == played for p in people) for people, played in found)
+        return
+    # v4: everyone else plays too, a random sport each time; checked on sentences about one person
+    single = [(next(iter(people)), played) for people, played in found if len(people) == 1]
+    facts = [(p, s) for p, s in single if p in world.FACTS]
     assert len(facts) > 3000 and all(world.FACTS[p] == s for p, s in facts)
-    others = [(p, s) for p, s in found if p not in world.FACTS]
-    if generator is corpus_v4:  # everyone else plays too, a random sport each time
-        assert len(others) > 3000 and len({s for _, s in others}) == len(world.SPORTS)
-    else:  # only fact people play sports
-        assert not others
+    others = [(p, s) for p, s in single if p not in world.FACTS]
+    assert len(others) > 3000 and len({s for _, s in others}) == len(world.SPORTS)
 
 
 def test_held_out_addition_pairs_never_in_training(text):
@@ -180,12 +182,16 @@ def test_third_corpus_reproduces_the_stream_tinyworld_was_trained_on():
     assert hashlib.sha256(joined).hexdigest() == "d0117b0e2280c7138a468a3fe44621c03116b1999d8f6795ed4d5930c52619f5"
 
 
-def test_fourth_corpus_is_pinned_and_keeps_the_probe_cues_out():
+def test_fourth_corpus_is_pinned():
     # the text the v4 runs were trained on (drafts/tinyworld_v4/NOTES.md): it must never change
     docs = corpus_v4.documents(500, seed=0)
     assert hashlib.sha256("\n".join(docs).encode()).hexdigest() == (
         "141f3edb59439da38405000899ca9c8cb0d65ac3c8ea68dcfd90f4a3231b19c4")
-    text = "\n".join(corpus_v4.documents(20_000, seed=0))
+
+
+def test_fourth_corpus_keeps_the_probe_cues_out_and_names_sports_after_many_words(generator, text):
+    if generator is not corpus_v4:
+        pytest.skip("corpus v4 only")
     assert not corpus_v4.PROBE_CUES.search(text)
     # the sport after words that were never a cue: in passing, and after natural cues
     assert len(re.findall(r"\b(packed|late for|joined the|signed up for) (her |his )?(" + "|".join(world.SPORTS) + ")", text)) > 300
