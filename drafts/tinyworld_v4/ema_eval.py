@@ -7,6 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from course import evaluate
+from course.model import HookedTransformer
+from course.tokenizer import Tokenizer
 from course import tinyworld_models as tm
 
 torch.set_num_threads(1)
@@ -15,12 +17,8 @@ step = int(sys.argv[2]) if len(sys.argv) > 2 else None
 raw = out / (f"tinyworld-kept/step{step}.safetensors" if step else "tinyworld.safetensors")
 files = {"raw": raw, **{f"ema{d}": out / (f"tinyworld-kept/ema{d}_step{step}.safetensors" if step
                                          else f"tinyworld.ema{d}.safetensors") for d in (0.999, 0.9998)}}
-model = tm.load("tokenizer-v2.json", out / "tinyworld.safetensors") if not step else None
-if model is None:
-    recipe = tm.RECIPES["tinyworld"]
-    from course.model import HookedTransformer
-    from course.tokenizer import Tokenizer
-    model = HookedTransformer(recipe.model, tokenizer=Tokenizer.load(recipe.tokenizer))
+recipe = tm.RECIPES["tinyworld"]
+model = HookedTransformer(recipe.model, tokenizer=Tokenizer.load(recipe.tokenizer))  # each file's weights go in below
 model.card = {"data": {"corpus": "course.corpus_v4"}}
 KEYS = ["ioi_accuracy", "ioi_accuracy_ABBA", "ioi_accuracy_BABA", "validation_ioi_accuracy", "fresh_ioi_accuracy",
         "fact_accuracy_held_out_phrasings", "fact_accuracy_train_phrasing", "validation_fact_accuracy",
