@@ -17,8 +17,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 
-def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, history: dict) -> None:
+def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, history: dict,
+               average=None) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if average is not None:  # a course.averaging.WeightAverage: in the same file, so it resumes at the same step
+        tensors.update({f"average.{k}": v.detach().cpu().contiguous() for k, v in average.weights.items()})
     opt = optimizer.state_dict()
     scalars = {}
     for pid, st in opt["state"].items():
@@ -35,10 +38,13 @@ def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     path.with_suffix(".json.tmp").replace(path.with_suffix(".json"))
 
 
-def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict]:
+def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               average=None) -> tuple[int, dict]:
     meta = json.loads(path.with_suffix(".json").read_text())
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if average is not None:  # empty if the run stopped before the average started
+        average.weights = {k[8:]: v for k, v in tensors.items() if k.startswith("average.")}
     state: dict[int, dict] = {}
     for k, v in tensors.items():
         if k.startswith("opt."):

@@ -23,6 +23,7 @@ from course.config import ModelConfig
 from course.model import HookedTransformer
 from course.registry import Entry, train_command
 from course.tokenizer import Tokenizer
+from course.averaging import WeightAverage
 from course.train import TrainConfig, packed_batches, train
 
 
@@ -43,6 +44,8 @@ class Recipe:
     keep_every: int = 0  # also keep the weights every this many steps (for the card's scaling table)
     how_measured: Optional[dict] = None  # a sentence per metric, copied into the card
     weights_dtype: torch.dtype = torch.float32  # float16 halves the shipped file; the card measures the rounded weights
+    average_decay: float = 0.0  # ship a moving average of the weights (course.averaging) with this decay (0: the last step's)
+    average_from: int = 0  # the average starts from the weights after this step
 
     def corpus_module(self):
         return importlib.import_module(self.corpus)
@@ -173,6 +176,7 @@ def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress
         batches = with_random_repeats(batches, tokenizer, recipe.random_repeat_rows, tcfg.data_seed, recipe.corpus)
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
     series_metrics = []
+    average = WeightAverage(recipe.average_decay, min(recipe.average_from, tcfg.steps - 1)) if recipe.average_decay else None
 
     def on_checkpoint(step, m):
         if step < min(recipe.series_from, tcfg.steps):
@@ -185,13 +189,16 @@ def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress
         if recipe.keep_every and step % recipe.keep_every == 0 and step < tcfg.steps:
             kept = Path(out_dir) / f"{name}-kept" / f"step{step}.safetensors"
             kept.parent.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(kept))
+            state = average.averaged_state(model) if average else model.state_dict()  # what would ship at that step
+            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(kept))
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     state = Path(out_dir) / f"{name}.train-state.safetensors"
     history = train(model, batches, tcfg, evaluate=recipe.metrics_during_training or recipe.metrics,
                     on_checkpoint=on_checkpoint if recipe.series else None, on_step=keep, progress=progress,
-                    state_path=None if recipe.series else state, bf16=recipe.bf16)
+                    state_path=None if recipe.series else state, bf16=recipe.bf16, average=average)
+    if average is not None:
+        average.copy_to(model)  # the card measures, and the file holds, the averaged weights
     card = write_card(name, recipe, tcfg, model.cpu().eval(), history, out_dir, steps, snapshots, series_metrics)
     for path in (state, state.with_suffix(".json")):
         path.unlink(missing_ok=True)
@@ -243,6 +250,9 @@ def write_card(name: str, recipe: Recipe, tcfg: TrainConfig, model: HookedTransf
                  "random_repeat_rows": recipe.random_repeat_rows,
                  "tokens_seen": tcfg.steps * tcfg.batch_size * tcfg.seq_len},
         "recipe": tcfg.to_dict(),
+        **({"weights": f"moving average of the weights (course.averaging), decay {recipe.average_decay}, from the "
+                       f"weights after step {recipe.average_from + 1}; evals_during_training measure the raw weights"}
+           if recipe.average_decay else {}),
         "command": train_command(name, steps),
         "metrics": metrics,
         **({"how_measured": recipe.how_measured} if recipe.how_measured else {}),

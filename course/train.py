@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from course import resumable
+from course.averaging import WeightAverage
 from course.metrics import next_token_loss
 
 
@@ -81,13 +82,15 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
           on_checkpoint: Optional[Callable[[int, torch.nn.Module], None]] = None,
           on_step: Optional[Callable[[int, float], Optional[bool]]] = None,
           progress: bool = True, device: Optional[torch.device] = None,
-          state_path: Optional[Path] = None, save_every: int = 500, bf16: bool = False) -> dict:
+          state_path: Optional[Path] = None, save_every: int = 500, bf16: bool = False,
+          average: Optional[WeightAverage] = None) -> dict:
     """Train ``model`` in place. Returns the history: losses per step and evaluations.
 
     ``on_step(step, loss)`` may return True to stop early (a widget's Stop button uses this).
     ``state_path``: save the whole training state there every ``save_every`` steps and, if it
     exists, resume from it (see `course.resumable`). ``bf16``: the forward pass under bfloat16
     autocast (about 1.6x faster on a CPU with AVX-512 BF16); loss, weights and optimizer in float32.
+    ``average``: a `course.averaging.WeightAverage` updated after every step (and saved in the state).
     """
     device = device or default_device()
     torch.manual_seed(cfg.seed)
@@ -97,7 +100,7 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
     history = {"step": [], "loss": [], "lr": [], "evals": [], "seconds": 0.0}
     start_step = 0
     if state_path is not None and Path(state_path).exists():
-        start_step, history = resumable.load_state(Path(state_path), model, optimizer)
+        start_step, history = resumable.load_state(Path(state_path), model, optimizer, average)
         for _ in range(start_step):  # the stream is deterministic: skip what was already trained on
             next(batches)
     start = time.perf_counter() - history["seconds"]
@@ -116,6 +119,8 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
+        if average is not None:
+            average.update(model, step)
 
         loss_value = loss.item()
         history["step"].append(step)
@@ -136,7 +141,7 @@ def train(model, batches: Iterator[torch.Tensor], cfg: TrainConfig,
             model.train()
         if state_path is not None and (step % save_every == 0 or step == cfg.steps):
             history["seconds"] = time.perf_counter() - start
-            resumable.save_state(Path(state_path), model, optimizer, step, history)
+            resumable.save_state(Path(state_path), model, optimizer, step, history, average)
         if on_step is not None and on_step(step, loss_value):
             break
     history["seconds"] = time.perf_counter() - start

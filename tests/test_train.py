@@ -4,6 +4,7 @@ import sys
 import pytest
 import torch
 
+from course.averaging import WeightAverage
 from course.model import HookedTransformer
 from course.train import TrainConfig, log_spaced_steps, lr_at, train
 from tests.conftest import tiny_config
@@ -71,3 +72,42 @@ def test_zoo_training_command_smoke(tmp_path):
     assert card["recipe"]["steps"] == 4 and "max_induction_score" in card["metrics"]
     assert sorted(zoo.load_series("attn-only-2l", directory=tmp_path)) == zoo.checkpoint_steps("attn-only-2l", tmp_path)
     assert model.tokenizer is not None
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights_and_average(tmp_path):
+    """Stopped at step 30 and rerun with the same state file, a run ends exactly where an
+    uninterrupted one does: its weights, and the moving average of them it keeps."""
+    whole_average = WeightAverage(0.9, start=10)
+    whole, _ = run(steps=60, average=whole_average)
+    state = tmp_path / "run.train-state.safetensors"
+    parts_average = WeightAverage(0.9, start=10)
+    run(steps=60, average=parts_average, state_path=state, save_every=10, on_step=lambda step, loss: step == 30)
+    resumed_average = WeightAverage(0.9, start=10)  # a new process: the average comes back from the state file
+    resumed, history = run(steps=60, average=resumed_average, state_path=state, save_every=10)
+    assert history["step"][0] == 1 and history["step"][-1] == 60  # the history survived too
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert whole_average.weights.keys() == resumed_average.weights.keys()
+    for name, a in whole_average.weights.items():
+        assert torch.equal(a, resumed_average.weights[name]), name
+
+
+def test_weight_average_starts_late_and_follows_with_its_decay():
+    model = HookedTransformer(tiny_config())
+    average = WeightAverage(0.75, start=2)
+    with pytest.raises(RuntimeError, match="starts after step 2"):
+        average.copy_to(model)
+    weight = model.embed.W_E
+    with torch.no_grad():
+        weight.fill_(1.0)
+        average.update(model, 2)  # not yet
+        assert average.weights == {}
+        weight.fill_(4.0)
+        average.update(model, 3)  # starts from the weights after step 3
+        weight.fill_(8.0)
+        average.update(model, 4)  # 4 + (1 - 0.75) * (8 - 4)
+    assert torch.allclose(average.weights["embed.W_E"], torch.full_like(weight, 5.0))
+    average.copy_to(model)
+    assert torch.allclose(model.embed.W_E, torch.full_like(weight, 5.0))
+    with pytest.raises(ValueError, match="decay must be in"):
+        WeightAverage(1.0)
