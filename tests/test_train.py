@@ -111,3 +111,29 @@ def test_weight_average_starts_late_and_follows_with_its_decay():
     assert torch.allclose(model.embed.W_E, torch.full_like(weight, 5.0))
     with pytest.raises(ValueError, match="decay must be in"):
         WeightAverage(1.0)
+
+
+def test_a_recipe_with_an_average_ships_the_average(tmp_path, monkeypatch):
+    """A few steps of a small recipe that averages from step 1: the file holds the average, not the
+    last step's weights, and the card says so."""
+    import dataclasses
+
+    from course import tinyworld_models as tm, weights
+
+    recipe = dataclasses.replace(tm.RECIPES["attn-only-2l"], series=False, average_decay=0.5, average_from=1,
+                                 metrics=lambda m: {})
+    monkeypatch.setitem(tm.RECIPES, "averaged", recipe)
+    seen = {}
+
+    def train_and_look(model, *args, **kwargs):
+        history = train(model, *args, **kwargs)
+        seen["last"] = {k: v.clone() for k, v in model.state_dict().items()}
+        seen["average"] = {k: v.clone() for k, v in kwargs["average"].weights.items()}
+        return history
+
+    monkeypatch.setattr(tm, "train", train_and_look)
+    card = tm.train_recipe("averaged", tmp_path, steps=4, progress=False)
+    assert card["weights"].startswith("moving average of the weights (course.averaging), decay 0.5")
+    saved = weights.load_state(tmp_path / "averaged.safetensors")
+    assert torch.equal(saved["embed.W_E"], seen["average"]["embed.W_E"])
+    assert not torch.equal(saved["embed.W_E"], seen["last"]["embed.W_E"])
