@@ -290,6 +290,7 @@ def tinyworld_metrics(model, quick: bool = False) -> dict:
     out["addition_train_accuracy"] = addition_accuracy(model, held_out=False, limit=1000)
     out["max_induction_score"] = head_scores(model)["induction"].max().item()
     out["held_out_loss"] = held_out_loss(model)
+    out.update(fresh_ioi_metrics(model))
     facts = evalsets.fact_dataset("held_out")  # traced where the model knows the fact (trace_facts skips misses)
     out["fact_trace"] = {site: causal_tracing.trace_facts(model, facts, site=site) for site in ("resid", "mlp", "attn")}
     out["samples"] = samples(model)
@@ -302,6 +303,8 @@ TINYWORLD_HOW_MEASURED = {
              "none of their distinctive phrases occurs in training) about held-out name pairs (never together in "
              "training), half ABBA, half BABA. Accuracy: logit(IO) > logit(S) at the last position; logit diff: mean "
              "logit(IO) - logit(S); top1: IO is the top prediction.",
+    "fresh_ioi_*": "480 prompts on the 12 frames of evalsets.FRESH_IOI_FRAMES, written after every corpus was fixed "
+                   "(their distinctive phrases tested absent from the training text), held-out name pairs.",
     "ioi_recombined_*": "the same on new sentences assembled from the corpus's own parts (corpus.ioi_items), "
                         "held-out name pairs.",
     "validation_*": "the validation frames and phrasings (evalsets.VALIDATION_*: 8 IOI frames, 6 fact and 6 two-hop "

@@ -108,8 +108,8 @@ def find_circuit(model, batch: IOIBatch, dla_share: float = 0.03, attention_thre
     """Sort heads into the IOI circuit's classes by explicit rules (each documented in chapter 05):
 
     - name movers: at END they attend to IO more than ``attention_threshold`` and more than to S2,
-      and their direct logit attribution is not negative. (In tinyworld they write the name into
-      the stream and the last MLPs turn it into logits, so their *direct* attribution is small.)
+      and their direct logit attribution is not negative. (The rule reads averages: a head that
+      looks at a fixed position, whichever name is there, passes it too; chapter 05 shows one.)
     - negative name movers: they attend END -> IO above the threshold but their direct attribution
       is below ``-dla_share`` of the clean logit difference: they copy the name *against* it;
     - S-inhibition heads: path patching (ABC source) from the head to the name movers' queries

@@ -557,15 +557,17 @@ def _lens_last(model, prompt: str):
 
 @torch.no_grad()
 def worked_lens_held_out_phrasings(model) -> dict:
-    """Open question: does the lens picture (the capital on top only after the last block) hold
-    for phrasings the model never saw in training? Worked answer: for each held-out phrasing and
+    """Open question: does the lens picture (the capital on top from an early block on) hold for
+    phrasings the model never saw in training? Worked answer: for each held-out phrasing and
     every held-out city, the layer at which the capital first becomes the top prediction (the
     answer counts only when the final row gets it right) and the mean probability of the capital
-    per layer. On the shipped model the accuracy varies from 26% to 97% between these four
-    phrasings, and so does the lens: with two of them most right answers appear only at the final
-    row (71% and 88% of them), as in the chapter, while with the other two most right answers are
-    on top a block or more earlier (only 12% and 20% wait for the final row). One prompt's lens is
-    an anecdote; the chapter's picture is a property of a phrasing, not of the model."""
+    per layer. On the shipped model the accuracy varies from 65% to 90% between these four
+    phrasings, and so does the lens. With "The capital of the state that has {c} is", the nearest
+    to the chapter's phrasing, only 10% of the right answers wait for the final row, as in the
+    chapter (13% there). With the other three, more than half of them (54%, 54% and 64%) come to
+    the top only at the final row, and the capital's mean probability stays at 0.21 or below
+    until the last block. One prompt's lens is an anecdote; the chapter's picture is a property
+    of a phrasing, not of the model."""
     from course import evalsets
 
     out = {}
@@ -589,16 +591,16 @@ def worked_lens_held_out_phrasings(model) -> dict:
 
 @torch.no_grad()
 def worked_city_reading_heads(model, phrasing: str = "The capital of the state containing {c} is") -> dict:
-    """Open question: the chapter saw two layer-0 heads read the city from the last position. Are
-    they needed? Worked answer: over every held-out city, block the last position's attention to
-    the city token in one head at a time (set that pattern entry to 0), and measure how often the
-    model still names the capital (the pattern row is not renormalised: the head simply receives
-    nothing from the city). On the shipped model L0H2 is the reader: blocking it drops the held-out
-    accuracy from 100% to 10%. Blocking L0H1, the previous-token head, which also puts 80% of its
-    attention on the city on average (the token just before ' is'), changes nothing (100%), and
-    neither does blocking every head of layers 1-3 at once (97%), although some of them give the
-    city a fifth to two fifths of their attention. Attention weights say where a head looks, not
-    whether what it brings is used."""
+    """Open question: the chapter saw the city read from the last position twice, by L0H1 (the
+    previous-token head) and by the four heads of layer 2. Are they needed? Worked answer: over
+    every held-out city, block the last position's attention to the city token in some heads
+    (set those pattern entries to 0), and measure how often the model still names the capital
+    (the pattern row is not renormalised: the head simply receives nothing from the city). On the
+    shipped model the two routes back each other up. Blocking L0H1 alone leaves 90% of the
+    held-out cities right, blocking the four layer-2 heads alone 97%, and blocking every head of
+    layers 1-3 changes nothing (100%); but blocking L0H1 and layer 2 together leaves 6%, and
+    blocking every head 3%. Either route alone is nearly enough. Attention weights say where a
+    head looks, not whether what it brings is needed."""
     from course import evalsets
 
     items = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="all") if it.phrasing == phrasing]
@@ -620,7 +622,9 @@ def worked_city_reading_heads(model, phrasing: str = "The capital of the state c
             right += int(logits[0, -1].argmax()) == model.tokenizer.encode(it.answer)[0]
         return right / len(items)
 
-    cases = {"nothing blocked": [], "L0H1": [(0, 1)], "L0H2": [(0, 2)], "L0H1 and L0H2": [(0, 1), (0, 2)],
+    layer_2 = [(2, h) for h in range(model.cfg.n_heads)]
+    cases = {"nothing blocked": [], "L0H1": [(0, 1)], "every head of layer 2": layer_2,
+             "L0H1 and every head of layer 2": [(0, 1)] + layer_2,
              "every head of layer 0": [(0, h) for h in range(model.cfg.n_heads)],
              "every head of layers 1-3": [(l, h) for l in range(1, model.cfg.n_layers) for h in range(model.cfg.n_heads)],
              "every head of every layer": [(l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]}
@@ -629,12 +633,13 @@ def worked_city_reading_heads(model, phrasing: str = "The capital of the state c
 
 @torch.no_grad()
 def worked_lens_at_the_city(model, phrasing: str = "The capital of the state containing {c} is") -> dict:
-    """Open question: the state never shows at the last position. Does the lens show it at the
-    city's own position, where the card's probe reads it perfectly from the embedding? Worked
-    answer: for every held-out city, the rank of its state in the lens at the city's token, per
-    layer. On the shipped model the state's median rank there is above 1500 of 3072 at every
-    layer (its best rank for any city at any layer is 347): the state is linearly readable (the
-    probe) without being in the unembedding's directions (the lens)."""
+    """Open question: at the last position the state shows only behind the capital. Does the lens
+    show it at the city's own position, where the card's probe reads it perfectly from the
+    embedding? Worked answer: for every held-out city, the rank of its state in the lens at the
+    city's token, per layer. On the shipped model the state's median rank there is 600 or worse
+    of 3072 at every layer (its best rank for any city at any layer is 46): the state is
+    linearly readable there (the probe) without being in the unembedding's directions (the
+    lens)."""
     from course import evalsets, lens
 
     items = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="all") if it.phrasing == phrasing]

@@ -560,11 +560,15 @@ EXERCISES = [
 
 @torch.no_grad()
 def worked_held_out_frames(model) -> list[dict]:
-    """Open question: do the copy-suppression heads explain the sentence structures the model
+    """Open question: does the copy-suppression head explain the sentence structures the model
     never saw? Worked answer: for each held-out structure that makes a batch of one token length,
-    measure the logit difference, the accuracy, where L3H1 and L3H3 look from END (the subject of
-    the last clause, S2?) and what L3H1 writes directly. Sort by logit difference and compare the
-    columns."""
+    measure the logit difference, the accuracy, where L3H3 looks from END (the subject of the last
+    clause, S2?), what L3H3 writes directly and what the MLP of layer 3 writes directly. Sort by
+    logit difference and compare the columns. On the shipped model the worst structure ("It rained,
+    so A and B stayed inside. S read the newspaper to") is the one where L3H3 finds S2 least (about
+    half its attention), the next worst ("Because A and B were hungry, ...") the second least; where
+    L3H3 finds S2, the MLP of layer 3 writes more than L3H3 itself, and where it does not, the MLP
+    writes little."""
     from course import attribution, evalsets, ioi, metrics
 
     rows = []
@@ -577,35 +581,36 @@ def worked_held_out_frames(model) -> list[dict]:
         prompts = torch.arange(len(batch.items))
         to_s2 = cache["pattern", 3][prompts, :, -1, batch.positions["S2"]].mean(0)  # [head_index]
         dla = attribution.dla_by_head(model, cache, batch.io, batch.s)
+        components, labels = attribution.dla_by_component(model, cache, batch.io, batch.s)
         rows.append({"frame": frame, "prompts": len(batch.items), "logit_diff": per_prompt.mean().item(),
-                     "accuracy": (per_prompt > 0).float().mean().item(), "L3H1 END->S2": to_s2[1].item(),
-                     "L3H3 END->S2": to_s2[3].item(), "L3H1 direct": dla[3, 1].item()})
+                     "accuracy": (per_prompt > 0).float().mean().item(), "L3H3 END->S2": to_s2[3].item(),
+                     "L3H3 direct": dla[3, 3].item(), "MLP3 direct": components[labels.index("3_mlp_out")].item()})
     return sorted(rows, key=lambda r: r["logit_diff"])
 
 
 @torch.no_grad()
 def worked_mlp_shares(model, batch) -> dict[str, dict[str, float]]:
-    """Open question: the MLP of layer 3 writes half of the logit difference directly. Is that its
-    own doing, or the copy-suppression heads'? Worked answer: rerun the clean prompts with the
-    output (z) of L3H1 and L3H3 taken from the ABC run (S2 replaced by a third name, so they
-    suppress that name instead), and compare every component's direct logit attribution with the
-    clean run's."""
+    """Open question: the MLP of layer 3 writes more than half of the logit difference directly. Is
+    that its own doing, or the copy-suppression head's? Worked answer: rerun the clean prompts with
+    the output (z) of L3H3 taken from the ABC run (S2 replaced by a third name, so it suppresses that
+    name instead), and compare every component's direct logit attribution with the clean run's. On
+    the shipped model the MLP's share goes from +6.7 to about zero: it turns what L3H3 writes into
+    logits, and writes nothing for IO without it."""
     from course import attribution
 
     _, abc_cache = model.run_with_cache(batch.abc, names_filter="blocks.3.attn.hook_z")
 
-    def abc_heads(z, hook):
+    def abc_head(z, hook):
         z = z.clone()
-        for head in (1, 3):
-            z[:, :, head] = abc_cache["blocks.3.attn.hook_z"][:, :, head]
+        z[:, :, 3] = abc_cache["blocks.3.attn.hook_z"][:, :, 3]
         return z
 
     _, clean_cache = model.run_with_cache(batch.clean)
-    with model.hooks([("blocks.3.attn.hook_z", abc_heads)]):
+    with model.hooks([("blocks.3.attn.hook_z", abc_head)]):
         _, patched_cache = model.run_with_cache(batch.clean)
     clean, labels = attribution.dla_by_component(model, clean_cache, batch.io, batch.s)
     patched, _ = attribution.dla_by_component(model, patched_cache, batch.io, batch.s)
-    return {label: {"clean": c, "L3H1 and L3H3 from ABC": p}
+    return {label: {"clean": c, "L3H3 from ABC": p}
             for label, c, p in zip(labels, clean.tolist(), patched.tolist())}
 
 
@@ -613,10 +618,14 @@ def worked_mlp_shares(model, batch) -> dict[str, dict[str, float]]:
 def worked_early_heads(model, batch) -> dict[str, float]:
     """Open question: do the heads of layers 0-2 matter for IOI? Worked answer: mean-ablate them
     (replace their z by its mean over the batch, position by position) and measure the logit
-    difference: L1H0 and L1H1 (at S2 they look at the earlier names), L2H0 (the largest sender to
-    L3H1's values), all twelve together; compare with mean-ablating L3H1 and L3H3. Every prompt of
-    the batch has the same structure, so the mean keeps what is the same across prompts (where S2
-    sits) and removes only which names are where."""
+    difference: each head of layers 0-2 alone (among them L1H3 and L2H2, the heads the rules of
+    section 4 named, L2H2 also the one sender to L3H3's values), all twelve together; compare with
+    mean-ablating L3H3, and L3H3 with L3H1. Every prompt of the batch has the same structure, so the
+    mean keeps what is the same across prompts (where S2 sits) and removes only which names are
+    where. On the shipped model L1H3 and L2H2 cost little (without L2H2's copy, L3H3 still reads the
+    name at S2); the early head that costs most is L2H1, which at END looks at the first name of
+    the opening, and which the MLP of layer 3 reads; all twelve together cost about a quarter,
+    L3H3 alone more than four fifths."""
     from course import metrics
 
     _, cache = model.run_with_cache(batch.clean, names_filter=lambda n: n.endswith("attn.hook_z"))
@@ -634,9 +643,11 @@ def worked_early_heads(model, batch) -> dict[str, float]:
         return metrics.logit_diff(logits, batch.io, batch.s).item()
 
     early = [(layer, head) for layer in range(3) for head in range(model.cfg.n_heads)]
-    return {"clean": ablated([]), "L1H0 and L1H1 ablated": ablated([(1, 0), (1, 1)]),
-            "L2H0 ablated": ablated([(2, 0)]), "all heads of layers 0-2 ablated": ablated(early),
-            "L3H1 ablated": ablated([(3, 1)]), "L3H1 and L3H3 ablated": ablated([(3, 1), (3, 3)])}
+    out = {"clean": ablated([])}
+    out.update({f"L{layer}H{head} ablated": ablated([(layer, head)]) for layer, head in early})
+    out.update({"all heads of layers 0-2 ablated": ablated(early), "L3H3 ablated": ablated([(3, 3)]),
+                "L3H1 and L3H3 ablated": ablated([(3, 1), (3, 3)])})
+    return out
 
 
 WORKED = {"held_out_frames": worked_held_out_frames, "mlp_shares": worked_mlp_shares,

@@ -573,13 +573,14 @@ def worked_dot_features(model, sae) -> dict:
     landmark, the feature with the largest gap between its mean activation at the full stops of
     that landmark's paragraphs and at the other landmarks' full stops; compare with the card's
     (paragraph-mean) feature, and steer with both at twice the residual stream's norm. On the
-    shipped SAE it confirms Emberpeak's feature and replaces the other four, each by a feature
-    with a larger gap. Three replacements steer far better than the features they replace
-    (Silverspan 0% -> about 67%, Skyspire about 17% -> 83%, Mistfall about 8% -> 67%): their top
-    contexts on ordinary text are their landmark's sentences. Gullrock's steers no better: it
-    fires on the word after a full stop in any text (its label: "' Nobody' / ' Deep' after '.'"),
-    and is merely strongest in Gullrock's. A gap at the right place is evidence, not proof; the
-    dashboard and steering decide."""
+    shipped SAE it confirms the Silverspan, Skyspire and Gullrock features and replaces the
+    other two, each by a feature with a somewhat larger gap. The Mistfall replacement steers far
+    better than the feature it replaces (about 8% -> 100%): it promotes Mistfall's own words
+    (' spray', ' waterfall'), where the card's feature fires on ' the' after 'that' in ordinary
+    text. The Emberpeak replacement steers worse (about 25% -> 8%): its top contexts are
+    Emberpeak's sentences too, but pushed, it writes ' climbs climbs climbs', a word of Skyspire's
+    and Gullrock's sentences. A gap at the right place is evidence, not proof; the dashboard and
+    steering decide."""
     from course import world
     from course.steering import steering_experiment
 
@@ -606,11 +607,12 @@ def worked_dot_features(model, sae) -> dict:
 def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
     """Open question: is there a feature for the landmark's own words? Worked answer: on the
     landmark paragraphs, the feature most active on the landmark's name and eight words compared
-    with all other tokens, then its dashboard on ordinary text. On the shipped SAE its top
-    contexts peak on ' volcano' and its automatic label says Emberpeak, but on the landmark
-    paragraphs only about half its activation is in Emberpeak's: it fires mostly on the noun
-    that says what a landmark is (' volcano', ' waterfall', ' tower'), and it promotes none of
-    Emberpeak's eight words. Top examples alone would have called it an Emberpeak feature."""
+    with all other tokens, then its dashboard on ordinary text. On the shipped SAE there is no
+    clean one: the best candidate's gap is small (about 0.6), its top contexts peak on the noun
+    after 'the' in landmark sentences of every kind (' span', ' sun', ' slopes', ' plain'), only
+    about two fifths of its activation on the landmark paragraphs is in Emberpeak's, and it
+    promotes none of Emberpeak's eight words. Yet its automatic label says Emberpeak ("mixed
+    tokens (Emberpeak)"), because half its top contexts are Emberpeak's sentences."""
     from course import world
     from course.features import FeatureStore
 
@@ -628,13 +630,15 @@ def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
 
 
 @torch.no_grad()
-def worked_clamp_vs_add(model, sae, feature: int, landmark: str = "Emberpeak") -> dict:
+def worked_clamp_vs_add(model, sae, feature: int, landmark: str = "Gullrock") -> dict:
     """Open question: clamp or add? Worked answer: the same experiment in both modes, at a few
-    strengths; for clamping, the strength is the value the feature is set to (the Emberpeak
-    feature's top activations on real text are about 7-9). Compare share against loss and
-    repeated tokens. On the shipped SAE, clamping the Emberpeak feature at 20 turns as many
-    continuations to Emberpeak as adding twice the norm (about two in three), with fewer repeated
-    tokens (about half of them, against three quarters)."""
+    strengths; for clamping, the strength is the value the feature is set to (the Gullrock
+    feature's top activations on real text are about 4-8). Compare share against loss and
+    repeated tokens. On the shipped SAE the two modes trace about the same trade-off for the
+    Gullrock feature: clamping it at 40 turns as many continuations to Gullrock as adding twice
+    the norm (about nine in ten), with as many repeated tokens (about four in five); clamping at
+    20 lands near adding once the norm (about half, with a third to two fifths of the tokens
+    repeated). Clamping buys no fluency here."""
     from course.steering import steering_experiment
 
     norm = sae.card["resid_norm"]

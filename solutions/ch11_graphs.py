@@ -745,6 +745,10 @@ def worked_other_phrasings(model, transcoders, phrasings: Optional[list[str]] = 
     ``answered`` first."""
     from course import evalsets
 
+    # With the shipped tinyworld and CLT: in the syllabus's phrasing every held-out city is answered,
+    # suppressing the state removes the capital in 0.81 of them and the swap gives the donor's in 0.90,
+    # but without "say a capital" the answer is still a capital in a quarter (no capital: 0.74). In the
+    # phrasing never trained on, 28 of 31 are answered; of those, 0.82, 0.79 and 0.86.
     phrasings = phrasings or [evalsets.TWO_HOP_TRAIN_PHRASINGS[0], evalsets.TWO_HOP_HELD_OUT_PHRASINGS[2]]
     out = {}
     for phrasing in phrasings:
@@ -762,6 +766,8 @@ def worked_one_hop_overlap(model, transcoders, batch: CityBatch) -> dict[str, fl
     that are also state features of the one-hop prompt (Jaccard overlap too)."""
     from course import evalsets
 
+    # With the shipped tinyworld and CLT: about two in five of the two-hop state features (0.39) are
+    # state features of the one-hop prompt too (Jaccard 0.24): related codes, far from the same.
     one_hop = city_batch(model, transcoders, evalsets.CITY_STATE_PROMPT)
     contained, jaccard = [], []
     for city in batch.held_out_cities:
@@ -782,6 +788,8 @@ def worked_compare_kinds(model, per_layer, cross_layer, prompts: list[str]) -> d
     influence that ends at error nodes). Then rerun the interventions with the other kind."""
     from course.attribution_graph import build_graph
 
+    # With the shipped transcoders, on the first three held-out cities: the CLT's pruned graphs are
+    # smaller (64 nodes and 634 edges against 74 and 862) at about the same replacement score (0.78).
     out = {}
     for name, tc in (("per-layer", per_layer), ("cross-layer", cross_layer)):
         rows = []

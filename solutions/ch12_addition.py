@@ -9,7 +9,7 @@ its docstring is what the learner's stub shows; the ``_wrong_*`` functions are t
 ``check`` names. The graph machinery is the package's (course/transcoders.py, replacement.py,
 attribution_graph.py, interventions.py); what is here is specific to ``calc: a + b =``.
 
-The format is the corpus's (``seg_calc`` in course/corpus.py, which course/corpus_v3.py reuses):
+The format is the corpus's (``seg_calc`` in course/corpus.py, which course/corpus_v3.py and corpus_v4.py reuse):
 ``calc: 36 + 59 = 95``, operands 10..99, one token per digit, the answer after a space. With BOS
 first the prompt is 11 tokens; position 11 (the space) predicts the answer's first digit, and each
 digit's token predicts the next one. So the ones digit of a two-digit sum is predicted at position

@@ -1,7 +1,8 @@
 """Chapter 13, emergent circuits and modern architectures: reference solutions, the mistakes each
 check recognises, the chapter's helpers for comparing the three shipped variants (training compute,
-when a measure first crosses a line, the tokens a variant needed to reach a loss, routing of the
-mixture of experts by kind of token) and its worked answers to the open-ended exercises.
+when a measure first crosses a line, the tokens a variant needed to reach a loss, held-out loss on
+another corpus's text, routing of the mixture of experts by kind of token) and its worked answers
+to the open-ended exercises.
 
 As in every ``solutions`` module, each reference's source is what the filled-in notebook runs and
 its docstring is what the learner's stub shows; the ``_wrong_*`` functions are the mistakes
@@ -11,6 +12,7 @@ swiglu.py), written out; tests/test_ch13.py holds them equal.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Optional
 
@@ -239,6 +241,18 @@ def training_table(card: dict, keys: tuple[str, ...]) -> dict[str, list]:
     per_step = card["recipe"]["batch_size"] * card["recipe"]["seq_len"]
     return {"step": [r["step"] for r in rows], "tokens": [r["step"] * per_step for r in rows],
             **{k: [r[k] for r in rows] for k in keys}}
+
+
+def held_out_loss_on(model, corpus: str) -> float:
+    """The card's held-out loss (``course.evaluate.held_out_loss``: the same 300 documents, seed and
+    truncation), on the held-out documents of the corpus module named ``corpus`` (e.g.
+    ``"course.corpus_v3"``) instead of the one the model's card names: two models trained on different
+    corpora, measured on the same text."""
+    from course import evaluate
+
+    view = copy.copy(model)  # the same modules and weights, with a card of its own
+    view.card = {**model.card, "data": {**model.card["data"], "corpus": corpus}}
+    return evaluate.held_out_loss(view)
 
 
 def first_step_over(steps: list[int], values: list[float], threshold: float) -> Optional[int]:

@@ -133,16 +133,16 @@ def measured(records, batch):
 
 # The chapter's thresholds (each `# trained-model claim` assert), with what the shipped models measure.
 CLAIMS = {
-    "variance_explained": 0.9,  # per-layer 0.958, cross-layer 0.965 (4,026 held-out tokens)
-    "top1_agreement": 0.8,  # 0.864 / 0.877
-    "replacement_score": 0.75,  # Houston: 0.815
-    "completeness_score": 0.9,  # Houston: 0.941
+    "variance_explained": 0.9,  # per-layer 0.961, cross-layer 0.967 (4,025 held-out tokens)
+    "top1_agreement": 0.8,  # 0.851 / 0.852
+    "replacement_score": 0.75,  # Houston: 0.850
+    "completeness_score": 0.9,  # Houston: 0.955
     "answered": 0.9,  # 1.00 of 31 held-out cities
     "path city -> state -> capital": 0.9,  # 1.00
-    "suppress state: capital removed": 0.9,  # 0.97 (all but Pittsburgh)
-    "suppress state: another capital": 0.9,  # 0.97 (inhibit: 0.77)
-    "swap state: donor's capital": 0.9,  # 1.00 (1x: 0.71)
-    "suppress say a capital: no capital": 0.85,  # 0.97 (the state itself: 0.19)
+    "suppress state: capital removed": 0.7,  # 0.81 (25 of 31: not Oakland, Orlando, Peoria, Flint, Mesa, Nampa)
+    "suppress state: another capital": 0.7,  # 0.81 (inhibit: 0.84)
+    "swap state: donor's capital": 0.9,  # 0.97 (1x: 0.55)
+    "suppress say a capital: no capital": 0.95,  # 1.00 (the state itself: 0.90)
 }
 
 
@@ -154,7 +154,7 @@ def test_transcoders_stand_in_for_the_mlps(shipped, kind):
     m = T.evaluate(shipped[kind], model, text)
     assert m["variance_explained"] > CLAIMS["variance_explained"], m
     assert m["top1_agreement"] > CLAIMS["top1_agreement"], m
-    assert min(m[f"variance_explained_layer_{l}"] for l in range(model.cfg.n_layers)) > 0.85, m  # MLP 0: 0.929 / 0.934
+    assert min(m[f"variance_explained_layer_{l}"] for l in range(model.cfg.n_layers)) > 0.85, m  # MLP 0: 0.929 / 0.933
 
 
 def test_the_local_replacement_is_exact_on_every_held_out_prompt(shipped, batch):
@@ -210,17 +210,22 @@ def test_interventions_on_the_held_out_cities(measured, records):
         if name in measured:
             assert measured[name] > threshold, (name, measured[name])
     assert measured["answered"] == 1
-    assert measured["inhibit state: another capital"] < 0.85  # 0.77
-    assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"] > 0.5
-    assert 0.1 < measured["suppress say a capital: the state"] < 0.3  # 0.19
-    assert [r.city for r in records if r.after["suppress state"] == " " + r.capital] == ["Pittsburgh"]
+    assert measured["suppress state: capital removed"] < 0.9  # 0.81: the state supernode is not all of the state
+    assert measured["suppress state: another capital"] == measured["suppress state: capital removed"]
+    assert measured["inhibit state: capital removed"] == 1 and measured["inhibit state: another capital"] < 0.9  # 0.84
+    assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"] > 0.5  # 0.97 > 0.55
+    assert measured["suppress say a capital: the state"] > 0.85  # 0.90
+    kept = [r.city for r in records if r.after["suppress state"] == " " + r.capital]
+    assert kept == ["Oakland", "Orlando", "Peoria", "Flint", "Mesa", "Nampa"], kept
     without_say = [r.after["suppress say a capital"] for r in records]
-    assert without_say.count(" a") > len(without_say) / 2 and without_say[0] == " Texas"  # 20 of 31; Houston's
+    assert sorted(set(without_say) - {" " + r.state for r in records}) == [" the"], without_say
+    assert without_say[0] == " Texas"  # Houston's
 
 
-def test_the_state_supernode_sits_at_the_last_token(shipped, batch):
+def test_the_state_supernode_sits_at_the_city_and_the_last_token(shipped, batch):
     """State-selective features fire from the city's token on, but those the pruned graph keeps
-    (the supernode) are all at the last token."""
+    (the supernode) are at two places only: the city's token (the first MLP's lookup) and the last
+    token, with most at the last."""
     model, _, clt, _ = shipped
     last = batch.tokens.shape[1] - 1
     capitals = R.capital_scores(model, clt)
@@ -228,30 +233,36 @@ def test_the_state_supernode_sits_at_the_last_token(shipped, batch):
         assert any(p == batch.city_pos for _, p, _ in R.state_features(batch, city)), city
         graph = build_graph(model, clt, batch.prompt(city))
         members = R.group_supernodes(graph, batch, city, capitals, graph.prune())[batch.states[batch.cities.index(city)]]
-        assert members and all(graph.node(i).pos == last for i in members), city
+        positions = [graph.node(i).pos for i in members]
+        assert set(positions) == {batch.city_pos, last}, (city, positions)  # Houston: 3 and 9 of 12
+        assert positions.count(last) > len(positions) / 2, (city, positions)
+        # at the city's token only the first layers (layer 0; Macon has one in layer 1)
+        assert all(graph.node(i).layer <= 1 for i in members if graph.node(i).pos == batch.city_pos), city
 
 
 def test_the_graph_predicts_removals_and_underestimates_the_swap(records):
     suppress = R.agreement(records, "suppress state")
-    assert suppress["same_sign"] == 1 and suppress["correlation"] > 0.5, suppress  # correlation 0.65
+    assert suppress["same_sign"] == 1 and suppress["correlation"] > 0.5, suppress  # correlation 0.84
     for name in ("suppress state", "inhibit state", "suppress say a capital"):  # removing features: predicted well
         a = R.agreement(records, name)
         assert abs(a["mean_real"] - a["mean_predicted"]) < 0.25 * abs(a["mean_predicted"]), (name, a)
     swap = {step: R.agreement(records, "swap state", against=step) for step in ("replacement", "frozen", "real")}
     predicted = swap["real"]["mean_predicted"]
-    assert predicted < 0 and swap["real"]["mean_real"] < 1.8 * predicted, swap  # about twice: -10.43 / -4.70 ...
-    gap = swap["real"]["mean_real"] - predicted  # ... of which switching features makes a tenth (0.59 of 5.73),
-    assert abs(swap["replacement"]["mean_replacement"] - predicted) < 0.2 * abs(gap), swap
+    assert predicted < 0 and swap["real"]["mean_real"] < 1.8 * predicted, swap  # nearly twice: -11.72 / -6.37 ...
+    gap = swap["real"]["mean_real"] - predicted  # ... of which switching features makes a quarter (1.30 of 5.35),
+    assert 0.15 * abs(gap) < abs(swap["replacement"]["mean_replacement"] - predicted) < 0.35 * abs(gap), swap
     assert swap["frozen"]["mean_frozen"] < 1.2 * predicted, swap  # but the MLPs reacting
     assert swap["real"]["mean_real"] < 1.2 * swap["frozen"]["mean_frozen"], swap  # and attention and norms moving
+    say = R.agreement(records, "suppress say a capital")
+    assert say["correlation"] < 0.3, say  # 0.12: right on average, not city by city
 
 
 def test_the_error_nodes_that_matter(records, batch):
     error_map = torch.stack([r.error_influence for r in records]).mean(0)
     last = batch.tokens.shape[1] - 1
     top3 = [divmod(int(i), error_map.shape[1]) for i in error_map.flatten().topk(3).indices]
-    assert top3[:2] == [(0, last), (error_map.shape[0] - 1, last)], top3  # the first MLP, then the last one
-    assert all(p == last for _, p in top3), top3
+    # the last MLP at the last token, then the first MLP there and at the city's token
+    assert top3 == [(error_map.shape[0] - 1, last), (0, last), (0, batch.city_pos)], top3
 
 
 @pytest.mark.slow
@@ -265,17 +276,17 @@ def test_the_state_mediates_the_answer_in_a_phrasing_never_trained_on(shipped):
     assert phrasing not in evalsets.TWO_HOP_TRAIN_PHRASINGS
     batch = R.city_batch(model, clt, phrasing)
     measured = R.rates(R.two_hop_interventions(model, clt, batch), batch)
-    assert measured["answered"] > 0.9, measured  # 0.97: the model answers 30 of 31 held-out cities here
-    assert measured["suppress state: capital removed"] > 0.9, measured  # 0.97
-    assert measured["swap state: donor's capital"] > 0.9, measured  # 1.00
-    assert measured["suppress say a capital: no capital"] > 0.8, measured  # 0.90
+    assert measured["answered"] > 0.9, measured  # 0.903: the model answers 28 of 31 held-out cities here
+    assert measured["suppress state: capital removed"] > 0.7, measured  # 0.82
+    assert measured["swap state: donor's capital"] > 0.7, measured  # 0.79 (1x: 0.36)
+    assert measured["suppress say a capital: no capital"] > 0.8, measured  # 0.86
 
 
 def test_worked_answers_run(shipped, batch):
     model, per_layer, clt, _ = shipped
     overlap = R.worked_one_hop_overlap(model, clt, batch)
-    # jaccard 0.28, two_hop_in_one_hop 0.46
+    # jaccard 0.24, two_hop_in_one_hop 0.39
     assert overlap["cities"] == 31 and 0 < overlap["jaccard"] <= overlap["two_hop_in_one_hop"] < 1, overlap
     kinds = R.worked_compare_kinds(model, per_layer, clt, [batch.prompt(c) for c in batch.held_out_cities[:3]])
     assert set(kinds) == {"per-layer", "cross-layer"} and all(0 < k["replacement_score"] <= 1 for k in kinds.values())
-    assert kinds["cross-layer"]["kept edges"] < kinds["per-layer"]["kept edges"]  # smaller with the CLT: 739 vs 1095
+    assert kinds["cross-layer"]["kept edges"] < kinds["per-layer"]["kept edges"]  # smaller with the CLT: 634 vs 862

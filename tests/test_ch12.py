@@ -108,7 +108,7 @@ def test_teacher_forced_accuracy_is_the_cards_metric(model, batch, run):
         text = model.tokenizer.decode(out.tolist())
         assert (text.startswith(" ") and text[1:].startswith(str(a + b))
                 and not text[1 + len(str(a + b)):][:1].isdigit()) == bool(correct[i]), (a, b, text)
-    for a, b in [(41, 69), (80, 69), (20, 40)]:  # two of the chapter's examples and a held-out pair it gets wrong
+    for a, b in [(18, 42), (19, 41), (59, 31)]:  # three of the chapter's four errors, (19, 41) a held-out pair
         i = (a - 10) * 90 + (b - 10)
         assert not correct[i]
 
@@ -116,22 +116,22 @@ def test_teacher_forced_accuracy_is_the_cards_metric(model, batch, run):
 # The chapter's thresholds (each `# trained-model claim` assert), with what was measured on the
 # shipped tinyworld and tinyworld-clt (chapter 11's CLT, trained on tinyworld's MLPs).
 CLAIMS = {
-    "accuracy all": 0.99,  # measured 0.9970 (24 errors of 8,100)
-    "accuracy held out": 0.99,  # measured 0.9963 (3 errors of 813, the card's figure)
-    "errors": (15, 35),  # measured 24
-    "errors at the carry's edge": 0.6,  # measured 18 of 24 (15 carries lost at ones digits 10, 3 made up at 9)
-    "ones: lookup share": 0.9,  # measured 0.99 of the attribution of 83 neurons (sum mod 10 0.75, ones digits 0.24)
-    "ones: sum mod 10 share": 0.6,  # measured 0.75
-    "first: magnitude share": 0.75,  # measured 0.84 of 117 neurons (sum 0.63; unlabelled 0.14)
-    "first: unlabelled share": 0.25,  # measured 0.14
-    "keep share": 0.8,  # measured first 0.90 / ones 1.02 (held-out pairs)
-    "ablate share": 0.25,  # measured first 0.15 / ones 0.07 (held-out pairs)
-    "carry share": 0.75,  # measured 0.80 (L3 N358)
-    "replacement score": 0.75,  # measured 0.87 / 0.84 (the two 36 + 59 graphs)
-    "graph error share": 0.15,  # measured 0.07 / 0.08 of the influence
-    "magnitude swap": 0.7,  # measured 0.80 of 260 held-out pairs
+    "accuracy all": 0.999,  # measured 0.9995 (4 errors of 8,100)
+    "accuracy held out": 0.995,  # measured 0.9988 (1 error of 813, the card's figure)
+    "errors": (2, 8),  # measured 4
+    "errors at the carry's edge": 1.0,  # measured 4 of 4 (all carries lost at ones digits 10, in two-digit sums)
+    "ones: lookup share": 0.9,  # measured 1.00 of the attribution of 182 neurons (ones digits 0.95, sum mod 10 0.05)
+    "ones: ones digits share": 0.85,  # measured 0.95
+    "first: magnitude share": 0.9,  # measured 0.95 of 195 neurons (sum 0.54, tens digits 0.40; unlabelled 0.03)
+    "first: unlabelled share": 0.1,  # measured 0.03
+    "keep share": 0.85,  # measured first 0.96 / ones 0.92 (held-out pairs)
+    "ablate share": 0.2,  # measured first 0.04 / ones 0.11 (held-out pairs)
+    "carry share": 0.75,  # measured 0.85 (L1 N200)
+    "replacement score": 0.75,  # measured 0.89 / 0.88 (the two 36 + 59 graphs)
+    "graph error share": 0.15,  # measured 0.04 / 0.04 of the influence
+    "magnitude swap": 0.7,  # measured 0.90 of 260 held-out pairs
     "lookup swap keeps own digit": 0.1,  # measured 0.02 of 778
-    "lookup swap installs donor's": (0.55, 0.8),  # measured 0.66 (with the last attention output, or it alone: 1.00)
+    "lookup swap installs donor's": (0.45, 0.7),  # measured 0.56 (plus layer 2's attention: 777 of 778; it alone 1.00)
     "attention swap": 0.95,  # measured 1.00
 }
 
@@ -145,7 +145,7 @@ def test_accuracy_and_where_the_errors_are(batch, run):
     in_tens = [i for i in wrong.tolist() if int(batch.n_digits[i] - first_wrong[i]) == 1]  # the first wrong is the tens
     at_edge = [i for i in in_tens if int(batch.a[i] % 10 + batch.b[i] % 10) in (9, 10)]
     assert len(at_edge) >= CLAIMS["errors at the carry's edge"] * len(wrong)
-    assert all(int(batch.total[i]) >= 100 for i in at_edge)
+    assert all(int(batch.total[i]) < 100 for i in at_edge)  # two-digit sums
     tens = batch.position("tens")
     for i in at_edge:  # the tens digit the model writes is off by the carry: one too low at 10, one too high at 9
         said = int((batch.digit_ids == run.top[i, tens[i]]).nonzero()[0, 0])
@@ -158,9 +158,10 @@ def test_the_tens_digits_close_calls_pile_up_at_the_carry_boundary(batch, run):
     ones_sum = batch.a % 10 + batch.b % 10
     by = torch.stack([margin[ones_sum == v].mean() for v in range(19)])
     close = torch.stack([(margin[ones_sum == v] < 1).float().mean() for v in range(19)])
-    assert by.max() - by.min() < 1  # flat on average
-    others = torch.cat([close[1:10], close[11:]])
-    assert int(close.argmax()) == 10 and close[10] > 1.5 * close[0] > 3 * others.max(), close
+    rest = torch.cat([by[:9], by[11:]])
+    assert int(by.argmin()) == 10 and by[9] < rest.min() and rest.max() - rest.min() < 1.5, by  # least sure at 10, 9
+    others = torch.cat([close[:10], close[11:]])
+    assert int(close.argmax()) == 10 and close[10] > 5 * others.max() and close[:9].max() == 0, close
 
 
 @pytest.fixture(scope="module")
@@ -191,13 +192,13 @@ def test_neuron_attribution_predicts_single_neuron_ablation(model, batch, run, h
         ablate = torch.zeros(4, 512, dtype=torch.bool)
         ablate[i // 512, i % 512] = True
         d = R._rows_at(R.ablate_neurons(model, held, "ones", ablate, means).digits, held.position("ones"))
-        assert R.digit_logit_diff(d, held.digit("ones")).mean() < clean - 0.2  # each one matters on its own
+        assert R.digit_logit_diff(d, held.digit("ones")).mean() < clean - 0.15  # each one matters on its own
 
 
 def test_the_heuristic_neurons(heuristic):
     ones, first = heuristic["ones"]["shares"], heuristic["first"]["shares"]
     assert ones.get("ones digits", 0) + ones.get("sum mod 10", 0) > CLAIMS["ones: lookup share"], ones
-    assert ones.get("sum mod 10", 0) > CLAIMS["ones: sum mod 10 share"], ones
+    assert ones.get("ones digits", 0) > CLAIMS["ones: ones digits share"], ones
     assert first.get("tens digits", 0) + first.get("sum", 0) + first.get("one operand", 0) > \
         CLAIMS["first: magnitude share"], first
     assert first.get("unclassified", 0) < CLAIMS["first: unlabelled share"], first
@@ -221,9 +222,28 @@ def test_the_carry_neuron_is_sharp(batch, run):
     ones_sum = batch.a % 10 + batch.b % 10
     profile = torch.stack([post[ones_sum == v, best].mean() for v in range(19)])
     assert shares[best] > CLAIMS["carry share"]
-    assert profile[:10].min() > 5 * profile[10:].max()
+    assert profile[:9].min() > 3 * profile[10:].max() and profile[8] > profile[9] > profile[10]  # a soft edge at 9-10
     carry_like = (shares >= 0.5).nonzero()[:, 0]
-    assert 2 <= len(carry_like) <= 8 and (carry_like // 512 == 3).all()
+    assert 10 <= len(carry_like) <= 20 and (carry_like // 512 == 1).all()  # in layer 1
+
+
+def test_two_heads_of_layer_2_fetch_the_operands(model, batch):
+    """Where a digit is predicted, L2H0 attends to a's digit of that column and L2H2 to b's; patching
+    layer 2's attention output from a donor pair installs the donor's digit."""
+    held = batch.select(batch.held_out.nonzero()[:, 0])
+    rows = torch.arange(len(held))
+    with torch.no_grad():
+        _, cache = model.run_with_cache(held.tokens, names_filter="blocks.2.attn.hook_pattern")
+    for which, (a_pos, b_pos) in (("ones", (5, 9)), ("first", (4, 8))):
+        pattern = cache["pattern", 2][rows, :, held.position(which)]  # [n head key]
+        assert pattern[:, 0, a_pos].mean() > 0.9 and pattern[:, 2, b_pos].mean() > 0.9
+    for which, change in (("ones", "ones"), ("first", "tens")):
+        pick, donors = R.donor_pairs(held, change)
+        pairs, donor = held.select(pick), R.addition_batch(model, donors)
+        patch = R.activations_at(model, donor, which, ["blocks.2.hook_attn_out"])
+        none = torch.zeros(4, 1, dtype=torch.bool)
+        rates = R.swap_rates(model, None, pairs, which, none, donor, torch.zeros(len(pairs), 4, 1), patches=patch)
+        assert rates["donor's digit"] > 0.95, (which, rates)  # measured 1.00 and 0.98
 
 
 def test_out_of_range(model):
@@ -237,7 +257,8 @@ def test_worked_answers_run(model, batch, run, heuristic, capsys):
     assert formats["its own"] > 0.99 and all(0 <= v <= 1 for v in formats.values())
     means = R.position_means(run.post["ones"], batch.position("ones"))
     per_digit = R.worked_pathways_per_digit(model, batch, {"ones": heuristic["ones"]["mask"]}, {"ones": means})
-    assert all(v > 0.9 for v in per_digit.values()), per_digit
+    assert all(v > 0.85 for v in per_digit.values()), per_digit  # measured 0.86 and 0.88: the same neurons for both
+    assert abs(per_digit["two-digit answers"] - per_digit["three-digit answers"]) < 0.05, per_digit
     for name in R.WORKED:
         exercises.reveal(name)
         assert f"def worked_{name}" in capsys.readouterr().out
@@ -334,7 +355,7 @@ def test_swaps_on_held_out_pairs(model, clt, batch, feature_classes):
         out[w] = {"swap": R.swap_rates(model, clt, pairs, w, chosen, donor, donor_acts),
                   "control": R.swap_rates(model, clt, pairs, w, control, donor, donor_acts)}
         if w == "ones":
-            patch = R.activations_at(model, donor, w, ["blocks.3.hook_attn_out"])
+            patch = R.activations_at(model, donor, w, ["blocks.2.hook_attn_out"])  # L2H0 and L2H2
             out[w]["attention alone"] = R.swap_rates(model, clt, pairs, w, torch.zeros_like(chosen), donor, donor_acts,
                                                      patches=patch)
     assert out["first"]["swap"]["donor's digit"] > CLAIMS["magnitude swap"], out

@@ -119,8 +119,8 @@ def test_collect_activations_skips_later_layers_and_bos(small_model):
 
 def test_text_follows_the_model_and_a_tokenizer_is_refused(small_model):
     from course import corpus, evaluate, zoo
-    model = zoo.load("tinyworld")  # trained on corpus_v3: its SAE text must be v3 too
-    assert evaluate.corpus_of(model).__name__ == "course.corpus_v3"
+    model = zoo.load("tinyworld")  # trained on corpus_v4: its SAE text must be v4 too
+    assert evaluate.corpus_of(model).__name__ == "course.corpus_v4"
     first_document = evaluate.corpus_of(model).documents(1, seed=2)[0]
     text = model.tokenizer.decode(S.eval_tokens(model, n_seqs=1, seq_len=64)[0].tolist())
     assert first_document[:40] in text[:60]  # the stream opens with EOT, then that document
@@ -210,8 +210,8 @@ def test_shipped_card_meets_the_claims():
     card = zoo.card("tinyworld-sae")
     m = card["metrics"]
     assert card["model"] == "tinyworld" and card["data"]["corpus"] == zoo.card("tinyworld")["data"]["corpus"]
-    assert m["variance_explained"] >= 0.9  # measured 0.951; chapter 10 asserts 0.9 on its own tokens
-    assert m["ce_loss_recovered"] >= 0.995  # measured 0.9990
+    assert m["variance_explained"] >= 0.9  # measured 0.953; chapter 10 asserts 0.9 on its own tokens
+    assert m["ce_loss_recovered"] >= 0.995  # measured 0.9992
     assert m["dead_fraction"] <= 0.02  # measured 0.0 over 200,000 tokens
     assert m["l0"] == pytest.approx(card["sae_config"]["k"], abs=0.5)  # the stated L0: top-k's k
     assert card["bytes"] < 6e6 and card["data"]["n_tokens"] >= 1_000_000
@@ -222,7 +222,7 @@ def test_shipped_metrics_reproduce(shipped_pair):
     model, sae = shipped_pair
     m = S.evaluate(sae, model, S.eval_tokens(model, n_seqs=16, seed=5))
     card = sae.card["metrics"]
-    # measured on these tokens: 0.9505 and 0.9988 (the card: 0.9506 and 0.9990)
+    # measured on these tokens: 0.9516 and 0.9989 (the card: 0.9525 and 0.9992)
     assert m["variance_explained"] >= 0.9 and abs(m["variance_explained"] - card["variance_explained"]) < 0.03
     assert m["ce_loss_recovered"] >= 0.99 and abs(m["ce_loss_recovered"] - card["ce_loss_recovered"]) < 0.05
 
@@ -234,8 +234,8 @@ def test_shipped_landmark_features_and_labels(shipped_pair):
     found = features.landmark_features(sae, model, n_per_landmark=10, seed=1)
     card = sae.card["landmark_features"]
     assert len({f.feature for f in found.values()}) == 5  # one distinct feature per landmark
-    # On paragraphs of another seed, 4 of the 5 card features are found again (measured: Mistfall's
-    # 659 gives way to 909); every found feature is also checked below.
+    # On paragraphs of another seed, 4 of the 5 card features are found again (measured: Silverspan's
+    # 458 gives way to 91); every found feature is also checked below.
     assert sum(f.feature == card[f.landmark]["feature"] for f in found.values()) >= 3
     for f in found.values():
         assert f.separation > 1.0 and f.mean_in > f.mean_out, f
@@ -293,10 +293,11 @@ def test_dashboard_data_equals_the_learner_parts(small_model):
 
 
 @shipped
-def test_shipped_landmark_features_fire_at_full_stops_and_the_full_stop_search_steers(shipped_pair):
+def test_shipped_landmark_features_where_they_fire_and_the_full_stop_search_steers(shipped_pair):
     """What chapter 10 says, on fresh paragraphs (seed 1; the chapter reads seed 0): the card's
-    features put most of their activation on full stops; the full-stop search confirms the
-    Emberpeak feature and replaces Skyspire's by a feature that promotes Skyspire's words and,
+    Emberpeak feature is the cleanest detector (all on full stops, nearly all in Emberpeak's
+    paragraphs) and the other four leak; the full-stop search confirms the Silverspan, Skyspire
+    and Gullrock features and replaces Mistfall's by one that promotes Mistfall's words and,
     unlike the card's, steers."""
     import re
 
@@ -308,23 +309,29 @@ def test_shipped_landmark_features_fire_at_full_stops_and_the_full_stop_search_s
     card = {k: v["feature"] for k, v in sae.card["landmark_features"].items()}
     for landmark, f in card.items():
         a = acts[:, f]
-        assert (a * dot).sum() > 0.5 * a.sum(), landmark  # measured 0.58 (Emberpeak) to 1.0 (Mistfall)
+        on_stop = ((a * dot).sum() / a.sum()).item()
+        in_own = (a[torch.tensor([o == landmark for o in owner])].sum() / a.sum()).item()
+        if landmark == "Emberpeak":
+            assert on_stop > 0.95 and in_own > 0.95, (on_stop, in_own)  # measured 1.0 and 0.97
+        else:  # measured 0.28-0.71 on '.', 0.60-0.88 in own paragraphs
+            assert on_stop < 0.8 and in_own < 0.92, (landmark, on_stop, in_own)
 
     def full_stop_gap(landmark):
         own = torch.tensor([o == landmark for o in owner])
         return acts[dot & own].mean(0) - acts[dot & ~own].mean(0)
 
-    assert int(full_stop_gap("Emberpeak").argmax()) == card["Emberpeak"]
-    gap = full_stop_gap("Skyspire")
+    for landmark in ("Silverspan", "Skyspire", "Gullrock"):
+        assert int(full_stop_gap(landmark).argmax()) == card[landmark], landmark
+    gap = full_stop_gap("Mistfall")
     found = int(gap.argmax())
-    assert found != card["Skyspire"] and gap[found] > 2 * gap[card["Skyspire"]]  # measured 3.13 vs 1.21
-    words = set(re.findall(r"[A-Za-z]+", " ".join(world.LANDMARK_SENTENCES["Skyspire"])))
+    assert found != card["Mistfall"] and gap[found] > gap[card["Mistfall"]] + 0.3  # measured 2.93 vs 2.15
+    words = set(re.findall(r"[A-Za-z]+", " ".join(world.LANDMARK_SENTENCES["Mistfall"])))
     promoted = [t.strip() for t, _ in features.logit_effects(sae, model, found, 10)[0]]
-    assert sum(t in words for t in promoted) >= 6, promoted  # measured 8
+    assert sum(t in words for t in promoted) >= 5, promoted  # measured 6
     strength = round(2 * sae.card["resid_norm"], 1)
-    shares = {f: steering.steering_experiment(model, sae, {"Skyspire": f}, (strength,), samples=2,
-                                              n_tokens=16)[float(strength)]["share"] for f in (found, card["Skyspire"])}
-    assert shares[found] > shares[card["Skyspire"]] + 0.4, shares  # measured 0.83 vs 0.17
+    shares = {f: steering.steering_experiment(model, sae, {"Mistfall": f}, (strength,), samples=2,
+                                              n_tokens=16)[float(strength)]["share"] for f in (found, card["Mistfall"])}
+    assert shares[found] > shares[card["Mistfall"]] + 0.5, shares  # measured 1.0 vs 0.08
 
 
 @shipped
@@ -333,18 +340,17 @@ def test_shipped_worked_answers_of_chapter_10(shipped_pair):
 
     model, sae = shipped_pair
     rows = sol.worked_dot_features(model, sae)
-    assert rows["Emberpeak"]["full-stop feature"] == rows["Emberpeak"]["card feature"]  # confirmed
-    assert all(rows[n]["full-stop feature"] != rows[n]["card feature"] for n in rows if n != "Emberpeak")  # replaced
+    confirmed = {n for n, r in rows.items() if r["full-stop feature"] == r["card feature"]}
+    assert confirmed == {"Silverspan", "Skyspire", "Gullrock"}, rows  # Emberpeak's and Mistfall's are replaced
     gains = {n: r["steering share at 2x (card, full stop)"] for n, r in rows.items()}
-    for n in ("Silverspan", "Skyspire", "Mistfall"):  # measured 0 -> 0.67, 0.17 -> 0.83, 0.08 -> 0.67
-        assert gains[n][1] > gains[n][0] + 0.4, gains
-    assert gains["Gullrock"][1] <= gains["Gullrock"][0], gains  # measured 0.25 -> 0
+    assert gains["Mistfall"][1] > gains["Mistfall"][0] + 0.5, gains  # measured 0.08 -> 1.0
+    assert gains["Emberpeak"][1] <= gains["Emberpeak"][0], gains  # measured 0.25 -> 0.08: no better
     word = sol.worked_word_features(model, sae)
-    assert word["label"] == "' volcano' (Emberpeak)"  # what its top examples say...
-    assert word["share in own paragraphs"] < 0.6  # ...but about half of it is elsewhere (measured 0.51)
+    assert word["label"] == "mixed tokens (Emberpeak)"  # what its top examples say...
+    assert word["gap"] < 1.0 and word["share in own paragraphs"] < 0.6  # ...but it is weak and mostly elsewhere (0.59, 0.39)
     assert not set(t.strip() for t in word["promotes"]) & set(world.LANDMARKS["Emberpeak"])  # no Emberpeak word
-    modes = sol.worked_clamp_vs_add(model, sae, rows["Emberpeak"]["full-stop feature"])
+    modes = sol.worked_clamp_vs_add(model, sae, rows["Gullrock"]["full-stop feature"], "Gullrock")
     assert set(modes) == {"add", "clamp"} and all(0 <= r["share"] <= 1 for m in modes.values() for r in m.values())
-    add_2x, clamp_20 = list(modes["add"].values())[-1], modes["clamp"][20.0]
-    assert clamp_20["share"] >= add_2x["share"] > 0.5  # measured 0.67 and 0.67
-    assert clamp_20["repeated_tokens"] < add_2x["repeated_tokens"] - 0.15  # measured 0.49 vs 0.77
+    add_2x, clamp_40 = list(modes["add"].values())[-1], modes["clamp"][40.0]
+    assert add_2x["share"] > 0.8 and abs(clamp_40["share"] - add_2x["share"]) <= 0.1  # measured 0.92 and 0.92
+    assert abs(clamp_40["repeated_tokens"] - add_2x["repeated_tokens"]) < 0.1  # measured 0.81 vs 0.80: no fluency gained

@@ -1,5 +1,5 @@
-"""The shipped main model, `tinyworld` (trained on TinyWorld v3), holds every claim of its card on
-prompts built from frames, phrasings, cities and pairs it never saw in training, including the
+"""The shipped main model, `tinyworld` (trained on TinyWorld v4; the moving average of its weights),
+holds every claim of its card on prompts built from frames, phrasings, cities and pairs it never saw in training, including the
 validation frames written to stand in for other people's; and its card is a fresh measurement.
 The thresholds are the ones the chapters rely on; where the issue's targets are not met, the tests
 hold what the model measures, so the prose can neither overstate nor go stale."""
@@ -8,8 +8,8 @@ import pytest
 
 from course import causal_tracing, evaluate, zoo
 
-pytestmark = pytest.mark.skipif(zoo.card("tinyworld").get("data", {}).get("corpus") != "course.corpus_v3",
-                                reason="the shipped tinyworld is not the TinyWorld v3 model")
+pytestmark = pytest.mark.skipif(zoo.card("tinyworld").get("data", {}).get("corpus") != "course.corpus_v4",
+                                reason="the shipped tinyworld is not the TinyWorld v4 model")
 
 
 @pytest.fixture(scope="module")
@@ -45,34 +45,36 @@ def test_card_is_a_fresh_measurement(measured):
 # What the model does, and where it stops (issue 19's targets in the comments).
 
 def test_ioi_on_new_sentence_structures(measured):
-    # 10 held-out structures (target >= 0.95 for ABBA and BABA): 0.87 overall, ABBA 0.96, BABA 0.77;
-    # tinyworld-v2 gave 0.84 (ABBA 0.80)
-    assert measured["ioi_accuracy"] >= 0.85 and measured["ioi_logit_diff"] >= 7.0
-    assert measured["ioi_accuracy_ABBA"] >= 0.95 and measured["ioi_logit_diff_ABBA"] >= 9.0
-    assert 0.7 <= measured["ioi_accuracy_BABA"] < 0.95 and measured["ioi_logit_diff_BABA"] >= 5.0
+    # 10 held-out structures (target >= 0.95 for ABBA and BABA): 0.93 overall, ABBA 0.90, BABA 0.96;
+    # the v3 model gave 0.87 (ABBA 0.96, BABA 0.77), tinyworld-v2 0.84 (ABBA 0.80)
+    assert measured["ioi_accuracy"] >= 0.9 and measured["ioi_logit_diff"] >= 9.0
+    assert 0.88 <= measured["ioi_accuracy_ABBA"] < 0.95 and measured["ioi_logit_diff_ABBA"] >= 9.0
+    assert measured["ioi_accuracy_BABA"] >= 0.95 and measured["ioi_logit_diff_BABA"] >= 9.0
     by_frame = measured["ioi_accuracy_by_frame"]
-    assert sum(a >= 0.9 for a in by_frame) >= 7 and min(by_frame) < 0.6  # seven solved, two at about half
+    assert sum(a >= 0.9 for a in by_frame) == 7 and 0.6 <= min(by_frame) < 0.7  # seven solved, the worst at 0.64
 
 
 def test_ioi_on_the_validation_frames(measured):
-    # 8 more structures, written after training was designed: 0.875 (tinyworld-v2: 0.50, chance)
-    assert measured["validation_ioi_accuracy"] >= 0.85 and measured["validation_ioi_logit_diff"] >= 6.0
-    assert measured["validation_ioi_accuracy_ABBA"] >= 0.95 and measured["validation_ioi_accuracy_BABA"] >= 0.75
+    # 8 more structures, written after training was designed: 0.80, ABBA 0.71 and BABA 0.90 (the v3
+    # model 0.875, ABBA 0.96; tinyworld-v2 0.50, chance): ABBA on unseen frames is this model's weak spot
+    assert 0.75 <= measured["validation_ioi_accuracy"] < 0.85 and measured["validation_ioi_logit_diff"] >= 5.0
+    assert measured["validation_ioi_accuracy_ABBA"] < 0.75 and measured["validation_ioi_accuracy_BABA"] >= 0.85
 
 
 def test_ioi_on_the_fresh_frames(model):
     # 12 structures written after every corpus was fixed (evalsets.FRESH_IOI_FRAMES), 480 prompts:
-    # 0.831 (ABBA 0.875, BABA 0.788), logit diff 7.0, IO the top prediction 0.62; one frame at 0.375
+    # 0.871 (ABBA 0.779, BABA 0.962), logit diff 6.3, IO the top prediction 0.51; the worst frame 0.55
+    # (the v3 model: 0.831, ABBA 0.875, BABA 0.788, top-1 0.62, worst frame 0.375)
     fresh = evaluate.fresh_ioi_metrics(model)
-    assert 0.8 <= fresh["fresh_ioi_accuracy"] < 0.9 and fresh["fresh_ioi_logit_diff"] >= 6.0
-    assert fresh["fresh_ioi_accuracy_ABBA"] >= 0.85 and 0.75 <= fresh["fresh_ioi_accuracy_BABA"] < 0.85
-    assert 0.55 <= fresh["fresh_ioi_top1"] < 0.7 and min(fresh["fresh_ioi_accuracy_by_frame"]) < 0.5
+    assert 0.85 <= fresh["fresh_ioi_accuracy"] < 0.9 and fresh["fresh_ioi_logit_diff"] >= 6.0
+    assert 0.75 <= fresh["fresh_ioi_accuracy_ABBA"] < 0.85 and fresh["fresh_ioi_accuracy_BABA"] >= 0.95
+    assert 0.45 <= fresh["fresh_ioi_top1"] < 0.55 and 0.5 <= min(fresh["fresh_ioi_accuracy_by_frame"]) < 0.6
 
 
 def test_ioi_on_new_combinations_of_known_parts(measured):
     for order in ("ABBA", "BABA"):
         assert measured[f"ioi_recombined_accuracy_{order}"] >= 0.97, order
-        assert measured[f"ioi_recombined_logit_diff_{order}"] >= 10.0, order
+        assert measured[f"ioi_recombined_logit_diff_{order}"] >= 11.0, order
 
 
 def test_two_hop_on_held_out_cities(measured):
@@ -80,43 +82,49 @@ def test_two_hop_on_held_out_cities(measured):
     assert measured["two_hop_trained_accuracy"] >= 0.98  # training cities' composites
     by_phrasing = measured["two_hop_held_out_by_phrasing"]
     assert len(by_phrasing) == 12
-    # target: >= 0.9 in every phrasing. 7 of 12 reach it; "{c} lies in a state. The capital of that
-    # state is" (0.26) and "{c} is in a state whose capital is" (0.39) are the worst
-    assert sum(v >= 0.9 for v in by_phrasing.values()) == 7 and min(by_phrasing.values()) < 0.3
+    # target: >= 0.9 in every phrasing. 6 of 12 reach it (0.87 over all 12; the v3 model 0.78); the worst
+    # are "{c} is in a state whose capital is" (0.61) and "The capital of the state that has {c} is" (0.65)
+    assert measured["two_hop_held_out_accuracy"] >= 0.85
+    assert sum(v >= 0.9 for v in by_phrasing.values()) == 6 and 0.6 <= min(by_phrasing.values()) < 0.7
     held = [by_phrasing[p] for p in evalsets.TWO_HOP_HELD_OUT_PHRASINGS]
-    assert sum(held) / len(held) > 0.6  # tinyworld-v2: 0.53
-    # the validation phrasings: only "The seat of government for the state containing {c} is" works
+    assert sum(held) / len(held) > 0.75  # the v3 model: 0.65, tinyworld-v2: 0.53
+    # the validation phrasings: none reaches 0.9; "The seat of government for the state containing {c}
+    # is" is the best (0.77), four are at 0
     validation = measured["validation_two_hop_by_phrasing"]
-    assert sum(v >= 0.9 for v in validation.values()) == 1 and measured["validation_two_hop_accuracy"] < 0.4
+    assert max(validation.values()) < 0.9 and measured["validation_two_hop_accuracy"] < 0.3
 
 
 def test_the_state_is_readable_and_swapping_it_moves_the_capital(measured):
     state = measured["two_hop_state"]
     probes = state["probe_accuracy_by_site"]
     assert probes["blocks.0.hook_resid_pre@city"] >= 0.95  # the city's embedding already says its state
-    assert 0.8 <= probes["blocks.1.hook_resid_pre@last"] < 0.9  # after layer 0 the last token holds it (target 0.9)
+    assert probes["blocks.1.hook_resid_pre@city"] >= 0.8  # and the city's position keeps it through layer 0
     assert state["site"] == "blocks.3.hook_resid_post@last"
-    assert min(state["swap_by_phrasing"].values()) >= 0.8  # the target: >= 0.8 in every phrasing
+    assert 0.85 <= state["probe_accuracy"] < 0.9  # at the last token after the last layer (target 0.9)
+    assert min(state["swap_by_phrasing"].values()) >= 0.9  # the target: >= 0.8 in every phrasing
 
 
 def test_facts(measured):
-    # target >= 0.95 in held-out phrasings: 0.56 (0.79 ranked among the 12 sports); tinyworld-v2: 0.23
+    # target >= 0.95 in held-out phrasings: 0.59 (0.82 ranked among the 12 sports); the v3 model 0.56,
+    # tinyworld-v2 0.23
     assert 0.5 <= measured["fact_accuracy_held_out_phrasings"] < 0.95
-    assert measured["fact_accuracy_among_sports_held_out_phrasings"] >= 0.75
-    validation = measured["validation_fact_by_phrasing"]  # 4 of 6 validation phrasings at >= 0.95, 2 near 0
-    assert sum(v >= 0.95 for v in validation.values()) == 4 and min(validation.values()) < 0.1
+    assert measured["fact_accuracy_among_sports_held_out_phrasings"] >= 0.8
+    validation = measured["validation_fact_by_phrasing"]  # 3 of 6 validation phrasings at 1.0, the worst 0.125
+    assert sum(v >= 0.95 for v in validation.values()) == 3 and min(validation.values()) < 0.2
 
 
-def test_facts_are_read_at_the_last_token_by_mlp0(measured):
-    # Traced on the held-out phrasings the model answers right. Unlike tinyworld-v2 (MLP0 at the
-    # subject's token, 0.91), restoring MLP0 at the *last* token restores most of the answer: the
-    # fact is looked up where the question ends (the issue's target, a peak at the subject, is not met)
+def test_facts_are_looked_up_at_the_subject_by_mlp0(measured):
+    # Traced on the held-out phrasings the model answers right: restoring MLP0's output at the subject's
+    # token restores 0.68 of the answer, at the last token 0.04; the peak of the layers x positions
+    # table is there (the issue's target). The v3 model looked the fact up at the last token (0.73).
     table = measured["fact_trace"]["mlp"]
     subject = causal_tracing.POSITION_KINDS.index("subject")
     last = causal_tracing.POSITION_KINDS.index("last")
     rows = table["table"]
-    assert max(range(len(rows)), key=lambda layer: rows[layer][last]) == 0 and rows[0][last] >= 0.6
-    assert rows[0][subject] < 0.3 and table["n_prompts"] >= 30
+    peak = max(((layer, kind) for layer in range(len(rows)) for kind in range(len(rows[0]))),
+               key=lambda lk: rows[lk[0]][lk[1]])
+    assert peak == (0, subject) and rows[0][subject] >= 0.6 and rows[0][last] < 0.1
+    assert table["n_prompts"] >= 30
 
 
 def test_addition_on_held_out_pairs(measured):
@@ -129,7 +137,7 @@ def test_induction(measured):
 
 
 def test_writes_tinyworld_text(measured):
-    assert measured["held_out_loss"] < 1.35  # 1.31 nats on fresh v3 documents (random-word frames included)
+    assert measured["held_out_loss"] < 1.35  # 1.31 nats on fresh v4 documents (random-word frames included)
     assert all(len(s.split()) >= 5 for s in measured["samples"])
 
 
@@ -141,6 +149,10 @@ def test_card_reports_what_more_training_bought(model):
     rows = zoo.card("tinyworld")["what_training_buys"]
     assert [r["step"] for r in rows] == [2000, 4000, 6000, 8000, 10000]
     assert rows[-1]["validation_ioi_accuracy"] > rows[0]["validation_ioi_accuracy"] + 0.3
-    assert rows[0]["repeat_loss_gap"] < 1.0 < 4.0 < rows[1]["repeat_loss_gap"]  # induction forms between 2k and 4k steps
+    # induction forms between 4k and 6k steps in the averaged weights (in the raw ones between 2k and 4k:
+    # an average over the last 1,000 steps lags them)
+    assert rows[1]["repeat_loss_gap"] < 1.0 < 4.0 < rows[2]["repeat_loss_gap"]
     assert rows[0]["addition_held_out_accuracy"] < 0.5 < 0.95 <= rows[-1]["addition_held_out_accuracy"]
-    assert set(zoo.card("tinyworld")["how_measured"]) >= {"ioi_*", "validation_*", "two_hop_state", "fact_trace"}
+    assert set(zoo.card("tinyworld")["how_measured"]) >= {"ioi_*", "fresh_ioi_*", "validation_*", "two_hop_state",
+                                                          "fact_trace"}
+    assert zoo.card("tinyworld")["weights"].startswith("moving average of the weights (course.averaging), decay 0.999")

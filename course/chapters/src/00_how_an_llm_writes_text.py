@@ -18,7 +18,7 @@
 # time, `reveal("name")` shows the reference, and `progress()` shows where you are.
 #
 # Everything runs on `tinyworld`, the course's own small model (4 layers, 128 wide), trained on
-# *TinyWorld* (version 3, `course.corpus_v3`), a synthetic corpus of short stories, geography facts,
+# *TinyWorld* (version 4, `course.corpus_v4`), a synthetic corpus of short stories, geography facts,
 # facts about people, questions and sums.
 
 # %%
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from IPython.display import display
 from plotly.subplots import make_subplots
 
-from course import corpus_v3, zoo
+from course import corpus_v4, zoo
 from course.exercises import check, hint, progress, reveal
 from course.kv_cache import KVCache
 from course.sampling import sample_next_token
@@ -83,7 +83,7 @@ last = probs[0, -1]
 for token, p in top_predictions(last):
     print(f"{token!r:>14}  {p:.3f}")
 assert tokenizer.token_str(int(last.argmax())) == " Austin"  # trained-model claim: it knows this fact
-assert last.max() > 0.995  # trained-model claim: section 3 quotes 0.999
+assert last.max() > 0.995  # trained-model claim: section 3 quotes 0.998
 
 # %% [markdown]
 # ## 2. Choosing a token: greedy decoding
@@ -115,7 +115,7 @@ print(repr(model.to_string(next_token)))
 check(apply_temperature)
 
 # %% [markdown]
-# After "The capital of Texas is" the model is so sure (` Austin` at 0.999) that no knob changes
+# After "The capital of Texas is" the model is so sure (` Austin` at 0.998) that no knob changes
 # much. Sampling matters where the model is unsure, as in a story: what place did Mary go to?
 
 # %%
@@ -424,10 +424,10 @@ TokenView(model.to_str_tokens(text_tokens), torch.cat([torch.zeros(1), per_token
 
 # %% [markdown]
 # Over many texts, the position matters. Take 48 documents of the model's own training text
-# (`corpus_v3`) of at least 64 tokens, each from its start, and average the loss at each position:
+# (`corpus_v4`) of at least 64 tokens, each from its start, and average the loss at each position:
 
 # %%
-doc_ids = [[tokenizer.bos_id] + tokenizer.encode(d) for d in corpus_v3.documents(384, seed=1)]
+doc_ids = [[tokenizer.bos_id] + tokenizer.encode(d) for d in corpus_v4.documents(384, seed=1)]
 docs = torch.tensor([ids[:64] for ids in doc_ids if len(ids) >= 64][:48])  # [batch 64]
 with torch.no_grad():
     loss_by_pos = model.loss(docs, per_token=True).mean(0)  # [63]: predicting token 1, 2, ... 63

@@ -55,7 +55,7 @@ TokenView(pieces, [len(p) for p in pieces], value_label="characters")
 # Like GPT-2, we first cut the text into words (each with its leading space) and never merge
 # across two words. Our training text: a few TinyWorld documents from `course.corpus`, version 2
 # of TinyWorld, the text the course tokenizer was trained on. (The model `tinyworld` was trained
-# later on version 3, `course.corpus_v3`: the same world and words, with more kinds of sentences,
+# later on version 4, `course.corpus_v4`: the same world and words, with more kinds of sentences,
 # read through the same tokenizer.)
 
 # %%
@@ -271,7 +271,7 @@ fig
 #
 # 1. **A number line?** (`"digit_line"`). Are the embeddings of neighbouring digits (3 and 4)
 #    more alike than those of distant ones (1 and 8)? Compare cosine similarities, and look for
-#    the digits' order along their own principal direction.
+#    the digits' order along their own top principal directions.
 # 2. **Which states sit together?** (`"state_neighbours"`). For each state, is the nearest
 #    *city* in embedding space one of its own cities? What does that say about what the
 #    embedding of a place holds?

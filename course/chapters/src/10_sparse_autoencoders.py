@@ -264,12 +264,12 @@ for key in results["shipped (1024, k=32)"]:
     print(f"{key:>28}: " + "".join(f"{r[key]:>24.3f}" if isinstance(r[key], float) else f"{r[key]:>24}"
                                     for r in results.values()))
 ours, quick = results["shipped (1024, k=32)"], results["library's (512, k=16)"]
-assert ours["variance explained"] >= 0.9  # trained-model claim (measured 0.950)
-assert ours["CE loss recovered"] >= 0.995  # trained-model claim: "all but a fraction of a percent" (measured 0.9998)
+assert ours["variance explained"] >= 0.9  # trained-model claim (measured 0.953)
+assert ours["CE loss recovered"] >= 0.995  # trained-model claim: "all but a fraction of a percent" (measured 0.9993)
 assert ours["dead fraction"] <= 0.02  # trained-model claim (measured 0.000 on these tokens)
-assert quick["variance explained"] > 0.7 and quick["CE loss recovered"] > 0.95  # trained-model claim (0.805, 0.972)
-assert 0.15 < 1 - quick["variance explained"] < 0.25  # trained-model claim: "a fifth" unexplained (0.195)
-assert 0.15 < quick["loss added by splicing"] < 0.35 and ours["loss added by splicing"] < 0.01  # (0.240, 0.002 nats)
+assert quick["variance explained"] > 0.7 and quick["CE loss recovered"] > 0.95  # trained-model claim (0.811, 0.973)
+assert 0.15 < 1 - quick["variance explained"] < 0.25  # trained-model claim: "a fifth" unexplained (0.189)
+assert 0.15 < quick["loss added by splicing"] < 0.35 and ours["loss added by splicing"] < 0.01  # (0.234, 0.006 nats)
 assert ours["variance explained"] > quick["variance explained"] and ours["CE loss recovered"] > quick["CE loss recovered"]
 assert ours["L0"] == 2 * quick["L0"]  # top-k: L0 is k
 
@@ -328,7 +328,7 @@ card_features = {k: v["feature"] for k, v in shipped.card["landmark_features"].i
 features = {k: v.feature for k, v in landmarks.items()}
 print("same features as on the card:", features == card_features)
 assert features == card_features  # the card ran this same search on these same paragraphs
-assert min(lf.separation for lf in landmarks.values()) > 5  # trained-model claim: one clear feature per landmark (6.6 to 19.3)
+assert min(lf.separation for lf in landmarks.values()) > 5  # trained-model claim: one clear feature per landmark (9.9 to 23.3)
 
 # %% [markdown]
 # A `FeatureStore` keeps the residual stream of a text sample (64 sequences of held-out text) so
@@ -347,16 +347,22 @@ assert [model.tokenizer.decode([i]) for i in up.tolist()] == [t for t, _ in dash
 assert [model.tokenizer.decode([i]) for i in down.tolist()] == [t for t, _ in dash.suppressed]
 print("your top positions and promoted / suppressed tokens equal the dashboard's")
 openers = {sentence.split()[0] for sentence in world.LANDMARK_SENTENCES["Emberpeak"]}  # each sentence's first word
+promoted_openers = [t for t, _ in dash.promoted if t.strip() in openers]
+print("first words of Emberpeak's sentences among the ten it promotes most:", promoted_openers)
 assert dash.label == "'.' (Emberpeak)"  # trained-model claim: its top contexts end Emberpeak's sentences
-assert all(t.strip() in openers for t, _ in dash.promoted[:6])  # trained-model claim: it promotes their first words
+assert all(ex.tokens[ex.peak] == "." and "Emberpeak" in landmarks_in("".join(ex.tokens[: ex.peak + 1]))
+           for ex in dash.examples)  # trained-model claim: all eight
+assert len(promoted_openers) == 3  # trained-model claim: three of the ten (' Scientists', ' Smoke', ' Grey')
 
 # %% [markdown]
-# Its top contexts end on "." after a sentence about Emberpeak, not on " volcano" or " lava", and
-# the six tokens it promotes most are the first words of six of Emberpeak's seven sentences
-# ("Grey ash covers the ground...", "Deep below the crater..."). It fires where a sentence
-# ends and writes how the next one begins: it carries "the next sentence is about Emberpeak". A
-# full stop is where a small model must guess the next sentence, and in TinyWorld the next
-# sentence of a landmark paragraph is about the same landmark.
+# Its top contexts all end on the "." of a sentence about Emberpeak, most often "The Emberpeak is
+# a tall volcano above the plain.", never on " volcano" or " lava": it fires where an Emberpeak
+# sentence ends. A full stop is where a small model must guess the next sentence, and in TinyWorld
+# the next sentence of a landmark paragraph is about the same landmark, so a feature here *could*
+# carry "the next sentence is about Emberpeak". Its output side says so only weakly: three of the
+# ten tokens it promotes most are first words of Emberpeak's sentences (" Scientists", " Smoke",
+# " Grey"), one more is a second word (" below", from "Deep below the crater"), and the rest have
+# nothing to do with Emberpeak (" Sacramento", " as", " places").
 #
 # Are the other four like it? Measure all five where they were chosen, on the landmark
 # paragraphs: what share of each feature's total activation falls on "." tokens, and what share
@@ -391,14 +397,15 @@ for name, d in described.items():
 ember_at_stops = {name: para_acts[is_dot & torch.tensor([o == name for o in para_owner]), ember].mean().item()
                   for name in features}
 print("the Emberpeak feature's mean at the full stops of each landmark's paragraphs:",
-      {name: round(v, 1) for name, v in ember_at_stops.items()})
+      {name: round(v, 2) for name, v in ember_at_stops.items()})
 emb, others = described["Emberpeak"], [name for name in described if name != "Emberpeak"]
-# trained-model claims: the other four put 85-100% on '.' and 90-100% in their own paragraphs
-assert all(described[n]["on_stop"] > 0.8 and described[n]["in_own"] >= 0.895 for n in others)
-assert emb["in_own"] < 0.7 and emb["on_stop"] > 0.5  # trained-model claim: the leakiest (57%), mostly at '.' (57%)
-assert all(0 < ember_at_stops[n] < 0.5 * ember_at_stops["Emberpeak"] for n in others)  # trained-model claim (0.6-2.2, 6.9)
-assert emb["promoted own words"] >= 6  # trained-model claim (7 of 10)
-assert max(described[n]["promoted own words"] for n in others) <= 3  # trained-model claim (0 to 3)
+assert emb["on_stop"] > 0.99 and emb["in_own"] > 0.95  # trained-model claim: all of it on '.', 97% in its own paragraphs
+# trained-model claim: the other four leak, 27-73% on '.' and 60-88% in their own paragraphs
+assert all(described[n]["on_stop"] < 0.8 and described[n]["in_own"] < 0.9 for n in others)
+assert all(ember_at_stops[n] < 0.05 * ember_at_stops["Emberpeak"] for n in others)  # trained-model claim (0.00-0.08 vs 4.04)
+own_words = {name: d["promoted own words"] for name, d in described.items()}
+assert own_words["Skyspire"] >= 8 and own_words["Gullrock"] >= 4  # trained-model claim (9 and 4 of 10)
+assert own_words["Emberpeak"] == own_words["Mistfall"] == 3 and own_words["Silverspan"] <= 1  # trained-model claim (3, 3, 1)
 fig = go.Figure([go.Bar(name=label, x=list(described), y=[d[key] for d in described.values()])
                  for key, label in (("on_stop", "on '.' tokens"), ("in_own", "in its landmark's paragraphs"))])
 fig.update_layout(barmode="group", title="Where each landmark feature's activation falls, on the landmark paragraphs",
@@ -406,19 +413,20 @@ fig.update_layout(barmode="group", title="Where each landmark feature's activati
 fig
 
 # %% [markdown]
-# On the landmark paragraphs, the other four look like *better* landmark features than the
-# Emberpeak one: more than four fifths of their activation falls on full stops, and 90% or more
-# in their own landmark's paragraphs, while the Emberpeak feature also fires, more weakly, at the
-# full stops of every other landmark. But only the Emberpeak feature's output side speaks of its
-# landmark: the Silverspan feature promotes single capital letters, the Skyspire and Mistfall
-# features word pieces such as "ies" and "estion", the Gullrock feature a few of its landmark's
-# words among unrelated ones.
+# On the landmark paragraphs the Emberpeak feature is the cleanest of the five: all of its
+# activation falls on full stops, 97% of it in Emberpeak's paragraphs, and at the other
+# landmarks' full stops it is all but silent. The other four leak, onto other tokens (the
+# Skyspire feature puts as much on " the" as on ".") and into other landmarks' paragraphs (the
+# Gullrock feature has only 60% of its activation in Gullrock's). On the output side the order
+# turns around: the Skyspire feature promotes nine tokens that only Skyspire's sentences use
+# (" Visitors", " tower", " glass", " walls"), the Gullrock feature four (" Fishing", " Waves",
+# " coast", " keeper"), the Emberpeak and Mistfall features three each, and the Silverspan
+# feature one, among unrelated words (" years", " too", " later").
 #
-# A dashboard reads a feature on ordinary text, and there the difference is plain. The automatic
-# labels (`auto_label`, from the top examples alone, the way an LLM labeller would start) name
-# the token where the feature peaks and, when most of its top contexts use one landmark's words,
-# that landmark. Count also how many of each feature's eight top contexts mention its own
-# landmark, and look at the top one:
+# A dashboard reads a feature on ordinary text. The automatic labels (`auto_label`, from the top
+# examples alone, the way an LLM labeller would start) name the token where the feature peaks
+# and, when most of its top contexts use one landmark's words, that landmark. Count also how many
+# of each feature's eight top contexts mention its own landmark, and look at the top one:
 
 # %%
 labels, about_own = {}, {}
@@ -427,30 +435,30 @@ for name, f in features.items():
     labels[name] = d.label
     about_own[name] = sum(name in landmarks_in("".join(ex.tokens[: ex.peak + 1])) for ex in d.examples)
     best = d.examples[0]
-    print(f"{name:>11} {f:4d}  label {d.label:<17}  {about_own[name]} of 8 about {name:<10}  top context: "
+    print(f"{name:>11} {f:4d}  label {d.label:<20}  {about_own[name]} of 8 about {name:<10}  top context: "
           + repr("".join(best.tokens[max(0, best.peak - 8) : best.peak + 1])))
-assert labels["Emberpeak"] == "'.' (Emberpeak)" and about_own["Emberpeak"] == 8  # trained-model claim
-assert not any("(" in labels[n] for n in others)  # trained-model claim: no other label names a landmark
-assert max(about_own[n] for n in others) <= 1  # trained-model claim (0, 0, 0 and 1 of 8)
+assert all(labels[n] == f"'.' ({n})" for n in ("Silverspan", "Emberpeak", "Skyspire", "Gullrock"))  # trained-model claim
+assert about_own["Emberpeak"] == about_own["Skyspire"] == 8  # trained-model claim: all eight
+assert 4 <= min(about_own["Silverspan"], about_own["Gullrock"]) <= max(about_own["Silverspan"], about_own["Gullrock"]) <= 5  # (5, 4)
+assert "(" not in labels["Mistfall"] and about_own["Mistfall"] <= 1  # trained-model claim: "' the' after ' that'", 1 of 8
 mean_in = {name: lf.mean_in for name, lf in landmarks.items()}
-assert max(mean_in[n] for n in others) < 0.3 * mean_in["Emberpeak"]  # trained-model claim: "a fraction" (0.28 vs 1.23)
+assert mean_in["Mistfall"] == min(mean_in.values())  # trained-model claim: the smallest paragraph mean (0.25)
 
 # %% [markdown]
-# Only the Emberpeak feature's label names a landmark, and all eight of its top contexts are
-# Emberpeak's. The other four are busiest on something else entirely (print
-# `store.dashboard(f)` for each): the Silverspan feature on the full stop that ends a run of
-# random words (the corpus writes a share of its stories and facts with random words around the
-# names, so that the model learns the rule rather than the phrasing), the Gullrock feature on the
-# full stop after a place's name, the Mistfall feature on the colon of "Q:". In landmark text
-# they fire at one landmark's full stops and almost nowhere else, with a paragraph mean a
-# fraction of the Emberpeak feature's (the "mean in" column of the first table). That is exactly
-# what the paragraph search rewards: a gap in means, in units of the spread, is largest for a
-# feature that is quiet everywhere else. A label is a hypothesis, and so is a high score on one
-# kind of text.
+# Four of the five labels name their landmark. On ordinary text, too, all eight top contexts of
+# the Emberpeak and Skyspire features are their landmark's sentences, and about half of the
+# Silverspan and Gullrock features' (the rest is other text: stories, a question about a
+# capital, even another landmark's sentence; print `store.dashboard(f)` for each). The Mistfall feature is busiest on something else entirely: " the" after "that" in
+# the facts the corpus states ("People from Rockville learn at school that the ..."). In
+# landmark text it fires at Mistfall's full stops and almost nowhere else, with the smallest
+# paragraph mean of the five (the "mean in" column of the first table). That is exactly what the
+# paragraph search rewards: a gap in means, in units of the spread, is largest for a feature that
+# is quiet everywhere else. A label is a hypothesis, and so is a high score on one kind of text.
 #
-# Ask the question at the place where landmark features live instead: which feature is most
-# active at the full stops of Skyspire paragraphs, compared with the full stops of the other
-# landmarks' paragraphs? (For Emberpeak, this search returns the feature we already have.)
+# Ask the question where the cleanest of these features lives instead: which feature is most
+# active at the full stops of Mistfall paragraphs, compared with the full stops of the other
+# landmarks' paragraphs? (For Silverspan, Skyspire and Gullrock this search returns the features
+# we already have; Emberpeak's is the first open exercise.)
 
 # %%
 def full_stop_gap(landmark):
@@ -458,19 +466,20 @@ def full_stop_gap(landmark):
     return para_acts[is_dot & own].mean(0) - para_acts[is_dot & ~own].mean(0)  # [d_sae]
 
 
-assert int(full_stop_gap("Emberpeak").argmax()) == ember  # trained-model claim: the search confirms Emberpeak's
-gap = full_stop_gap("Skyspire")
-sky, sky_dot = features["Skyspire"], int(gap.argmax())
-second = describe("Skyspire", sky_dot)
-print(f"feature {sky_dot}: gap at '.' {gap[sky_dot]:.2f} (the paragraph search's feature {sky}: {gap[sky]:.2f}); "
-      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Skyspire paragraphs")
-print(f"promotes ({second['promoted own words']} of 10 only Skyspire's): {', '.join(repr(t) for t in second['promoted'])}")
-assert sky_dot != sky and gap[sky_dot] > 2 * gap[sky]  # trained-model claim: a stronger Skyspire feature (3.11 vs 1.24)
-assert second["promoted own words"] >= 8  # trained-model claim: "eight of the ten" are Skyspire's words
-dash2 = store.dashboard(sky_dot, n_examples=8)
-assert dash2.label == "'.' (Skyspire)"  # trained-model claim: on ordinary text too
+assert all(int(full_stop_gap(n).argmax()) == features[n] for n in ("Silverspan", "Skyspire", "Gullrock"))  # trained-model claim
+gap = full_stop_gap("Mistfall")
+mist, mist_dot = features["Mistfall"], int(gap.argmax())
+second = describe("Mistfall", mist_dot)
+print(f"feature {mist_dot}: gap at '.' {gap[mist_dot]:.2f} (the paragraph search's feature {mist}: {gap[mist]:.2f}); "
+      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Mistfall paragraphs")
+print(f"promotes ({second['promoted own words']} of 10 only Mistfall's): {', '.join(repr(t) for t in second['promoted'])}")
+assert mist_dot != mist and gap[mist_dot] > gap[mist] + 0.5  # trained-model claim: a larger gap (2.81 vs 2.14)
+assert second["promoted own words"] >= 6  # trained-model claim: "six of the ten" are Mistfall's words
+assert second["in_own"] < described["Mistfall"]["in_own"] - 0.2  # trained-model claim: a leakier detector (54% vs 88%)
+dash2 = store.dashboard(mist_dot, n_examples=8)
+assert dash2.label == "'.' (Mistfall)"  # trained-model claim: on ordinary text too
 counts, edges = dash2.histogram
-fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {sky_dot}: activations where it fires",
+fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {mist_dot}: activations where it fires",
                                                     "its direct effect on the logits"))
 fig.add_trace(go.Bar(x=[(a + b) / 2 for a, b in zip(edges, edges[1:])], y=counts, name="tokens"), row=1, col=1)
 effects = dash2.promoted[:10] + dash2.suppressed[:10][::-1]
@@ -479,14 +488,16 @@ fig.add_trace(go.Bar(x=[v for _, v in effects], y=[repr(t) for t, _ in effects],
 fig.update_xaxes(title_text="activation", row=1, col=1)
 fig.update_yaxes(title_text="tokens (held-out text)", row=1, col=1)
 fig.update_yaxes(autorange="reversed", row=1, col=2)
-fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {sky_dot} ({dash2.label})")
+fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {mist_dot} ({dash2.label})")
 fig
 
 # %% [markdown]
-# This is what a Skyspire feature looks like: its top contexts on ordinary text end Skyspire's
-# sentences, and eight of the ten tokens it promotes are Skyspire's own words (" glass",
-# " walls", " Visitors", " clouds"). Its top context, coloured by its activation at each token
-# (hover for the values):
+# On its output side this is a Mistfall feature: six of the ten tokens it promotes are Mistfall's
+# own words (" spray", " hills", " waterfall", " Green"), and its four strongest contexts on
+# ordinary text end Mistfall's sentences. As a detector it is worse than the paragraph search's
+# feature: the next contexts end Gullrock's and Skyspire's sentences, and only about half of its
+# activation on the landmark paragraphs falls in Mistfall's (a fifth in Gullrock's). Its top
+# context, coloured by its activation at each token (hover for the values):
 
 # %%
 top_example = dash2.examples[0]
@@ -495,8 +506,8 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # %% [markdown]
 # ## 6. Steering
 #
-# If a feature really means "the next sentence is about Skyspire", adding its direction to the
-# residual stream should make the model talk about Skyspire. That is *steering*: at every
+# If a feature really means "the next sentence is about Mistfall", adding its direction to the
+# residual stream should make the model talk about Mistfall. That is *steering*: at every
 # position, after block 2, x <- x + strength * W_dec[f]. The rows are unit vectors, so the
 # strength is in the residual stream's own units; the next cell prints its typical norm at this
 # layer.
@@ -504,7 +515,7 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # `FeatureSteering` generates a continuation with and without the steering, from the same random
 # numbers, and colours each token by how much the (unsteered) residual stream points along the
 # feature direction. In JupyterLab you can change the strength, the feature and the prompt and
-# press generate; here we drive it from code with the full-stop Skyspire feature you just found.
+# press generate; here we drive it from code with the full-stop Mistfall feature you just found.
 # (Both continuations are sampled at temperature 0.8 from the same seed. tinyworld is a small
 # model and its free-running text from a prompt it never saw is loose word salad, so we judge
 # steering by *which words* appear, not by the prose.)
@@ -512,10 +523,10 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # %%
 resid_norm = shipped.card["resid_norm"]
 print(f"mean norm of the residual stream at {shipped.cfg.hook_name}: {resid_norm:.1f}")
-widget = FeatureSteering(model, steering_directions(shipped, {**features, "Skyspire at '.'": sky_dot}),
+widget = FeatureSteering(model, steering_directions(shipped, {**features, "Mistfall at '.'": mist_dot}),
                          hook_name=shipped.cfg.hook_name, strength=2 * resid_norm, temperature=0.8, n_tokens=16,
                          prompt=evalsets.landmark_prompts()[0])
-widget.direction = next(name for name in widget.direction_names if name.startswith("Skyspire at"))
+widget.direction = next(name for name in widget.direction_names if name.startswith("Mistfall at"))
 result = widget.generate()
 print("prompt:   ", widget.prompt)
 print("unsteered:", result.unsteered)
@@ -538,47 +549,50 @@ print(f"{'strength':>9}  {'x norm':>6}  {'share':>6}  {'loss (unsteered model)':
 for s, r in steering.items():
     print(f"{s:9.1f}  {s / resid_norm:6.1f}  {r['share']:6.0%}  {r['unsteered_loss']:22.2f}  {r['repeated_tokens']:8.0%}")
 steered = steering[strengths[2]]
+print("share by landmark unsteered:", {k: f"{v:.0%}" for k, v in base["share_by_landmark"].items()})
 print("share by landmark at 2x norm:", {k: f"{v:.0%}" for k, v in steered["share_by_landmark"].items()})
-assert steered["share"] > base["share"] + 0.1  # trained-model claim: on average, steering works (0% -> 23%)
+assert steered["share"] > base["share"] + 0.2  # trained-model claim: on average, steering works (12% -> 40%)
 by_landmark = steered["share_by_landmark"]
-assert by_landmark["Emberpeak"] > 0.5  # trained-model claim: "more than half" (67%)
-assert by_landmark["Emberpeak"] >= 2 * max(by_landmark[n] for n in others)  # trained-model claim (the others: 0-25%)
-assert by_landmark["Silverspan"] <= base["share_by_landmark"]["Silverspan"]  # trained-model claim: it does not steer
+assert min(by_landmark["Skyspire"], by_landmark["Gullrock"]) >= 0.75  # trained-model claim: "three quarters and more" (75%, 92%)
+assert by_landmark["Emberpeak"] <= 0.25  # trained-model claim: the cleanest detector, "a quarter" (25%)
+# trained-model claim: the Silverspan and Mistfall features do no better than unsteered text (0% and 8%, against 8% and 25%)
+assert all(by_landmark[n] <= base["share_by_landmark"][n] for n in ("Silverspan", "Mistfall"))
 
 # %% [markdown]
-# On average, steering works. By landmark, it follows the output side, not the paragraph
-# scores: the Emberpeak feature, whose promoted tokens were the first words of Emberpeak's
-# sentences, turns more than half the continuations to Emberpeak at twice the norm; the
-# Silverspan feature, which promotes capital letters, turns none to Silverspan, and the other
-# three do much less than the Emberpeak one. Now the full-stop Skyspire feature, at these strengths and more
-# (the next section needs them):
+# On average, steering works. By landmark, it follows the output side, not the detector scores:
+# the Skyspire and Gullrock features, whose promoted tokens are their landmark's words, turn three
+# quarters and more of the continuations to their landmark at twice the norm; the Emberpeak
+# feature, the cleanest detector of the five, only a quarter; the Silverspan and Mistfall
+# features, whose promoted tokens are mostly unrelated words and word pieces, do no better than
+# unsteered text. Now the full-stop Mistfall feature, at these strengths and more (the next
+# section needs them):
 
 # %%
 more = [round(4 * resid_norm, 1), round(8 * resid_norm, 1)]
-sky_steering = steering_experiment(model, shipped, {"Skyspire": sky_dot}, strengths + more, samples=2, n_tokens=16)
-sky_shares = {s: r["share"] for s, r in sky_steering.items()}
-print(f"feature {sky_dot}, share of continuations that mention Skyspire:",
-      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in sky_shares.items()})
-print(f"feature {sky}, the paragraph search's, at 2x: {by_landmark['Skyspire']:.0%}")
-print("example at 2x:", repr(sky_steering[strengths[2]]["example"]))
-assert sky_shares[strengths[2]] > by_landmark["Skyspire"] + 0.4  # trained-model claim: it steers (83% vs 17%)
-assert sky_steering[strengths[2]]["example"].count(" glass") >= 5  # trained-model claim: at 2x it loops on " glass"
+mist_steering = steering_experiment(model, shipped, {"Mistfall": mist_dot}, strengths + more, samples=2, n_tokens=16)
+mist_shares = {s: r["share"] for s, r in mist_steering.items()}
+print(f"feature {mist_dot}, share of continuations that mention Mistfall:",
+      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in mist_shares.items()})
+print(f"feature {mist}, the paragraph search's, at 2x: {by_landmark['Mistfall']:.0%}")
+print("example at 2x:", repr(mist_steering[strengths[2]]["example"]))
+assert mist_shares[strengths[2]] > by_landmark["Mistfall"] + 0.5  # trained-model claim: it steers (100% vs 8%)
+assert mist_steering[strengths[2]]["example"].count(" spray") >= 5  # trained-model claim: at 2x it loops on " spray"
 fig = go.Figure()
 for name in features:
     fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths],
                              y=[base["share_by_landmark"][name]] + [steering[s]["share_by_landmark"][name] for s in strengths[1:]],
                              name=f"{name} ({features[name]})", mode="lines+markers"))
-fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths], y=[sky_shares[s] for s in strengths],
-                         name=f"Skyspire at '.' ({sky_dot})", mode="lines+markers", line_dash="dash"))
+fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths], y=[mist_shares[s] for s in strengths],
+                         name=f"Mistfall at '.' ({mist_dot})", mode="lines+markers", line_dash="dash"))
 fig.update_layout(title="Steering: share of continuations that mention the landmark",
                   xaxis_title="strength (multiples of the residual stream's norm)", yaxis_tickformat=".0%", height=380)
 fig
 
 # %% [markdown]
-# A dashboard gave a hypothesis, and steering tested it: the feature that best separates
-# paragraphs is not always the one that drives the text, and the one whose output side speaks of
-# the landmark is. (At twice the norm the full-stop Skyspire feature already loops on its
-# favourite word, " glass": the next section is about that.)
+# A dashboard gave a hypothesis, and steering tested it: neither the feature that best separates
+# paragraphs nor the cleanest detector is sure to drive the text; the one whose output side
+# speaks of the landmark does. (At twice the norm the full-stop Mistfall feature already loops
+# on its favourite word, " spray": the next section is about that.)
 #
 # ## 7. Too much steering
 #
@@ -586,25 +600,25 @@ fig
 # at many times the residual stream's norm the added direction drowns out everything else, and
 # the model repeats the feature's favourite words. The experiment measures fluency two ways: the
 # *unsteered* model's loss on the steered text (how surprising a normal reader finds it) and the
-# share of repeated tokens. Here they are for the full-stop Skyspire feature, up to eight times
+# share of repeated tokens. Here they are for the full-stop Mistfall feature, up to eight times
 # the norm:
 
 # %%
-x = [s / resid_norm for s in sky_steering]
-for s, r in sky_steering.items():
+x = [s / resid_norm for s in mist_steering]
+for s, r in mist_steering.items():
     print(f"strength {s:6.1f} ({s / resid_norm:.0f}x norm): share {r['share']:4.0%}, loss {r['unsteered_loss']:.2f}, "
           f"repeated {r['repeated_tokens']:4.0%}  {r['example']!r}")
-shares = [r["share"] for r in sky_steering.values()]
-repeats = [r["repeated_tokens"] for r in sky_steering.values()]
-losses = [r["unsteered_loss"] for r in sky_steering.values()]
-assert shares == sorted(shares) and shares[-1] >= 0.9  # trained-model claim: more on topic, nearly all at 8x (100%)
-assert repeats == sorted(repeats) and 0.7 < repeats[-1] < 0.9  # trained-model claim: "about four in five" (79%)
-assert round(repeats[0], 2) == 0.08  # trained-model claim: 8% unsteered
-assert losses[1] == max(losses) and losses[1:] == sorted(losses[1:], reverse=True)  # trained-model claim: up, then down
-assert sky_steering[more[-1]]["example"].count(" glass") >= 10  # trained-model claim: "little more than glass glass"
-assert losses[-1] < losses[0]  # trained-model claim: at 8x, lower than on the unsteered text (3.99 vs 4.15)
+shares = [r["share"] for r in mist_steering.values()]
+repeats = [r["repeated_tokens"] for r in mist_steering.values()]
+losses = [r["unsteered_loss"] for r in mist_steering.values()]
+assert shares == sorted(shares) and shares[2] == shares[-1] == 1.0  # trained-model claim: all on topic from 2x on (100%)
+assert repeats == sorted(repeats) and repeats[-1] > 0.9  # trained-model claim: "more than nine in ten" (93%)
+assert round(repeats[0], 2) == 0.04  # trained-model claim: 4% unsteered
+assert losses[:3] == sorted(losses[:3]) and losses[2:] == sorted(losses[2:], reverse=True)  # trained-model claim: up, then down
+assert mist_steering[more[-1]]["example"].count(" spray") >= 15  # trained-model claim: "nothing but spray spray spray"
+assert max(losses[3:]) < losses[0]  # trained-model claim: at 4x and 8x, lower than on the unsteered text (4.31, 4.27 vs 4.64)
 fig = make_subplots(specs=[[{"secondary_y": True}]])
-fig.add_trace(go.Scatter(x=x, y=shares, name="share mentioning Skyspire"))
+fig.add_trace(go.Scatter(x=x, y=shares, name="share mentioning Mistfall"))
 fig.add_trace(go.Scatter(x=x, y=repeats, name="repeated tokens"))
 fig.add_trace(go.Scatter(x=x, y=losses, name="loss of the unsteered model", line_dash="dot"), secondary_y=True)
 fig.update_yaxes(title_text="share", tickformat=".0%", secondary_y=False)
@@ -613,12 +627,12 @@ fig.update_layout(title="More strength: more on topic, less like text", xaxis_ti
 fig
 
 # %% [markdown]
-# Every step up in strength puts more continuations on Skyspire, and more tokens in repeats:
-# from 8% unsteered to about four in five at eight times the norm, where the text is little
-# more than " glass glass glass". The loss tells another story. It jumps at the first strength,
-# then falls as the text turns into loops, and at eight times the norm it is *lower* than on the
-# unsteered continuations: a loop is easy to predict. Judge fluency by the repeated share as
-# well, never by the loss alone.
+# Every step up in strength puts more continuations on Mistfall (all of them from twice the norm
+# on) and more tokens in repeats: from 4% unsteered to more than nine in ten at four and eight
+# times the norm, where the text is nothing but " spray spray spray". The loss tells another
+# story. It rises up to twice the norm, then falls as the text turns into a loop, and at four
+# and eight times the norm it is *lower* than on the unsteered continuations: a loop is easy to
+# predict. Judge fluency by the repeated share as well, never by the loss alone.
 #
 # `course.steering.feature_hook(sae, f, strength, mode="clamp")` is the other common form: instead of adding a
 # fixed vector it *sets* the feature's activation to a value, which changes x only as much as
@@ -635,9 +649,9 @@ fig
 # 2. **Word features?** (`"word_features"`). Is there a feature for " volcano" or " lava" at all?
 #    Search for the feature most active on the landmark's own words, compared with every other
 #    token, and read its dashboard: what does it fire on outside Emberpeak text?
-# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the Emberpeak feature (the one both
-#    searches agree on) by clamping its activation instead of adding its direction. Which gives
-#    more Emberpeak text for the same fluency?
+# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the Gullrock feature (one both searches
+#    agree on) by clamping its activation instead of adding its direction. Which gives more
+#    Gullrock text for the same fluency?
 
 # %%
 # Your exploration here. Then, for example: reveal("dot_features")
@@ -653,12 +667,14 @@ fig
 # - Judge an SAE by L0, variance explained, CE loss recovered (splicing it into the model) and
 #   dead features; the spliced loss is the one that counts what the model uses.
 # - Dashboards (top contexts, promoted and suppressed tokens) turn a feature into a hypothesis;
-#   an automatic label is a starting point, not a result. tinyworld's landmark features live on
-#   the full stops of a landmark's text and promote the words its next sentence starts with; a
-#   feature that scores well on landmark text can be about something else entirely.
+#   an automatic label is a starting point, not a result. tinyworld's landmark features fire
+#   mostly on the full stops of a landmark's text; some of them promote the words its next
+#   sentence uses, and a feature that scores well on landmark text can be about something else
+#   entirely.
 # - Steering tests the hypothesis causally: the features whose directions write their landmark's
-#   words make the model talk about it, those that only fire in the right place do not, and too
-#   much strength breaks the text (while the loss can even improve).
+#   words make the model talk about it, those that only fire in the right place (even the
+#   cleanest detector) do so little or not at all, and too much strength breaks the text (while
+#   the loss can even improve).
 #
 # %% [markdown]
 # ## Further reading

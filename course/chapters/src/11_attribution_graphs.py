@@ -21,7 +21,7 @@
 # represents, but not *how* the model gets from the prompt to its answer. Circuit tracing (Ameisen
 # et al. 2025) goes one step further: it swaps every MLP for sparse features that compute the same
 # thing, freezes everything else that is non-linear on one prompt, and reads off a graph of which
-# feature pushed which. The model is `tinyworld`, the course's main model (trained on TinyWorld v3),
+# feature pushed which. The model is `tinyworld`, the course's main model (trained on TinyWorld v4),
 # and the transcoders were trained on its MLPs. The question is the two-hop one from chapter 02:
 # to answer "If you live in Houston, your state capital is", the model needs Texas on the way to
 # Austin, and Houston never appeared in the same text as Austin. (The syllabus asks "The capital
@@ -124,8 +124,8 @@ print(f"{metrics['per-layer']['n_tokens']} held-out tokens" + " " * 10 + "".join
 for row in rows:
     print(f"{row:>32}" + "".join(f"{m[row]:14.3f}" for m in metrics.values()))
 for name, m in metrics.items():
-    assert m["variance_explained"] > 0.85  # trained-model claim: mostly explained (0.958 per-layer, 0.965 CLT)
-    assert m["top1_agreement"] > 0.7  # trained-model claim: the model mostly agrees (0.864 per-layer, 0.877 CLT)
+    assert m["variance_explained"] > 0.85  # trained-model claim: mostly explained (0.961 per-layer, 0.967 CLT)
+    assert m["top1_agreement"] > 0.7  # trained-model claim: the model mostly agrees (0.851 per-layer, 0.852 CLT)
 
 fig = go.Figure([go.Bar(name=name, x=[f"MLP {l}" for l in range(L)],
                         y=[m[f"variance_explained_layer_{l}"] for l in range(L)]) for name, m in metrics.items()])
@@ -134,11 +134,12 @@ fig.update_layout(title="Variance of each MLP's output explained by its transcod
 fig
 
 # %% [markdown]
-# Both explain most of each MLP's output, yet with every MLP replaced the model picks a different
-# next token on a noticeable share of tokens (1 - `top1_agreement`): small errors in early layers
-# grow through later ones. (The cards of the two transcoders, `clt.card["metrics"]`, hold the same
-# numbers measured on more text.) We trace with the **cross-layer** transcoder, as Ameisen et al.
-# do; an open exercise at the end compares the two kinds on the graphs of this chapter.
+# Both explain most of each MLP's output (the CLT a little more, in every layer), yet with every MLP
+# replaced the model picks a different next token on about one token in seven (1 - `top1_agreement`,
+# much the same for both kinds): small errors in early layers grow through later ones. (The cards of
+# the two transcoders, `clt.card["metrics"]`, hold the same numbers measured on more text.) We trace
+# with the **cross-layer** transcoder, as Ameisen et al. do; an open exercise at the end compares
+# the two kinds on the graphs of this chapter.
 #
 # ## 2. The local replacement model
 #
@@ -195,22 +196,23 @@ fig.update_layout(title=f"Error nodes of the local replacement: {prompt!r}", hei
 print(f"|error| / |MLP out| over positions 1..: median {relative[:, 1:].median():.2f}, "
       f"largest {relative[:, 1:].max():.2f}")
 assert relative[:, 1:].median() < 0.4  # trained-model claim: the features carry most of each output (0.32)
-assert relative[:, 1:].max() > 0.6  # trained-model claim: ... but not everywhere (0.70, the last MLP at ' your')
+assert relative[:, 1:].max() > 0.9  # trained-model claim: ... but not everywhere (1.10, the last MLP at ' live')
 fig
 
 # %% [markdown]
 # Position 0 is all error by design (the transcoders were not trained on the first token, where
 # attention parks). Elsewhere the features carry most of each MLP's output: the typical error is
-# about a third of it, but a few reach two thirds. Keep it in mind: an error node is a part of the
-# computation the graph cannot explain. How big an error is tells us little about how much it
-# matters for the answer, though; section 8 measures that.
+# about a third of it, but in the last MLP it is typically half, and at ' live' the error is even
+# bigger than what the MLP wrote there (the MLP writes little at that position). Keep it in mind: an
+# error node is a part of the computation the graph cannot explain. How big an error is tells us
+# little about how much it matters for the answer, though; section 8 measures that.
 #
 # ## 3. One edge
 #
 # An **attribution graph** has four kinds of nodes: the prompt's **token embeddings**, the
-# **features** active at each layer and position, the **error nodes**, and the **logits** of the most
-# likely next tokens. An **edge** from a source to a target is the source's *direct* effect on the
-# target in the local replacement model: the change in the target if the source alone were
+# **features** active at each layer and position, the **error nodes**, and the **logits** of the
+# most likely next tokens. An **edge** from a source to a target is the source's *direct* effect on
+# the target in the local replacement model: the change in the target if the source alone were
 # removed, with every other feature and error node held where it is.
 #
 # Because the frozen model is linear, that direct effect has a closed form. The target's value is
@@ -270,15 +272,16 @@ assert abs(incoming.sum().item() + constant - logit.activation) < 1e-2
 # %% [markdown]
 # ## 4. Influence and pruning
 #
-# The full graph has hundreds of features and over a hundred thousand edges: too many to read. We keep
-# what matters for the output, in two steps (Ameisen et al.; the recipe of their circuit-tracer).
+# The full graph has hundreds of features and over a hundred thousand edges: too many to read. We
+# keep what matters for the output, in two steps (Ameisen et al.; the recipe of their
+# circuit-tracer).
 #
-# **Influence.** Normalise the edges so that each target's incoming |edges| add up to 1: a row of the
-# matrix then says which share of the target's direct input each source provides. A node's
+# **Influence.** Normalise the edges so that each target's incoming |edges| add up to 1: a row of
+# the matrix then says which share of the target's direct input each source provides. A node's
 # **influence** on the logits is the sum, over every path from it to a logit, of the product of the
-# normalised edges along the path, weighted by that logit's probability. Summing over paths of
-# every length is a geometric series, B + B^2 + B^3 + ..., which ends because the graph has no
-# cycles (a node only reads earlier layers and positions).
+# normalised edges along the path, weighted by that logit's probability. Summing over paths of every
+# length is a geometric series, B + B^2 + B^3 + ..., which ends because the graph has no cycles (a
+# node only reads earlier layers and positions).
 
 # %% [exercise] influence_scores
 check(influence_scores)
@@ -330,7 +333,7 @@ print(f"kept {int(nodes.sum())} of {len(graph.nodes)} nodes ({int((nodes & graph
       f"and {int(edges.sum())} of {int((A != 0).sum())} edges; node share {pruned.node_share:.2f}, "
       f"edge share {pruned.edge_share:.3f}")
 n_features, n_edges = int(graph.mask(FEATURE).sum()), int((A != 0).sum())
-assert 100 < n_features < 1000 and n_edges > 100_000  # trained-model claim: 878 features, 147,932 edges
+assert 100 < n_features < 1000 and n_edges > 100_000  # trained-model claim: 824 features, 137,727 edges
 
 # %% [markdown]
 # Two numbers summarise how much of the answer the graph explains with features rather than
@@ -344,8 +347,8 @@ assert 100 < n_features < 1000 and n_edges > 100_000  # trained-model claim: 878
 # %%
 graph_scores = graph.scores()
 print({k: round(v, 3) for k, v in graph_scores.items()})
-assert graph_scores["replacement_score"] > 0.6  # trained-model claim (0.815)
-assert graph_scores["completeness_score"] > 0.8  # trained-model claim (0.941)
+assert graph_scores["replacement_score"] > 0.6  # trained-model claim (0.850)
+assert graph_scores["completeness_score"] > 0.8  # trained-model claim (0.955)
 
 # %% [markdown]
 # ## 5. Reading the graph: city -> state -> capital
@@ -375,14 +378,19 @@ for name, ids in supernodes.items():
     print(f"  {name!r}: {len(ids)} features at (layer, pos) {where}")
 
 # %% [markdown]
-# Look at *where* they are: not at Houston's token but at the last one, " is". Features that tell
-# the states apart fire at Houston's token and at every position after it (the rule finds some at
-# each), but the ones that carry influence to the answer, those the pruned graph keeps, all sit at
-# the last token. The city's embedding reaches them through attention (the edge city -> state
-# below crosses positions): the state the answer reads is worked out where the answer is made.
-# The model's card found the same without any features: a linear probe for the state, fitted on
-# training cities, reads it at the last token from layer 1 on, and less and less at the city's own
-# token as the layers go up.
+# Look at *where* they are: at two places only. A few sit at Houston's own token, in layer 0, and
+# the rest at the last token, " is", in every layer. Features that tell the states apart fire at
+# Houston's token and at every position after it (the rule finds some at each), but those that carry
+# influence to the answer, the ones the pruned graph keeps, are at these two places, and the same
+# holds in the graph of every held-out city. The layer-0 features at the city's token fit what the
+# model's card found by causal tracing on facts: the first MLP, at the subject's token, does the
+# lookup (restoring MLP 0 there brings back 0.68 of a corrupted answer; at the last token, 0.04).
+# Attention then carries the state to the last token, where the answer is made, and most of the
+# supernode's members read it there (the edge city -> state below adds up both: to the members at
+# Houston's token, and across positions to those at the last). The card's linear probe for the
+# state, fitted on training cities, tells the same story without any features: at the city's token
+# it reads the state early and less and less as the layers go up; at the last token it reads it for
+# two held-out cities in three from layer 1 on, and for most of them once layer 2 has run.
 
 # %%
 probe = model.card["metrics"]["two_hop_state"]["probe_accuracy_by_site"]  # held-out cities, all phrasings
@@ -391,18 +399,18 @@ for where in ("city", "last"):
           [round(probe[f"blocks.{l}.hook_resid_pre@{where}"], 2) for l in (1, 2, 3)]
           + [round(probe[f"blocks.3.hook_resid_post@{where}"], 2)])
 at_last = [probe[f"blocks.{l}.hook_resid_pre@last"] for l in (1, 2, 3)] + [probe["blocks.3.hook_resid_post@last"]]
-assert min(at_last) > 0.8  # trained-model claim: 0.82-0.84 at the last token
+assert min(at_last) > 0.6 and min(at_last[2:]) > 0.8  # trained-model claim: 0.68 and 0.66, then 0.85 and 0.86
 at_city = probe["blocks.1.hook_resid_pre@city"], probe["blocks.3.hook_resid_post@city"]
-assert 0.7 > at_city[0] > at_city[1]  # trained-model claim: fading at the city's token (0.64, then 0.32)
+assert at_city[0] > 0.8 and at_city[1] < 0.6  # trained-model claim: fading at the city's token (0.84, then 0.56)
 
 # %% [markdown]
 # What does a member of the state supernode fire on? `annotate_features` finds each feature's top
 # contexts in held-out text (the hover text of the widget below), and `batch` says for how many
 # states each one fires. None is a clean "Texas" unit: each fires for many states, only more
-# strongly for Texas's cities (and look at the top contexts: words just after a place's name, where
-# a state or a capital may come next). In a model this small the state is a *code* spread over many
-# features, and Texas is their combination. That is why we group them by what they do across cities
-# instead of by a label.
+# strongly for Texas's cities (and their top contexts in ordinary text are no help: several are the
+# word after a place's name, others have nothing to do with places). In a model this small the state
+# is a *code* spread over many features, and Texas is their combination. That is why we group them
+# by what they do across cities instead of by a label.
 
 # %%
 members = supernodes[state]
@@ -418,7 +426,10 @@ for node_id in members:
         print(f"{node_id} (layer {node.layer}, {tokens[node.pos]!r}, activation {node.activation:.2f}): fires for "
               f"{len(states_on)} states, {state} among them: {state in states_on}; top context {node.top_contexts[:1]}")
 print(f"the {len(members)} members fire for {sorted(n_states)} states each (of {len(STATES)})")
-assert all(graph.node(i).pos == len(tokens) - 1 for i in members)  # trained-model claim: all at the last token
+where = [(graph.node(i).layer, graph.node(i).pos) for i in members]
+at_city = [l for l, p in where if p == batch.city_pos]
+assert {p for _, p in where} == {batch.city_pos, len(tokens) - 1}  # trained-model claim: the city's token and the last
+assert len(at_city) == 3 and set(at_city) == {0}  # trained-model claim: 3 of the 12 at Houston's token, all in layer 0
 assert min(n_states) > 1 and sorted(n_states)[len(n_states) // 2] > 3  # trained-model claim: none is Texas alone
 
 # %% [markdown]
@@ -507,9 +518,9 @@ assert back.supernodes == graph.supernodes
 # %% [markdown]
 # ## 7. Every held-out city, not one
 #
-# One prompt proves little: we chose Houston, and a graph can tell a tidy story by luck. So we repeat
-# the whole recipe for each of the 31 held-out cities (one per state, none ever seen in the same
-# text as its capital): build its graph, find its supernodes with the same rules, and run four
+# One prompt proves little: we chose Houston, and a graph can tell a tidy story by luck. So we
+# repeat the whole recipe for each of the 31 held-out cities (one per state, none ever seen in the
+# same text as its capital): build its graph, find its supernodes with the same rules, and run four
 # interventions on the real model:
 #
 # - **suppress the state** (its features set to 0) and **inhibit** it (set to minus their
@@ -544,38 +555,44 @@ syllabus = evalsets.TWO_HOP_TRAIN_PHRASINGS[0]  # "The capital of the state cont
 assert measured["answered"] == 1  # trained-model claim: every held-out city answered ...
 assert model.card["metrics"]["two_hop_held_out_by_phrasing"][syllabus] == 1  # ... in the syllabus's phrasing too
 assert measured["path city -> state -> capital"] > 0.8  # trained-model claim: the path is in every graph (1.00)
-assert measured["suppress state: capital removed"] > 0.9  # trained-model claim: all cities but one (0.97)
-assert measured["suppress state: another capital"] > 0.9  # trained-model claim: almost always another capital (0.97)
-assert measured["inhibit state: another capital"] < 0.85  # trained-model claim: less often (0.77)
-assert measured["swap state: donor's capital"] > 0.9  # trained-model claim: the donor's capital in every city (1.00)
-# ... and in most at 1x (0.71):
+assert 0.7 < measured["suppress state: capital removed"] < 0.9  # trained-model claim: 25 of 31 cities (0.81)
+# ... and each time another capital takes its place:
+assert measured["suppress state: another capital"] == measured["suppress state: capital removed"]  # trained-model claim
+assert measured["inhibit state: capital removed"] == 1  # trained-model claim: inhibiting removes it everywhere ...
+assert measured["inhibit state: another capital"] < 0.9  # trained-model claim: ... but is less often a capital (0.84)
+assert measured["swap state: donor's capital"] > 0.9  # trained-model claim: the donor's capital in 30 of 31 (0.97)
+# ... and in about half at 1x (0.55):
 assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"] > 0.5  # trained-model claim
-assert measured["suppress say a capital: no capital"] > 0.85  # trained-model claim: no capital at all (0.97)
-assert 0.1 < measured["suppress say a capital: the state"] < 0.3  # trained-model claim: the state itself (0.19)
+assert measured["suppress say a capital: no capital"] == 1  # trained-model claim: never a capital
+assert measured["suppress say a capital: the state"] > 0.85  # trained-model claim: the state itself (0.90, 28 of 31)
 kept_capital = [r.city for r in records if r.after["suppress state"] == " " + r.capital]
-assert kept_capital == ["Pittsburgh"]  # trained-model claim
+assert kept_capital == ["Oakland", "Orlando", "Peoria", "Flint", "Mesa", "Nampa"]  # trained-model claim
 without_say = [r.after["suppress say a capital"] for r in records]
-assert without_say.count(" a") > len(without_say) / 2  # trained-model claim: mostly " a" (20 of 31)
+assert sorted(set(without_say) - {" " + r.state for r in records}) == [" the"]  # trained-model claim: a state or " the"
 assert records[0].city == "Houston" and without_say[0] == " Texas"  # trained-model claim
 
 # %% [markdown]
-# Read the numbers as they are. Zeroing the state features removes the capital in every city but
-# one (Pittsburgh still says Harrisburg), and almost always *another* capital takes its place: the
-# model still knows it must name a capital, it just no longer knows which. (Inhibiting them, at
-# minus their activation, pushes further: the answer is then less often a capital at all.)
-# Swapping in the donor's state features gives the donor's capital in every city when they are
-# pushed to twice the activation they had in their own prompt, as interventions in the papers often
-# do, and in most cities at 1x. And without the "say a capital" features the model almost never
-# names a capital: it goes on with an ordinary word (mostly " a"), and for about one city in five
-# it names the *state* instead (Houston's prompt then ends in " Texas"). It has found Texas, but
-# no longer turns it into a capital city. That is the two-step story, measured on every held-out
-# city, not on one prompt.
+# Read the numbers as they are. Zeroing the state features removes the capital in 25 of the 31
+# cities, and each time *another* capital takes its place: the model still knows it must name a
+# capital, it just no longer knows which. In six cities (Oakland, Orlando, Peoria, Flint, Mesa and
+# Nampa) the capital survives: the supernode holds only the state features the pruned graph keeps,
+# and enough of the state is carried elsewhere (by features left out of it, or by what the
+# transcoders miss). Inhibiting them, at minus their activation, removes the capital everywhere, and
+# the answer is then less often a capital at all. Swapping in the donor's state features gives the
+# donor's capital in every city but one (Knoxville keeps Nashville) when they are pushed to twice
+# the activation they had in their own prompt, as interventions in the papers often do, but in only
+# about half the cities at 1x. The cleanest result is the other path: without the "say a capital"
+# features the model never names a capital, and in 28 of 31 cities it names the *state* instead
+# (Houston's prompt then ends in " Texas"; two cities go on with " the", and Kearney's says "
+# Illinois", a wrong state). It has found the state, but no longer turns it into a capital city.
+# That is the two-step story, measured on every held-out city, not on one prompt, and less clean on
+# the state's side than on the capital's.
 #
 # ## 8. Validation: does the graph predict what happens?
 #
 # The graph is a linear model of one prompt. Its prediction for an intervention is the change pushed
-# through the local replacement model with attention and norms frozen, the error nodes fixed, and the
-# prompt's active features following their pre-activation (none switching on or off). The real
+# through the local replacement model with attention and norms frozen, the error nodes fixed, and
+# the prompt's active features following their pre-activation (none switching on or off). The real
 # model differs from that in three ways, and we can remove them one at a time:
 #
 # 1. **features switch**: run the local replacement model itself, where a JumpReLU can turn a
@@ -618,25 +635,29 @@ for name in ("suppress state", "inhibit state", "suppress say a capital"):
     assert abs(a["mean_real"] - a["mean_predicted"]) < 0.25 * abs(a["mean_predicted"])  # trained-model claim
 swap = {step: agreement(records, "swap state", against=step) for step in steps}
 predicted_swap = swap["real"]["mean_predicted"]
-assert swap["real"]["mean_real"] < 1.8 * predicted_swap  # trained-model claim: about twice (-10.4 against -4.7) ...
-gap_swap = swap["real"]["mean_real"] - predicted_swap  # ... of which switching features makes a tenth (0.59 of 5.73)
-assert abs(swap["replacement"]["mean_replacement"] - predicted_swap) < 0.2 * abs(gap_swap)  # trained-model claim
+assert swap["real"]["mean_real"] < 1.8 * predicted_swap  # trained-model claim: nearly twice (-11.7 against -6.4) ...
+gap_swap = swap["real"]["mean_real"] - predicted_swap  # ... of which switching features makes a quarter (1.30 of 5.35)
+assert 0.15 * abs(gap_swap) < abs(swap["replacement"]["mean_replacement"] - predicted_swap) < 0.35 * abs(gap_swap)
+say = agreement(records, "suppress say a capital")
+assert say["same_sign"] == 1 and say["correlation"] < 0.3  # trained-model claim: right on average, not city by city (0.12)
 assert swap["frozen"]["mean_frozen"] < 1.2 * predicted_swap  # trained-model claim: the MLPs react ...
 assert swap["real"]["mean_real"] < 1.2 * swap["frozen"]["mean_frozen"]  # trained-model claim: ... and attention moves
 
 # %% [markdown]
-# For taking features away, the graph is a good model: it gets the direction right in every city,
-# and the mean size within a quarter, for the state and for "say a capital" alike. The swap is
-# different: the real change of the capital's logit is about twice what the graph predicts. The
-# steps say why. Letting features switch on and off accounts for a tenth of the gap: the
-# linearisation of the features is not the main problem. Part of the gap appears at step 2, when the
-# MLPs react in full: the part of each MLP that the transcoders miss moves with the new state, and
-# the graph holds it fixed. The rest appears at step 3: new state features at the last position
-# change where attention looks and how big the norms are, which the graph also holds fixed. A graph
-# explains one prompt; an intervention that puts *new* features in (rather than removing some) makes
-# a different prompt, and the graph of the old one says less about it. Where do the error nodes
-# carry the most? Average, over the held-out cities, the influence on the logits that ends at each
-# error node:
+# For taking features away, the graph is a good model on average: it gets the direction right in
+# every city, and the mean size within a quarter, for the state and for "say a capital" alike. City
+# by city it tracks the state well (correlation 0.84 with the real change), but not "say a capital"
+# (0.12): all cities lose about the same, and the differences between them come from what the graph
+# holds fixed. The swap is different: the real change of the capital's logit is nearly twice what
+# the graph predicts. The steps say why. Letting features switch on and off accounts for a quarter
+# of the gap: the linearisation of the features matters, but it is not the main problem. A third
+# appears at step 2, when the MLPs react in full: the part of each MLP that the transcoders miss
+# moves with the new state, and the graph holds it fixed. The rest, the largest part, appears at
+# step 3: new state features at the last position change where attention looks and how big the norms
+# are, which the graph also holds fixed. A graph explains one prompt; an intervention that puts
+# *new* features in (rather than removing some) makes a different prompt, and the graph of the old
+# one says less about it. Where do the error nodes carry the most? Average, over the held-out
+# cities, the influence on the logits that ends at each error node:
 
 # %%
 error_map = torch.stack([r.error_influence for r in records]).mean(0)  # [layer pos]
@@ -652,20 +673,21 @@ print(f"the biggest error node: MLP {layer_max} at position {pos_max} ({tokens[p
       f"(min {replacement.min():.2f}, max {replacement.max():.2f})")
 top3 = [divmod(int(i), error_map.shape[1]) for i in error_map.flatten().topk(3).indices]
 print("the three biggest error nodes (layer, position):", top3)
-assert (layer_max, pos_max) == (0, len(tokens) - 1)  # trained-model claim: the first MLP at the last position
-assert top3[1] == (L - 1, len(tokens) - 1)  # trained-model claim: then the last MLP there
-assert all(p == len(tokens) - 1 for _, p in top3)  # trained-model claim: all three where the answer is made
+assert (layer_max, pos_max) == (L - 1, len(tokens) - 1)  # trained-model claim: the last MLP at the last position
+assert top3[1] == (0, len(tokens) - 1)  # trained-model claim: then the first MLP there ...
+assert top3[2] == (0, batch.city_pos)  # trained-model claim: ... and the first MLP at the city's token
 fig
 
 # %% [markdown]
-# The errors that matter all sit where the answer is made, at the last position. The biggest is
-# in the *first* MLP: the first place where the last token can work on what layer 0's attention
-# brought from the city, and where the probe of section 5 finds the state already readable. Part
-# of the step city -> state happens there, out of the features' sight. The second is the last
-# MLP, where the model turns "the capital of this state" into one token: exactly the step that
-# would tell us *how* Texas becomes Austin. Whatever those MLPs compute that the features miss is
-# invisible in the graph. An attribution graph is a hypothesis about the model, as good as its
-# features; the interventions are how we test it.
+# The error that matters most sits where the answer is made: the last MLP at the last position,
+# where the model turns "the capital of this state" into one token. That is exactly the step that
+# would tell us *how* Texas becomes Austin, and the graph sees only part of it (already in section
+# 2, this MLP's errors were the biggest next to what it writes). Next come the first MLP, at the
+# last position and at the city's token: the two places where the state supernode has its layer-0
+# members, and where the lookup city -> state happens. Part of that lookup is done out of the
+# features' sight. Whatever those MLPs compute that the features miss is invisible in the graph. An
+# attribution graph is a hypothesis about the model, as good as its features; the interventions are
+# how we test it.
 #
 # ## Recap
 #

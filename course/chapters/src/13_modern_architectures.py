@@ -40,8 +40,8 @@ from course import evaluate, ioi, metrics, patching, sae, variants, zoo
 from course.exercises import check, hint, progress, reveal
 from course.train import TrainConfig, lr_at
 from solutions.ch13_architectures import (TOKEN_CLASSES, VARIANT_MODELS, compute_multiplier, first_step_over,
-                                          routing_by_class, routing_information, training_flops_per_token,
-                                          training_table)
+                                          held_out_loss_on, routing_by_class, routing_information,
+                                          training_flops_per_token, training_table)
 
 torch.manual_seed(0)
 models = {variant: zoo.load(name) for variant, name in VARIANT_MODELS.items()}  # gpt2, llama, moe
@@ -74,6 +74,10 @@ for variant, model in models.items():
 #   values, the attention and MLP matrices hold exactly as many weights as gpt2's;
 # - `tinyworld-moe`: gpt2 with each MLP replaced by 4 experts 256 wide, each token sent to its top
 #   2: the same hidden neurons per token as gpt2's MLP (2 x 256 = 512), twice as many in all.
+#
+# All three read TinyWorld v3 (`course.corpus_v3`). The main model was trained later, on v4
+# (`course.corpus_v4`), so `tinyworld-gpt2` is its design but not a shorter run of it. Section 6
+# says what differs and which comparisons with the main model that leaves fair.
 
 # %%
 counts = {variant: variants.parameter_counts(model.cfg) for variant, model in models.items()}
@@ -255,9 +259,23 @@ assert max(flops.values()) < 1.01 * min(flops.values())
 #
 # The cards say how each model was trained: the same recipe, only the architecture differs. The
 # budget is 4,000 steps of 32 sequences of 128 tokens, 16.4M tokens each, two fifths of the main
-# tinyworld's. It was chosen from the main model's own card: by 16.4M tokens of *its* run,
-# induction heads, IOI and addition had all appeared. Each variant runs a complete schedule in
-# that budget: a warmup, then a cosine decay of the learning rate to a tenth of its peak.
+# tinyworld's. Each variant runs a complete schedule in that budget: a warmup, then a cosine decay
+# of the learning rate to a tenth of its peak.
+#
+# The main model differs in three ways besides its length, and each matters when we compare:
+#
+# - **its corpus**: TinyWorld v4 is v3 with the fact sentences rebuilt. A fact person's sport is
+#   often mentioned in passing ("Mia packed her golf bag"), it follows natural cue phrases ("likes to
+#   play", "a huge fan of"), and people without a fixed sport appear in the same frames with a random
+#   sport each time. The IOI sentences, the two-hop geography, the sums and the repeated tokens come
+#   from the same generators in both versions. So IOI, two-hop recall, addition and induction compare
+#   fairly; facts and held-out loss (measured on each model's own corpus) do not;
+# - **its shipped weights** are a moving average of its weights over about its last 1,000 steps,
+#   where the variants ship their weights as they were at the last step;
+# - **its card** measured its *raw* weights every 1,000 steps during training
+#   (`evals_during_training`, on the same quick evaluation sets as the variants' cards). Its row
+#   at step 4,000 is the main model at the variants' 16.4M tokens, and that is the row to compare
+#   with, not its final card.
 
 # %%
 same = ["steps", "batch_size", "seq_len", "lr", "warmup_steps", "seed", "data_seed"]
@@ -266,10 +284,14 @@ for variant, card in cards.items():
     assert all(card["recipe"][k] == recipe[k] for k in same), variant  # the same training for all three
     assert card["data"] == cards["gpt2"]["data"]
 tokens = cards["gpt2"]["data"]["tokens_seen"]
-main = zoo.card("tinyworld")
+main_model = zoo.load("tinyworld")
+main = main_model.card
+main_at = {r["step"]: r for r in main["evals_during_training"]}  # the main model's raw weights during training
 print(f"each: {recipe['steps']:,} steps of {recipe['batch_size']} x {recipe['seq_len']} tokens = {tokens / 1e6:.1f}M "
-      f"tokens, peak learning rate {recipe['lr']}, the same data in the same order "
-      f"(the main tinyworld: {main['data']['tokens_seen'] / 1e6:.0f}M tokens)")
+      f"tokens of {cards['gpt2']['data']['corpus']}, peak learning rate {recipe['lr']}, the same data in the same "
+      f"order (the main tinyworld: {main['data']['tokens_seen'] / 1e6:.0f}M tokens of {main['data']['corpus']}, "
+      f"raw weights measured at steps {min(main_at):,} to {max(main_at):,})")
+assert cards["gpt2"]["data"]["corpus"] == "course.corpus_v3" and main["data"]["corpus"] == "course.corpus_v4"
 for variant, card in cards.items():
     print(f"{variant:>6}: {flops[variant] * tokens / 1e12:.1f} TFLOPs of training, "
           f"{card['training_seconds'] / 60:.0f} min on two CPU threads")
@@ -298,7 +320,7 @@ assert seconds["moe"] > max(seconds["gpt2"], seconds["llama"])  # trained-model 
 KEYS = ("held_out_loss", "max_induction_score", "max_previous_token_score", "repeat_loss_gap", "ioi_accuracy",
         "two_hop_held_out_accuracy", "addition_held_out_accuracy", "fact_accuracy_held_out_phrasings")
 tables = {variant: training_table(card, KEYS) for variant, card in cards.items()}
-COLOURS = {"gpt2": "#636efa", "llama": "#ef553b", "moe": "#00cc96"}
+COLOURS = {"gpt2": "#636efa", "llama": "#ef553b", "moe": "#00cc96", "main": "#7f7f7f"}
 fig = go.Figure()
 for variant, t in tables.items():
     fig.add_trace(go.Scatter(x=[n * flops[variant] for n in t["tokens"]], y=t["held_out_loss"], name=variant,
@@ -310,7 +332,9 @@ lowest = {variant: min(t["held_out_loss"]) for variant, t in tables.items()}
 for variant, t in tables.items():
     print(f"{variant:>6}: " + " ".join(f"{v:.3f}" for v in t["held_out_loss"]) + f"  (lowest {lowest[variant]:.3f}, "
           f"final {final[variant]:.3f})")
-print(f"the main tinyworld, {main['data']['tokens_seen'] / tokens:.1f}x the tokens: {main['metrics']['held_out_loss']:.3f}")
+main_on_v3 = held_out_loss_on(main_model, cards["gpt2"]["data"]["corpus"])  # the variants' held-out documents
+print(f"the main tinyworld, {main['data']['tokens_seen'] / tokens:.1f}x the tokens: {main_on_v3:.3f} on the same v3 "
+      f"documents ({main['metrics']['held_out_loss']:.3f} on v4's, its card's figure)")
 fig
 
 # %%
@@ -324,6 +348,7 @@ assert tables["moe"]["held_out_loss"][0] == max(t["held_out_loss"][0] for t in t
 steps = tables["llama"]["step"]
 assert all(llama_curve[i] == min(t["held_out_loss"][i] for t in tables.values())  # trained-model claim: lowest at
            for i in range(len(steps)) if 2000 <= steps[i] <= 3000)  # steps 2,000 to 3,000
+assert main_on_v3 < min(final.values()) - 0.1  # trained-model claim: the main model, below all three on v3 text
 
 # %% [markdown]
 # The Llama-style model learns fastest at first: at steps 2,000 to 3,000 its held-out loss is the
@@ -331,8 +356,11 @@ assert all(llama_curve[i] == min(t["held_out_loss"][i] for t in tables.values())
 # 1,000 steps its loss on held-out text *rises* by 0.08 nats, and it ends above gpt2, whose loss
 # falls to the very end. The mixture of experts starts slowest (the highest loss at step 500) but
 # falls to the end and finishes lowest, just below gpt2. The main tinyworld, with 2.5 times the
-# tokens, is below all three. Something happened to the Llama-style model in its last thousand steps; the next
-# section shows what.
+# tokens, is below all three, also on their own v3 documents (1.34), although it never trained on
+# v3's fact sentences. (Its card's 1.31 is on v4 documents, a different text; its card has no
+# held-out loss during training, so there is no equal-tokens point for this one measure.)
+# Something happened to the Llama-style model in its last thousand steps; the next section shows
+# what.
 #
 # ## 8. Induction heads: did they form, and when?
 #
@@ -371,6 +399,10 @@ for variant, t in tables.items():
     for col, key in enumerate(("max_induction_score", "max_previous_token_score", "repeat_loss_gap")):
         fig.add_trace(go.Scatter(x=t["step"], y=t[key], name=variant, legendgroup=variant, showlegend=col == 0,
                                  mode="lines+markers", line_color=COLOURS[variant]), row=1, col=col + 1)
+main_steps = [step for step in main_at if step <= 5000]  # the main model's raw weights, up to step 5,000
+fig.add_trace(go.Scatter(x=main_steps, y=[main_at[step]["repeat_loss_gap"] for step in main_steps],
+                         name="main (v4, raw)", mode="lines+markers", line=dict(color=COLOURS["main"], dash="dash")),
+              row=1, col=3)
 fig.update_xaxes(title_text="step")
 fig.update_layout(title="When induction forms", height=340)
 for key in ("max_previous_token_score", "max_induction_score", "repeat_loss_gap"):
@@ -385,10 +417,12 @@ for variant in models:
 prev_llama = tables["llama"]["max_previous_token_score"]
 assert prev_llama[-3] < 0.3 and prev_llama[-1] > 0.9  # trained-model claim: llama's previous-token head, late and sharp
 assert previous["gpt2"] < 0.5  # trained-model claim: gpt2's still blurred
-main_row = next(r for r in main["what_training_buys"] if r["step"] == recipe["steps"])
-print(f"main tinyworld at the same {tokens / 1e6:.1f}M tokens (its step {recipe['steps']:,}): in-context gain "
-      f"{main_row['repeat_loss_gap']:.2f} nats; at the end of its run {main['metrics']['repeat_loss_gap']:.2f}")
-assert main_row["repeat_loss_gap"] > 4 * max(g[-1] for g in gains.values())  # trained-model claim: far ahead
+main_gain = {step: row["repeat_loss_gap"] for step, row in main_at.items()}  # raw weights, every 1,000 steps
+print(f"main tinyworld's raw weights, in-context gain at step 3,000: {main_gain[3000]:.2f} nats; at step 4,000 (the same "
+      f"{tokens / 1e6:.1f}M tokens): {main_gain[recipe['steps']]:.2f}; at step 5,000: {main_gain[5000]:.2f}; "
+      f"its shipped weights: {main['metrics']['repeat_loss_gap']:.2f}")
+assert main_gain[3000] < 0.1 < main_gain[recipe["steps"]] < min(g[-1] for g in gains.values())  # trained-model claim
+assert main_gain[5000] > 7  # trained-model claim: the main model finished its circuit in the next 1,000 steps
 assert 0.7 < main_then < 0.75 and abs(at_end - 0.1) < 1e-9  # trained-model claim: 71% of its peak against a tenth
 curve = cards["llama"]["loss_curve"]  # the training loss, averaged in buckets
 train_at = {step: curve["loss"][min(range(len(curve["step"])), key=lambda i: abs(curve["step"][i] - step))]
@@ -405,16 +439,20 @@ assert train_at[4000] < train_at[3000] - 0.2  # trained-model claim: its trainin
 # training.
 #
 # What differs is its first half. The Llama-style model's best previous-token head went from 0.23
-# to 0.96 in 1,000 steps, while gpt2's crept up to 0.40. With rotary positions, "the token just
+# to 0.96 in 1,000 steps, while gpt2's crept up to 0.39. With rotary positions, "the token just
 # before" is the same turn of the query against the key at every position; with learned positions
 # the model has to build it position by position. And the Llama-style model's held-out loss rose
 # during exactly those steps (section 7): building the circuit cost it some loss on ordinary text,
 # much as the induction bump of chapter 07 did. (Its training loss kept falling: a tenth of every
 # training batch is repeated random tokens, where copying pays at once.)
 #
-# The main model, at the same 16.4M tokens of its own run, already had a 4.9-nat gain. A likely
-# reason is the schedule: its learning rate was still at 71% of its peak there, while the variants'
-# had decayed to a tenth. Circuits emerge from training, and when they emerge depends on the
+# The main model was at the same point (the grey line: its raw weights, from its card). At step
+# 3,000 it had no in-context gain either; at step 4,000, the variants' 16.4M tokens, it had 0.19
+# nats, less than any variant. So in all four runs, of three designs and two corpus versions, the
+# gain appeared between steps 3,000 and 4,000. What differs is what came next. The main model's
+# learning rate was still at 71% of its peak, and 1,000 steps later it had a 7.37-nat gain, about
+# what it ends with; the variants' runs ended there, their learning rate at a tenth, with the
+# circuit half built. Circuits emerge from training, and whether one is finished depends on the
 # recipe as well as the tokens.
 #
 # ## 9. IOI, two-hop recall, addition, facts
@@ -424,7 +462,9 @@ assert train_at[4000] < train_at[3000] - 0.2  # trained-model claim: its trainin
 # capital of the state of a city never seen next to its capital; sums of operand pairs held out
 # of training; a person's sport asked in phrasings the corpus never uses. The `validation` columns
 # are a second held-out set, written to stand in for prompts other people would write. Measured
-# now, and checked against the cards.
+# now, and checked against the cards. Two tables: each run at its end (the main model's shipped
+# weights, after 41M tokens), and every run at step 4,000, 16.4M tokens (each card's last quick
+# evaluation for the variants, the raw weights for the main model).
 
 # %%
 results = {}
@@ -440,16 +480,21 @@ for variant, m in models.items():
     for key, card_key in (("IOI accuracy", "ioi_accuracy"), ("two-hop accuracy", "two_hop_held_out_accuracy"),
                           ("addition accuracy", "addition_held_out_accuracy")):
         assert abs(results[variant][key] - card[card_key]) < 1e-4, (variant, key)  # the card, measured again
-results["main"] = {"IOI accuracy": main["metrics"]["ioi_accuracy"], "IOI logit diff": main["metrics"]["ioi_logit_diff"],
-                   "IOI validation": main["metrics"]["validation_ioi_accuracy"],
-                   "two-hop accuracy": main["metrics"]["two_hop_held_out_accuracy"],
-                   "two-hop validation": main["metrics"]["validation_two_hop_accuracy"],
-                   "addition accuracy": main["metrics"]["addition_held_out_accuracy"],
-                   "facts accuracy": main["metrics"]["fact_accuracy_held_out_phrasings"]}
-print(f"{'':>6}" + "".join(f"{k:>19}" for k in results["gpt2"]))
-for variant, r in results.items():
-    print(f"{variant:>6}" + "".join(f"{v:>19.3f}" for v in r.values()))
-print("(main: the main tinyworld's card, 2.5x the tokens)")
+CARD_KEYS = {"IOI accuracy": "ioi_accuracy", "IOI logit diff": "ioi_logit_diff",
+             "IOI validation": "validation_ioi_accuracy", "two-hop accuracy": "two_hop_held_out_accuracy",
+             "two-hop validation": "validation_two_hop_accuracy", "addition accuracy": "addition_held_out_accuracy",
+             "facts accuracy": "fact_accuracy_held_out_phrasings"}
+results["main"] = {k: main["metrics"][key] for k, key in CARD_KEYS.items()}  # its card: shipped weights, 41M tokens
+last_rows = {**{variant: card["evals_during_training"][-1] for variant, card in cards.items()},
+             "main": main_at[recipe["steps"]]}
+assert all(row["step"] == recipe["steps"] for row in last_rows.values())  # the same step, the same 16.4M tokens
+at_4000 = {who: {k: row[key] for k, key in CARD_KEYS.items()} for who, row in last_rows.items()}
+for title, table in (("at the end of each run (main: shipped weights, 2.5x the tokens, TinyWorld v4)", results),
+                     ("at step 4,000, 16.4M tokens each, quick sets (main: raw weights)", at_4000)):
+    print(title)
+    print(f"{'':>6}" + "".join(f"{k:>19}" for k in CARD_KEYS))
+    for who, r in table.items():
+        print(f"{who:>6}" + "".join(f"{v:>19.3f}" for v in r.values()))
 fig = make_subplots(rows=1, cols=4, subplot_titles=["IOI accuracy", "two-hop accuracy", "addition accuracy",
                                                     "facts accuracy"])
 for col, key in enumerate(["IOI accuracy", "two-hop accuracy", "addition accuracy", "facts accuracy"]):
@@ -474,44 +519,56 @@ assert results["moe"]["IOI accuracy"] > max(results["main"]["IOI accuracy"], res
 assert results["moe"]["facts accuracy"] > max(results[v]["facts accuracy"] for v in ("gpt2", "llama", "main")) + 0.05  # trained-model claim
 moe_card = cards["moe"]["metrics"]
 assert moe_card["ioi_accuracy_ABBA"] > 0.95 and moe_card["ioi_accuracy_BABA"] > 0.99  # trained-model claim
-assert moe_card["validation_ioi_accuracy"] > results["main"]["IOI validation"] > 0.85  # trained-model claim
+assert moe_card["validation_ioi_accuracy"] > results["main"]["IOI validation"] + 0.05  # trained-model claim
 for variant in models:
     assert results[variant]["two-hop validation"] > results["main"]["two-hop validation"] + 0.05  # trained-model claim
+    assert at_4000[variant]["two-hop validation"] > at_4000["main"]["two-hop validation"]  # trained-model claim
+    assert at_4000[variant]["facts accuracy"] > at_4000["main"]["facts accuracy"]  # trained-model claim
+main_4000 = at_4000["main"]  # the main model at the variants' tokens: among them on IOI and two-hop, ...
+ioi_4000, two_hop_4000 = ([at_4000[v][key] for v in models] for key in ("IOI accuracy", "two-hop accuracy"))
+assert min(ioi_4000) <= main_4000["IOI accuracy"] < at_4000["gpt2"]["IOI accuracy"]  # trained-model claim
+assert min(two_hop_4000) < main_4000["two-hop accuracy"] < max(two_hop_4000)  # trained-model claim
+assert main_4000["addition accuracy"] < 0.1 < 0.9 < main_at[7000]["addition_held_out_accuracy"]  # trained-model claim: later
 
 # %% [markdown]
-# All three learned IOI and two-hop recall on held-out data: IOI at 77% to 98% (the main model,
-# with 2.5 times the tokens: 87%), two-hop recall at 78% to 88% (the main model: 78%), and on the
-# validation two-hop phrasings better than the main model (30-39% against its 23%). The mixture of
-# experts is by far the best at IOI: 98% on held-out sentence structures (ABBA 97%, BABA 99.6%)
-# and 89% on the validation set, above the main model (87%), which read 2.5 times its tokens. It
-# is also the best at facts in new phrasings (75%).
+# All three learned IOI and two-hop recall on held-out data: IOI at 77% to 98%, two-hop recall at
+# 78% to 88%. The main model at the same 16.4M tokens was in the same range: IOI 80%, below gpt2's
+# 88% and the mixture's 99% on the quick set, and two-hop recall 84%. With 2.5 times the tokens its
+# shipped weights reach 93% and 87%. On the validation two-hop phrasings all three variants beat
+# it, at step 4,000 (30-39% against 26%) and at its end (20%). The mixture of experts is the best
+# at IOI: 98% on held-out sentence structures (ABBA 97%, BABA 99.6%) and 89% on the validation set,
+# above even the main model's final 93% and 80%, which took 2.5 times its tokens. It is also the
+# best of the three at facts in new phrasings (75%). There the main model's figures (39% at step
+# 4,000, 59% at its end) are on the same questions, but it learned its facts from v4's rebuilt
+# fact sentences, so the comparison is of two corpora as much as of two models.
 #
 # Addition splits them. The Llama-style model adds 99% of the held-out sums and already had 78%
 # by step 1,000 (4.1M tokens); gpt2 ends at 19%, the mixture of experts at 8%. Adding two-digit
-# numbers means reading digits at
-# fixed distances back (the other number's ones digit is always the same number of tokens away),
-# and rotary attention sees distances directly. gpt2's design can learn it too: the main model,
-# with 2.5 times the tokens, adds 99.6%. Facts in new phrasings and IOI are where the Llama-style
-# model is weakest, and its facts fell in its last 1,000 steps (0.69 to 0.48 on the quick set), the
-# steps in which its held-out loss rose.
+# numbers means reading digits at fixed distances back (the other number's ones digit is always
+# the same number of tokens away), and rotary attention sees distances directly. gpt2's design can
+# learn it too, later: the main model added 8% of the held-out sums at step 4,000, 94.5% at step
+# 7,000, and its shipped weights add 99.9%. Facts in new phrasings and IOI are where the
+# Llama-style model is weakest, and its facts fell in its last 1,000 steps (0.69 to 0.48 on the
+# quick set), the steps in which its held-out loss rose.
 #
 # Accuracy says *that*; patching says *how*. Chapter 05 found the main model's IOI circuit by
 # patching each head's output from the corrupted prompts (S2 replaced by the IO name, so the answer
-# flips) into the clean run: one layer-3 head, L3H1, restores about 70% of the logit difference
-# alone. The same measurement on each variant, on the same prompts:
+# flips) into the clean run: one layer-3 head, L3H3, restores about nine tenths of the logit
+# difference alone. The same measurement on each variant, and on the main model again, on the same
+# prompts:
 
 # %%
 batch = ioi.ioi_batch(gpt2, n=60, seed=0)  # the classic frame, name pairs never seen together
 ld = lambda lg: metrics.logit_diff(lg, batch.io, batch.s)  # noqa: E731 - the course's logit difference
 head_effects = {}
 with torch.no_grad():
-    for variant, m in models.items():
+    for variant, m in {**models, "main": main_model}.items():
         clean_ld, corrupted_ld = ld(m(batch.clean)).item(), ld(m(batch.corrupted)).item()
         head_effects[variant] = patching.patch_heads(m, batch.clean, batch.corrupted,
                                                      patching.normalised(ld, clean_ld, corrupted_ld))
-fig = make_subplots(rows=1, cols=3, subplot_titles=list(models), shared_yaxes=True)
+fig = make_subplots(rows=1, cols=4, subplot_titles=list(models) + ["main (v4, 41M tokens)"], shared_yaxes=True)
 for i, (variant, effects) in enumerate(head_effects.items()):
-    fig.add_trace(go.Heatmap(z=effects.numpy(), zmin=-1, zmax=1, colorscale="RdBu", showscale=i == 2,
+    fig.add_trace(go.Heatmap(z=effects.numpy(), zmin=-1, zmax=1, colorscale="RdBu", showscale=i == 3,
                              colorbar_title="restored"), row=1, col=i + 1)
     fig.update_xaxes(title_text="head", row=1, col=i + 1)
     top = effects.flatten().topk(3)
@@ -529,32 +586,40 @@ gpt2_early = head_effects["gpt2"][:2].flatten().topk(2).values
 assert gpt2_early.min() > 0.25 and head_effects["gpt2"][3].max() < 0.3  # trained-model claim: gpt2's sits early
 moe_top = head_effects["moe"].flatten().topk(2)
 assert moe_top.values[0] > 0.75 and int(moe_top.indices[0]) // moe.cfg.n_heads == 2  # trained-model claim: one layer-2 head
+main_top = head_effects["main"].flatten().topk(2)
+assert divmod(int(main_top.indices[0]), main_model.cfg.n_heads) == (3, 3)  # trained-model claim: the main model's L3H3 ...
+assert main_top.values[0] > 0.85 and main_top.values[1] < 0.25  # trained-model claim: ... carries nine tenths
 
 # %% [markdown]
 # The Llama-style model's IOI runs through one head, L3H0, which restores the whole logit
-# difference by itself, like the main model's L3H1 in chapter 05: a late head that moves the right
-# name to the end. gpt2, trained on the same data in the same order, spreads it over early heads:
-# L0H2 and L1H3 restore about a half and a third. The mixture of experts also
-# leans on one head, L2H1 (0.87), a layer earlier. The same task and the same
-# data gave different circuits. (Patching a head's output measures how much of the difference flows
-# through it. An early head near S2 can carry "which name is repeated" onward for later layers to
-# use; path patching, as in chapter 05, would tell these routes apart.)
+# difference by itself, like the main model's L3H3 (0.92): a late head that moves the right name
+# to the end. gpt2, trained on the same data in the same order, spreads it over early heads: L0H2
+# and L1H3 restore about a half and a third. The mixture of experts also leans on one head, L2H1
+# (0.87), a layer earlier. The same task and the same data gave different circuits. The same
+# design need not give the same circuit either: gpt2 *is* the main model's design, yet the main
+# model, trained 2.5 times as long on v4 (whose IOI sentences are v3's), ended with a late head
+# like the Llama-style model's. With one run of each, we cannot tell how much of a difference is
+# the architecture and how much the run. (Patching a head's output measures how much of the
+# difference flows through it. An early head near S2 can carry "which name is repeated" onward for
+# later layers to use; path patching, as in chapter 05, would tell these routes apart.)
 #
-# Where is the state carried, on the way from a city to its capital? Chapter 02 found, for
+# Where is the state carried, on the way from a city to its capital? Chapter 02 read, for
 # tinyworld, the sites of the residual stream from which a linear probe reads the city's state,
 # and where adding "state B minus state A" makes the model answer B's capital. The cards ran the
 # same search (`course.two_hop.locate_state`) on each variant: probes trained on training cities,
 # scored on held-out ones, at the city's token and at the question's last token, before each layer.
+# The main model's card has the same search on its shipped weights (grey).
 
 # %%
+state_cards = {**cards, "main": main}
 sites = list(cards["gpt2"]["metrics"]["two_hop_state"]["probe_accuracy_by_site"])
 fig = go.Figure([go.Bar(name=variant, x=[s.replace("blocks.", "L").replace(".hook_", " ") for s in sites],
                         y=[card["metrics"]["two_hop_state"]["probe_accuracy_by_site"][s] for s in sites],
-                        marker_color=COLOURS[variant]) for variant, card in cards.items()])
+                        marker_color=COLOURS[variant]) for variant, card in state_cards.items()])
 fig.update_layout(title="Probe accuracy for the state, by site (held-out cities)", barmode="group", height=330,
                   yaxis_title="probe accuracy", yaxis_range=[0, 1])
-probe = {variant: card["metrics"]["two_hop_state"]["probe_accuracy_by_site"] for variant, card in cards.items()}
-for variant, card in cards.items():
+probe = {variant: card["metrics"]["two_hop_state"]["probe_accuracy_by_site"] for variant, card in state_cards.items()}
+for variant, card in state_cards.items():
     state = card["metrics"]["two_hop_state"]
     swapped = "no site where a probe reads the state"
     if "site" in state:
@@ -571,17 +636,21 @@ assert probe["gpt2"]["blocks.1.hook_resid_pre@last"] > 0.95  # trained-model cla
 assert probe["llama"]["blocks.3.hook_resid_pre@last"] < 0.4  # trained-model claim: llama keeps it at the city ...
 assert min(probe["llama"][f"blocks.{layer}.hook_resid_pre@city"] for layer in (1, 2, 3)) > 0.9  # trained-model claim
 assert probe["moe"]["blocks.1.hook_resid_pre@last"] > 0.85 > 0.7 > probe["moe"]["blocks.1.hook_resid_pre@city"]  # trained-model claim
+main_last = [probe["main"][f"blocks.{layer}.hook_resid_pre@last"] for layer in (1, 3)]
+assert main_last[0] < 0.7 < 0.8 < main_last[1]  # trained-model claim: the main model, in part after layer 0, more later
 
 # %% [markdown]
-# In gpt2 a probe reads the state at the question's last token from layer 1 on (0.99), as in
-# the main model (chapter 02): an early head moves the city's state to the end of the question. In
-# the Llama-style model it stays at the city's token through layer 3 (0.94 to 0.99) and reaches the
-# last token only in the last layer's output (0.77), where swapping it still changes the answer in
-# most phrasings. The mixture
-# of experts does what gpt2 does, less cleanly (0.90 at the last token before layer 1). The intermediate hop is real in every variant, and it lives
-# in a different place in each design.
+# In gpt2 a probe reads the state at the question's last token from layer 1 on (0.99): layer 0's
+# attention moves the city's state to the end of the question. The mixture of experts does the
+# same, less cleanly (0.90 at the last token before layer 1). In the Llama-style model it stays at
+# the city's token through layer 3 (0.94 to 0.99) and reaches the last token only in the last
+# layer's output (0.77), where swapping it still changes the answer in most phrasings. The main
+# model sits between: the state is at the last token after layer 0 in part (0.68), as chapter 02
+# found, and fully only later (0.85 before layer 3). The intermediate hop is real in every model,
+# and it lives in a different place in each.
 #
-# And the training tables: when did each behaviour appear?
+# And the training tables: when did each behaviour appear? (Grey: the main model's raw weights,
+# to step 5,000.)
 
 # %%
 fig = make_subplots(rows=1, cols=4, subplot_titles=["IOI accuracy", "two-hop accuracy", "addition accuracy",
@@ -591,8 +660,13 @@ for variant, t in tables.items():
                                "fact_accuracy_held_out_phrasings")):
         fig.add_trace(go.Scatter(x=t["step"], y=t[key], name=variant, legendgroup=variant, showlegend=col == 0,
                                  mode="lines+markers", line_color=COLOURS[variant]), row=1, col=col + 1)
+for col, key in enumerate(("ioi_accuracy", "two_hop_held_out_accuracy", "addition_held_out_accuracy",
+                           "fact_accuracy_held_out_phrasings")):
+    fig.add_trace(go.Scatter(x=main_steps, y=[main_at[step][key] for step in main_steps], name="main (v4, raw)",
+                             legendgroup="main", showlegend=col == 0, mode="lines+markers",
+                             line=dict(color=COLOURS["main"], dash="dash")), row=1, col=col + 1)
 fig.update_xaxes(title_text="step")
-fig.update_layout(title="Held-out behaviours during training (quick sets)", height=340)
+fig.update_layout(title="Held-out behaviours during training (quick sets; the main model to step 5,000)", height=340)
 fig
 
 # %% [markdown]
@@ -698,13 +772,16 @@ assert 1.0 < multiplier["moe"] == multiplier_best["moe"] < 1.15  # trained-model
 # - Trained on the same 16.4M tokens, all three learned IOI (77-98% on held-out sentence
 #   structures) and two-hop recall (78-88% for held-out cities), and all three were in the middle
 #   of forming induction heads when their runs ended (in-context gain 0.4-0.9 nats, best head
-#   below 0.5). The circuits emerge in every architecture; *which* circuit, and when, differs.
-# - The Llama-style model formed a sharp previous-token head first (0.96 against gpt2's 0.40),
+#   below 0.5). So was the main model at the same tokens (0.19 nats), on TinyWorld v4 and with
+#   its learning rate still high; it finished the circuit 1,000 steps later. The circuits emerge
+#   in every architecture; *which* circuit, and when, differs.
+# - The Llama-style model formed a sharp previous-token head first (0.96 against gpt2's 0.39),
 #   learned addition by step 1,000 while gpt2 never did (99% against 19%), carried the two-hop
 #   state at the city's token rather than at the question's end, and ran IOI through one late
-#   head, as the main model does, where gpt2 spread it over early heads. The mixture of experts
-#   was the best at IOI (98%) and facts (75%) and the worst at addition (8%), and its router sends
-#   numbers and names, not common words, to experts of their own.
+#   head, as the main model does after 2.5 times the tokens, where gpt2 spread it over early
+#   heads. The mixture of experts was the best at IOI (98%) and facts (75%) and the worst at
+#   addition (8%), and its router sends numbers and names, not common words, to experts of their
+#   own.
 # - Quality per unit of compute is a measurable thing: a compute multiplier, read off loss curves,
 #   is how the field measures algorithmic progress. Here it depends on where you read it (0.65x or
 #   1.4x for the Llama-style parts), which is why published estimates fit many runs.
