@@ -16,8 +16,9 @@ A document is segments joined by newlines; `token_stream` packs documents end to
 between them. Generation is deterministic: a `random.Random(seed)` is threaded through.
 
 The text it generates is frozen: the tokenizer (`tokenizer-v2.json`) was trained on it, and the
-main model `tinyworld` is trained on version 3, `course.corpus_v3`, which reuses these parts (some
-functions here take the v3 generators as arguments for that). The model trained on this version,
+main model `tinyworld` is trained on version 4, `course.corpus_v4`, which builds on version 3,
+`course.corpus_v3`; both reuse these parts (some functions here take the v3 generators as
+arguments for that). The model trained on this version,
 `tinyworld-v2`, was retired once everything had moved to `tinyworld` (its card is in git history).
 """
 

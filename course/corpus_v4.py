@@ -20,6 +20,9 @@ A fact person still always plays their own sport. Everything `course.evalsets` h
 and so do the cue words of the validation fact phrasings and of the probe frames in
 drafts/tinyworld_v4/probe_facts.py (`PROBE_CUES`). IOI, two-hop, addition, repeats and landmarks
 come from version 3's generators, unchanged (the segment mix is version 3's too).
+
+The main model `tinyworld` is trained on this version: it looks a person's sport up at the name's
+token (causal tracing: restoring MLP 0 there gives back 0.68 of the answer, at the last token 0.04).
 """
 
 from __future__ import annotations
