@@ -35,6 +35,11 @@ class WeightAverage:
             for k, v in current.items():
                 self.weights[k].lerp_(v.float(), 1.0 - self.decay)
 
+    def describe(self) -> str:
+        """One line for a model card: what the shipped weights are."""
+        return (f"moving average of the weights (course.averaging), decay {self.decay}, from the weights after "
+                f"step {self.start + 1}")
+
     def copy_to(self, model: torch.nn.Module) -> None:
         """Put the averaged weights into ``model`` (its buffers that are not floats stay as they are)."""
         if not self.weights:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import functools
 import importlib
+from typing import Optional
 
 import torch
 
@@ -235,13 +236,15 @@ def head_scores(model, seq_len: int = 50, batch: int = 20, seed: int = 0) -> dic
     return {"induction": metrics.induction_score(patterns, seq_len), "previous_token": metrics.prev_token_score(patterns)}
 
 
-def held_out_loss(model, n_docs: int = 300, seed: int = 10_000_019) -> float:
+def held_out_loss(model, n_docs: int = 300, seed: int = 10_000_019, corpus: Optional[str] = None) -> float:
     """Mean next-token loss (nats) on fresh corpus documents (a seed no training run uses), each
-    document on its own after BOS, truncated to the context."""
+    document on its own after BOS, truncated to the context. ``corpus``: a corpus module's name, to
+    measure on another corpus's documents than the one the model's card names."""
     tok = model.tokenizer
     total, count = 0.0, 0
+    documents = (importlib.import_module(corpus) if corpus else corpus_of(model)).documents(n_docs, seed)
     with torch.no_grad():
-        for doc in corpus_of(model).documents(n_docs, seed):
+        for doc in documents:
             ids = torch.tensor([[tok.bos_id] + tok.encode(doc)][: model.cfg.n_ctx])[:, : model.cfg.n_ctx]
             losses = model.loss(ids, per_token=True)
             total += losses.sum().item()

@@ -19,11 +19,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from course import evaluate, weights
+from course.averaging import WeightAverage
 from course.config import ModelConfig
 from course.model import HookedTransformer
 from course.registry import Entry, train_command
 from course.tokenizer import Tokenizer
-from course.averaging import WeightAverage
 from course.train import TrainConfig, packed_batches, train
 
 
@@ -193,8 +193,8 @@ def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress
         if recipe.keep_every and step % recipe.keep_every == 0 and step < tcfg.steps:
             kept = Path(out_dir) / f"{name}-kept" / f"step{step}.safetensors"
             kept.parent.mkdir(parents=True, exist_ok=True)
-            state = average.averaged_state(model) if average else model.state_dict()  # what would ship at that step
-            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(kept))
+            shipped = average.averaged_state(model) if average else model.state_dict()  # what would ship at that step
+            save_file({k: v.detach().cpu().contiguous() for k, v in shipped.items()}, str(kept))
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     state = Path(out_dir) / f"{name}.train-state.safetensors"
@@ -203,7 +203,8 @@ def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress
                     state_path=None if recipe.series else state, bf16=recipe.bf16, average=average)
     if average is not None:
         average.copy_to(model)  # the card measures, and the file holds, the averaged weights
-    card = write_card(name, recipe, tcfg, model.cpu().eval(), history, out_dir, steps, snapshots, series_metrics)
+    card = write_card(name, recipe, tcfg, model.cpu().eval(), history, out_dir, steps, snapshots, series_metrics,
+                      average)
     for path in (state, state.with_suffix(".json")):
         path.unlink(missing_ok=True)
     if recipe.keep_every and not steps:
@@ -238,7 +239,8 @@ def add_training_table(name: str, out_dir: Path, kept_dir: Optional[Path] = None
 
 
 def write_card(name: str, recipe: Recipe, tcfg: TrainConfig, model: HookedTransformer, history: dict, out_dir: Path,
-               steps: Optional[int] = None, snapshots: Optional[dict] = None, series_metrics: Optional[list] = None) -> dict:
+               steps: Optional[int] = None, snapshots: Optional[dict] = None, series_metrics: Optional[list] = None,
+               average: Optional[WeightAverage] = None) -> dict:
     """Measure the trained model and write its weights and card (and its series, if any). Weights
     shipped in float16 are rounded first, so the card measures what the file holds."""
     with torch.no_grad():
@@ -254,9 +256,7 @@ def write_card(name: str, recipe: Recipe, tcfg: TrainConfig, model: HookedTransf
                  "random_repeat_rows": recipe.random_repeat_rows,
                  "tokens_seen": tcfg.steps * tcfg.batch_size * tcfg.seq_len},
         "recipe": tcfg.to_dict(),
-        **({"weights": f"moving average of the weights (course.averaging), decay {recipe.average_decay}, from the "
-                       f"weights after step {recipe.average_from + 1}; evals_during_training measure the raw weights"}
-           if recipe.average_decay else {}),
+        **({"weights": f"{average.describe()}; evals_during_training measure the raw weights"} if average else {}),
         "command": train_command(name, steps),
         "metrics": metrics,
         **({"how_measured": recipe.how_measured} if recipe.how_measured else {}),
