@@ -49,7 +49,26 @@ def load(name: str, step: Optional[int] = None, directory: Optional[Path] = None
     path = weights_path(name, directory)
     if not path.exists():
         raise WeightsError(f"{path} is missing; reinstall the package or run `python -m course.zoo train {name}`")
+    _check_trained_on(name, read_card(path), directory)
     return e.load(path)
+
+
+def _check_trained_on(name: str, name_card: dict, directory: Optional[Path]) -> None:
+    """An SAE, a transcoder or a CLT describes the activations of the one model it was trained on:
+    refuse to load it beside a different one (a retrained main model, say), whose features it does
+    not describe."""
+    base, expected = name_card.get("model"), name_card.get("model_sha256")
+    if not base or not expected:
+        return
+    base_path = weights_path(base, directory)
+    if not base_path.exists():
+        base_path = weights_path(base)
+    actual = read_card(base_path).get("sha256") if base_path.exists() else None
+    if actual != expected:
+        raise WeightsError(
+            f"{name} was trained on {base!r} with weights sha256 {expected[:12]}..., but the {base!r} here "
+            f"({base_path}) has {str(actual)[:12]}...: its features would not describe this model. Retrain it "
+            f"with `python -m course.zoo train {name}` (or reinstall the package to get the matching pair).")
 
 
 def card(name: str, directory: Optional[Path] = None) -> dict:

@@ -75,6 +75,20 @@ def test_unknown_name_and_tampered_file(tmp_path):
         zoo.load("tinyworld", directory=tmp_path)
 
 
+@pytest.mark.parametrize("name", ["tinyworld-sae", "tinyworld-transcoders", "tinyworld-clt"])
+def test_features_refuse_a_model_they_were_not_trained_on(name, tmp_path):
+    """The shipped SAE, transcoders and CLT name the main model's weights they were trained on; one
+    copied beside a different main model (here: a card naming other weights) is refused, with the fix."""
+    assert zoo.card(name)["model_sha256"] == zoo.card("tinyworld")["sha256"]  # the shipped pair matches
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(zoo.weights_path(name).with_suffix(suffix), tmp_path / f"{name}{suffix}")
+    card_path = tmp_path / f"{name}.json"
+    card_path.write_text(json.dumps({**zoo.card(name), "model_sha256": "0" * 64}))
+    with pytest.raises(WeightsError, match=rf"{name} was trained on 'tinyworld' with weights sha256 000000000000.*"
+                                           rf"python -m course.zoo train {name}"):
+        zoo.load(name, directory=tmp_path)
+
+
 def test_models_work_offline_from_text(tinyworld):
     text = tinyworld.generate("The capital of Texas is", max_new_tokens=1)
     assert text == "The capital of Texas is Austin"
