@@ -373,7 +373,10 @@ def neuron_frequency_shares(acts: torch.Tensor, p: int) -> torch.Tensor:
     -> [d_mlp p // 2]."""
     grid = acts.reshape(p, p, -1)  # [a b neuron]
     basis = fourier_basis(p)
-    power = torch.einsum("ia,jb,abn->ijn", basis, basis, grid).pow(2)  # [freq_a freq_b neuron]
+    # one axis at a time: einsum("ia,jb,abn->ijn", ...) in one call may first build the [p p p p]
+    # product of the two bases (652 MB at p = 113)
+    along_a = torch.einsum("ia,abn->ibn", basis, grid)  # [freq_a b neuron]
+    power = torch.einsum("jb,ibn->ijn", basis, along_a).pow(2)  # [freq_a freq_b neuron]
     total = power.sum((0, 1)) - power[0, 0]
     shares = []
     for k in range(1, p // 2 + 1):
@@ -385,7 +388,7 @@ def neuron_frequency_shares(acts: torch.Tensor, p: int) -> torch.Tensor:
 def _neuron_shares_with(acts, p, terms, keep_constant=False, square=True):
     grid = acts.reshape(p, p, -1)
     basis = fourier_basis(p)
-    coeffs = torch.einsum("ia,jb,abn->ijn", basis, basis, grid)
+    coeffs = torch.einsum("jb,ibn->ijn", basis, torch.einsum("ia,abn->ibn", basis, grid))
     power = coeffs.pow(2) if square else coeffs.abs()
     const = 0 if keep_constant else power[0, 0]
     total = power.sum((0, 1)) - const
@@ -434,8 +437,10 @@ def _neuron_cases():
 
 EXERCISES.append(Exercise(
     "neuron_frequency_shares", "08", neuron_frequency_shares, _neuron_cases,
-    hints=["grid = acts.reshape(p, p, -1) is [a b neuron]; torch.einsum('ia,jb,abn->ijn', B, B, grid) changes both "
-           "axes to the Fourier basis B = fourier_basis(p). The squares of those coefficients add up to the squares "
+    hints=["grid = acts.reshape(p, p, -1) is [a b neuron]; torch.einsum('ia,abn->ibn', B, grid), then "
+           "torch.einsum('jb,ibn->ijn', B, that), changes both axes to the Fourier basis B = fourier_basis(p) (one "
+           "einsum over both bases at once may build a p^4 intermediate: 652 MB at p = 113). The squares of those "
+           "coefficients add up to the squares "
            "of the grid (B is orthonormal).",
            "For frequency k the rows and columns to keep are [0, 2k - 1, 2k]; sum their 3 x 3 block of squared "
            "coefficients, subtract the [0, 0] one (the mean), divide by the sum of all of them minus the [0, 0] one."],

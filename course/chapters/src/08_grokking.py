@@ -261,7 +261,8 @@ assert abs(trig - card["metrics"]["trig_fraction"]) < 1e-4  # trained-model clai
 check(neuron_frequency_shares)
 
 # %%
-_, mlp_cache = model.run_with_cache(data.tokens, names_filter="blocks.0.mlp.hook_post")
+with torch.no_grad():  # no autograd graph over all p^2 pairs: it would hold ~0.8 GB for nothing
+    _, mlp_cache = model.run_with_cache(data.tokens, names_filter="blocks.0.mlp.hook_post")
 acts = mlp_cache["blocks.0.mlp.hook_post"][:, -1]  # [p*p d_mlp]: after the ReLU, at '='
 neuron_shares = neuron_frequency_shares(acts, P)  # [d_mlp p // 2]
 best = neuron_shares.argmax(-1) + 1  # [d_mlp]: each neuron's strongest frequency
