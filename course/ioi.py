@@ -63,6 +63,31 @@ def ioi_batch(model, n: int = 60, seed: int = 0, frames: str = "classic", templa
     return IOIBatch(clean, corrupted, abc, io, s, {k: torch.tensor(v) for k, v in positions.items()}, items)
 
 
+def score_sentence(model, prompt: str, io: str, s: str) -> dict:
+    """An IOI sentence of your own: at its last position, the logit difference (" IO" minus " S"),
+    IO's rank among all tokens (0: the top prediction) and the top prediction itself. ``io`` and
+    ``s`` are names of TinyWorld (`course.world.NAMES`): after a space each is one token, which is
+    what lets one logit stand for a name."""
+    from course.world import NAMES
+
+    tok = model.tokenizer
+    for role, name in (("io", io), ("s", s)):
+        if name not in NAMES:
+            pieces = [tok.decode([i]) for i in tok.encode(" " + str(name))]
+            raise ValueError(
+                f"{role}={name!r} is not one of TinyWorld's {len(NAMES)} names, so ' {name}' is {len(pieces)} tokens "
+                f"{pieces} and no single logit stands for it. Use names the model knows, e.g. "
+                f"{', '.join(NAMES[:8])} (all of them: course.world.NAMES).")
+        if name not in prompt:
+            raise ValueError(f"{role}={name!r} does not occur in the prompt; an IOI sentence names both people first")
+    if io == s:
+        raise ValueError(f"io and s are both {io!r}; the indirect object and the subject are two different people")
+    logits = model(model.to_tokens(prompt))[0, -1]  # [d_vocab]
+    io_id, s_id = tok.encode(" " + io)[0], tok.encode(" " + s)[0]
+    return {"logit_diff": (logits[io_id] - logits[s_id]).item(), "io_rank": int((logits > logits[io_id]).sum()),
+            "top": tok.decode([logits.argmax().item()])}
+
+
 def attention_between(cache, batch: IOIBatch, layer: int, query: str, key: str, offset: int = 0) -> torch.Tensor:
     """Mean attention of every head in ``layer`` from the ``query`` position to ``key`` + offset: ``[head_index]``."""
     pattern = cache["pattern", layer]  # [batch head_index query_pos key_pos]

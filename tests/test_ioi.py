@@ -221,3 +221,22 @@ def test_shipped_worked_answers_of_chapter_05():
     assert ablated["L1H3 ablated"] > 0.95 * clean and ablated["L2H2 ablated"] > 0.9 * clean
     assert ablated["L3H3 ablated"] < 0.2 * clean
     assert ablated["L3H1 and L3H3 ablated"] < 0.05 * clean
+
+
+def test_score_sentence_measures_one_sentence_and_refuses_names_the_model_lacks():
+    tinyworld = zoo.load("tinyworld")
+    prompt = "After the long hike, Emma and Jack sat by the fire. Jack poured some tea for"
+    r = ioi.score_sentence(tinyworld, prompt, io="Emma", s="Jack")
+    logits = tinyworld(tinyworld.to_tokens(prompt))[0, -1]
+    emma, jack = tinyworld.tokenizer.encode(" Emma")[0], tinyworld.tokenizer.encode(" Jack")[0]
+    assert r["logit_diff"] == pytest.approx((logits[emma] - logits[jack]).item())
+    assert r["io_rank"] == int((logits > logits[emma]).sum())
+    assert r["top"] == tinyworld.tokenizer.decode([logits.argmax().item()])
+    swapped = ioi.score_sentence(tinyworld, prompt, io="Jack", s="Emma")
+    assert swapped["logit_diff"] == pytest.approx(-r["logit_diff"])
+    with pytest.raises(ValueError, match=r"io='Nora' is not one of TinyWorld's 64 names, so ' Nora' is 2 tokens"):
+        ioi.score_sentence(tinyworld, "When Nora and Jack sat down, Jack gave a cup to", io="Nora", s="Jack")
+    with pytest.raises(ValueError, match="s='Mary' does not occur in the prompt"):
+        ioi.score_sentence(tinyworld, prompt, io="Emma", s="Mary")
+    with pytest.raises(ValueError, match="two different people"):
+        ioi.score_sentence(tinyworld, prompt, io="Emma", s="Emma")

@@ -10,7 +10,8 @@
 #   activation from a clean run into a corrupted one and see how much of the behaviour comes back;
 # - write *path patching* from one head to another head's queries, keys or values;
 # - use them to take apart the IOI behaviour of the shipped model, and find where its algorithm
-#   differs from the one Wang et al. found in GPT-2 small.
+#   differs from the one Wang et al. found in GPT-2 small;
+# - measure a sentence of your own, and see where the model's IOI stops working.
 #
 # The task, from Wang et al. (2022): in "When Mary and John went to the store, John gave a drink
 # to", the next word is " Mary". The model has to notice which name was repeated (John, the
@@ -414,7 +415,41 @@ assert self_attention > 0.95  # trained-model claim
 # name's role. A small model trained on a small world is free to find its own algorithm; finding
 # it, instead of assuming GPT-2's, is the point of the tools. Whether the algorithm carries over to
 # the sentence structures it never saw is the first open exercise below.
+
+# %% [markdown]
+# ## 6. A sentence of your own
 #
+# `ioi.score_sentence(model, prompt, io, s)` measures one sentence you write: the logit
+# difference at its last position, where the indirect object ranks among all tokens, and what the
+# model would say. Two rules: both people must be TinyWorld's names (`course.world.NAMES`), since
+# only those are one token after a space; a name the model never saw, such as Nora, is two pieces
+# and no single logit stands for it, so the function says so instead of measuring nonsense. And
+# the sentence must fit in the 128-token context.
+#
+# Below, two sentences written for this page, in structures the corpus never uses. The first works
+# as well as the classic sentence. In the second the model still prefers Emma to Jack by 4.2
+# nats, but its top guess is not a name at all: " get" ("handed the hammer to get ..."), with Emma
+# ranked 8th. The logit difference measures a choice between the two names; it does not say the
+# model would name anyone. Try your own, and try them on L3H3: does it still look at S2?
+
+# %%
+mine = {
+    "hike": ioi.score_sentence(model, "After the long hike, Emma and Jack sat by the fire. Jack poured some tea for",
+                               io="Emma", s="Jack"),
+    "fence": ioi.score_sentence(model, "On a rainy Tuesday, Emma and Jack fixed the old fence. Later, Jack handed "
+                                       "the hammer to", io="Emma", s="Jack"),
+}
+for name, r in mine.items():
+    print(f"{name:>6}: logit diff {r['logit_diff']:5.2f}, Emma ranked {r['io_rank']}, the model says {r['top']!r}")
+assert mine["hike"]["top"] == " Emma" and mine["hike"]["logit_diff"] > 8  # trained-model claim: works (11.8)
+assert mine["fence"]["top"] == " get" and 3.5 < mine["fence"]["logit_diff"] < 5  # trained-model claim: 4.2
+assert mine["fence"]["io_rank"] == 7  # trained-model claim: Emma ranked 8th
+try:
+    ioi.score_sentence(model, "When Nora and Felix sat down, Felix gave a cup to", io="Nora", s="Felix")
+except ValueError as err:
+    print(err)
+
+# %% [markdown]
 # ## Recap
 #
 # - One well-chosen number (the logit difference) turns a behaviour into something we can measure.
