@@ -63,6 +63,7 @@ def ioi_batch(model, n: int = 60, seed: int = 0, frames: str = "classic", templa
     return IOIBatch(clean, corrupted, abc, io, s, {k: torch.tensor(v) for k, v in positions.items()}, items)
 
 
+@torch.no_grad()
 def score_sentence(model, prompt: str, io: str, s: str) -> dict:
     """An IOI sentence of your own: at its last position, the logit difference (" IO" minus " S"),
     IO's rank among all tokens (0: the top prediction) and the top prediction itself. ``io`` and
