@@ -426,8 +426,8 @@ assert self_attention > 0.95  # trained-model claim
 # and no single logit stands for it, so the function says so instead of measuring nonsense. And
 # the sentence must fit in the 128-token context.
 #
-# Below, two sentences written for this page, in structures the corpus never uses. The first works
-# as well as the classic sentence. In the second the model still prefers Emma to Jack by 4.2
+# Below, two sentences written for this page, in structures the corpus never uses. The first works:
+# a logit difference of 11.8, Emma on top. In the second the model still prefers Emma to Jack by 4.2
 # nats, but its top guess is not a name at all: " get" ("handed the hammer to get ..."), with Emma
 # ranked 8th. The logit difference measures a choice between the two names; it does not say the
 # model would name anyone. Try your own, and try them on L3H3: does it still look at S2?
@@ -448,6 +448,8 @@ try:
     ioi.score_sentence(model, "When Nora and Felix sat down, Felix gave a cup to", io="Nora", s="Felix")
 except ValueError as err:
     print(err)
+else:
+    raise AssertionError("a name TinyWorld lacks should be refused")
 
 # %% [markdown]
 # ## Recap
