@@ -96,7 +96,7 @@ SEGMENTS = {**v4.SEGMENTS, "ask": seg_ask}
 
 
 def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, float] | None = None) -> Iterator[int]:
-    """What a training run reads (the proxy's recipe names this module as its corpus)."""
+    """What a training run reads (the proxy names this module as its corpus)."""
     return base.token_stream(tokenizer, seed, batch, mix or MIX, segments=SEGMENTS)
 
 
