@@ -287,6 +287,11 @@ def test_worked_answers_run(shipped, batch):
     overlap = R.worked_one_hop_overlap(model, clt, batch)
     # jaccard 0.24, two_hop_in_one_hop 0.39
     assert overlap["cities"] == 31 and 0 < overlap["jaccard"] <= overlap["two_hop_in_one_hop"] < 1, overlap
+    assert abs(overlap["jaccard"] - 0.24) < 0.01 and abs(overlap["two_hop_in_one_hop"] - 0.39) < 0.01, overlap
     kinds = R.worked_compare_kinds(model, per_layer, clt, [batch.prompt(c) for c in batch.held_out_cities[:3]])
     assert set(kinds) == {"per-layer", "cross-layer"} and all(0 < k["replacement_score"] <= 1 for k in kinds.values())
     assert kinds["cross-layer"]["kept edges"] < kinds["per-layer"]["kept edges"]  # smaller with the CLT: 634 vs 862
+    # the worked answer's figures: 64 nodes and 634 edges against 74 and 862, replacement about 0.78 for both
+    assert round(kinds["cross-layer"]["kept nodes"]) == 64 and round(kinds["per-layer"]["kept nodes"]) == 74, kinds
+    assert round(kinds["cross-layer"]["kept edges"]) == 634 and round(kinds["per-layer"]["kept edges"]) == 862, kinds
+    assert all(abs(k["replacement_score"] - 0.78) < 0.01 for k in kinds.values()), kinds
