@@ -23,6 +23,16 @@ class WeightAverage:
         self.decay, self.start = decay, start
         self.weights: dict[str, torch.Tensor] = {}  # empty until step start + 1
 
+    @classmethod
+    def for_shortened_run(cls, decay: float, start: int, planned_steps: int, steps: int) -> "WeightAverage":
+        """The average a recipe planned for ``planned_steps`` gets when its run is cut to ``steps``:
+        the start and the window (about 1 / (1 - decay) steps) shrink with the run. Kept as planned,
+        a 2,500-step run of a 10,000-step recipe would average from step 1,001 with a 1,000-step
+        window, and its shipped weights would still hold a fifth of the weights from step 1,001."""
+        fraction = min(1.0, steps / planned_steps)
+        window = max(2.0, fraction / (1.0 - decay))
+        return cls(1.0 - 1.0 / window, min(round(start * fraction), steps - 1))
+
     def update(self, model: torch.nn.Module, step: int) -> None:
         """Call after optimizer step ``step`` (counting from 1)."""
         if step <= self.start:

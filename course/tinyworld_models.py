@@ -163,7 +163,7 @@ RECIPES.update({
 
 def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress: bool = True) -> dict:
     """Train ``name`` from scratch with its recipe; write weights and card to ``out_dir``.
-    ``steps`` shortens the run (a smoke test). Returns the card."""
+    ``steps`` shortens the run (a smoke test); a moving average shrinks with it. Returns the card."""
     recipe = RECIPES[name]
     tcfg = TrainConfig(**{**recipe.train.to_dict(), **({"steps": steps} if steps else {})})
     if steps:  # keep warmup and evaluation inside the shortened run
@@ -180,7 +180,10 @@ def train_recipe(name: str, out_dir: Path, steps: Optional[int] = None, progress
         batches = with_random_repeats(batches, tokenizer, recipe.random_repeat_rows, tcfg.data_seed, recipe.corpus)
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
     series_metrics = []
-    average = WeightAverage(recipe.average_decay, min(recipe.average_from, tcfg.steps - 1)) if recipe.average_decay else None
+    average = None
+    if recipe.average_decay:  # a shortened run averages over the same share of its steps
+        average = WeightAverage.for_shortened_run(recipe.average_decay, recipe.average_from, recipe.train.steps,
+                                                  tcfg.steps)
 
     def on_checkpoint(step, m):
         if step < min(recipe.series_from, tcfg.steps):

@@ -113,6 +113,19 @@ def test_weight_average_starts_late_and_follows_with_its_decay():
         WeightAverage(1.0)
 
 
+def test_a_shortened_run_averages_over_the_same_share_of_its_steps():
+    """The main recipe averages from step 1,001 of 10,000 with decay 0.999 (a window of ~1,000 steps).
+    Cut to 2,500 steps, the start and the window shrink by four, so that the start's weights have
+    decayed away by the end (0.996 ** 2,250 = 1e-4) instead of keeping a fifth of the average."""
+    full = WeightAverage.for_shortened_run(0.999, 1000, 10000, 10000)
+    assert (full.decay, full.start) == (0.999, 1000)
+    cut = WeightAverage.for_shortened_run(0.999, 1000, 10000, 2500)
+    assert cut.start == 250 and cut.decay == pytest.approx(0.996)
+    assert cut.decay ** (2500 - cut.start) < 1e-3 < 0.999 ** (2500 - 1000)
+    tiny = WeightAverage.for_shortened_run(0.999, 1000, 10000, 4)  # a smoke test still averages, and in range
+    assert tiny.start == 0 and tiny.decay == 0.5
+
+
 def test_a_recipe_with_an_average_ships_the_average(tmp_path, monkeypatch):
     """A few steps of a small recipe that averages from step 1: the file holds the average, not the
     last step's weights, and the card says so."""
