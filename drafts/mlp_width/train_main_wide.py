@@ -6,7 +6,10 @@ Writes the card, the weights and the kept snapshots (steps 2,000 / 4,000 / 6,000
 scaling table) to drafts/mlp_width/out/. The run keeps a resumable state file there: started again
 after an interruption, it continues from its last checkpoint.
 
-    python drafts/mlp_width/train_main_wide.py [d_mlp] [steps] [threads]
+    python drafts/mlp_width/train_main_wide.py [d_mlp] [steps] [threads] [corpus]
+
+``corpus`` (default tinyworld's, course.corpus_v4) names another corpus module, for example a draft:
+    PYTHONPATH=drafts/tinyworld_v5 python drafts/mlp_width/train_main_wide.py 512 10000 2 corpus_v5b
 """
 
 import dataclasses
@@ -21,12 +24,13 @@ from course import tinyworld_models as tm
 d_mlp = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 7500
 torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 2)
-name = f"tinyworld-mlp{d_mlp}-{steps}"
 base = tm.RECIPES["tinyworld"]
+corpus = sys.argv[4] if len(sys.argv) > 4 else base.corpus
+name = f"tinyworld-mlp{d_mlp}-{steps}" + ("" if corpus == base.corpus else f"-{corpus}")
 tm.RECIPES[name] = dataclasses.replace(
     base, model=dataclasses.replace(base.model, d_mlp=d_mlp),
-    train=dataclasses.replace(base.train, steps=steps),
-    description=f"tinyworld's recipe with a dense MLP of {d_mlp} for {steps} steps (issue 19 candidate)")
+    train=dataclasses.replace(base.train, steps=steps), corpus=corpus,
+    description=f"tinyworld's recipe with a dense MLP of {d_mlp} for {steps} steps on {corpus} (issue 19 candidate)")
 t = time.time()
 card = tm.train_recipe(name, Path(__file__).parent / "out", progress=True)
 print(f"done in {time.time() - t:.0f} s")
