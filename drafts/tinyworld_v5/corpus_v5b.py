@@ -70,3 +70,8 @@ def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, floa
 
 def documents(n_docs: int, seed: int = 0) -> list[str]:
     return base.documents(n_docs, seed, MIX, segments=SEGMENTS)
+
+
+def __getattr__(attribute: str):
+    """Everything else the evaluation reads from a model's corpus (ioi_items, ...) is v4's."""
+    return getattr(v4, attribute)
