@@ -6,10 +6,14 @@ Writes the card, the weights and the kept snapshots (steps 2,000 / 4,000 / 6,000
 scaling table) to drafts/mlp_width/out/. The run keeps a resumable state file there: started again
 after an interruption, it continues from its last checkpoint.
 
-    python drafts/mlp_width/train_main_wide.py [d_mlp] [steps] [threads] [corpus]
+    python drafts/mlp_width/train_main_wide.py [d_mlp] [steps] [threads] [corpus] [seed]
 
 ``corpus`` (default tinyworld's, course.corpus_v4) names another corpus module, for example a draft:
     PYTHONPATH=drafts/tinyworld_v5 python drafts/mlp_width/train_main_wide.py 512 10000 2 corpus_v5b
+
+``seed`` (default 0, tinyworld's) sets both the initialisation and the corpus stream; with the other
+arguments at tinyworld's values it is a seed control of the shipped model:
+    python drafts/mlp_width/train_main_wide.py 512 10000 2 course.corpus_v4 1
 """
 
 import dataclasses
@@ -26,11 +30,14 @@ steps = int(sys.argv[2]) if len(sys.argv) > 2 else 7500
 torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 2)
 base = tm.RECIPES["tinyworld"]
 corpus = sys.argv[4] if len(sys.argv) > 4 else base.corpus
-name = f"tinyworld-mlp{d_mlp}-{steps}" + ("" if corpus == base.corpus else f"-{corpus}")
+seed = int(sys.argv[5]) if len(sys.argv) > 5 else base.train.seed
+name = (f"tinyworld-mlp{d_mlp}-{steps}" + ("" if corpus == base.corpus else f"-{corpus}")
+        + ("" if seed == base.train.seed else f"-seed{seed}"))
 tm.RECIPES[name] = dataclasses.replace(
     base, model=dataclasses.replace(base.model, d_mlp=d_mlp),
-    train=dataclasses.replace(base.train, steps=steps), corpus=corpus,
-    description=f"tinyworld's recipe with a dense MLP of {d_mlp} for {steps} steps on {corpus} (issue 19 candidate)")
+    train=dataclasses.replace(base.train, steps=steps, seed=seed, data_seed=seed), corpus=corpus,
+    description=f"tinyworld's recipe with a dense MLP of {d_mlp} for {steps} steps on {corpus}, seed {seed} "
+                "(issue 19 candidate)")
 t = time.time()
 card = tm.train_recipe(name, Path(__file__).parent / "out", progress=True)
 print(f"done in {time.time() - t:.0f} s")
