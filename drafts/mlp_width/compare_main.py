@@ -1,6 +1,9 @@
 """The shipped main model's card against full-recipe candidates, metric by metric, with the
 phrasing tables, the state probe and swap, and the fact trace (MLP rows at the subject and the
-last token). usage: compare_main.py CARD.json ...  (the shipped card is always the first column)"""
+last token). usage: compare_main.py CARD.json ...  (the shipped card is always the first column)
+
+Training writes a candidate's card beside its weights in drafts/mlp_width/out/, which git ignores; the
+cards of the runs the NOTES report are kept in drafts/mlp_width/cards/."""
 import json
 import sys
 
