@@ -562,13 +562,14 @@ EXERCISES = [
 def worked_held_out_frames(model) -> list[dict]:
     """Open question: does the copy-suppression head explain the sentence structures the model
     never saw? Worked answer: for each held-out structure that makes a batch of one token length,
-    measure the logit difference, the accuracy, where L3H3 looks from END (the subject of the last
-    clause, S2?), what L3H3 writes directly and what the MLP of layer 3 writes directly. Sort by
+    measure the logit difference, the accuracy, where L2H0 looks from END (the subject of the last
+    clause, S2?), what L2H0 writes directly and what the MLP of layer 3 writes directly. Sort by
     logit difference and compare the columns. On the shipped model the worst structure ("It rained,
-    so A and B stayed inside. S read the newspaper to") is the one where L3H3 finds S2 least (about
-    half its attention), the next worst ("Because A and B were hungry, ...") the second least; where
-    L3H3 finds S2, the MLP of layer 3 writes more than L3H3 itself, and where it does not, the MLP
-    writes little."""
+    so A and B stayed inside. S read the newspaper to") is the one where L2H0 finds S2 least (under
+    half its attention); in the two worst structures the MLP of layer 3 writes *against* IO, even
+    where L2H0 finds S2 and writes for IO as much as anywhere ("The teacher asked A and B to share a
+    desk. S lent a pencil to"); in the three the model always gets right, the MLP writes more than
+    L2H0 itself."""
     from course import attribution, evalsets, ioi, metrics
 
     rows = []
@@ -579,53 +580,53 @@ def worked_held_out_frames(model) -> list[dict]:
         logits, cache = model.run_with_cache(batch.clean)
         per_prompt = metrics.logit_diff(logits, batch.io, batch.s, per_prompt=True)
         prompts = torch.arange(len(batch.items))
-        to_s2 = cache["pattern", 3][prompts, :, -1, batch.positions["S2"]].mean(0)  # [head_index]
+        to_s2 = cache["pattern", 2][prompts, :, -1, batch.positions["S2"]].mean(0)  # [head_index]
         dla = attribution.dla_by_head(model, cache, batch.io, batch.s)
         components, labels = attribution.dla_by_component(model, cache, batch.io, batch.s)
         rows.append({"frame": frame, "prompts": len(batch.items), "logit_diff": per_prompt.mean().item(),
-                     "accuracy": (per_prompt > 0).float().mean().item(), "L3H3 END->S2": to_s2[3].item(),
-                     "L3H3 direct": dla[3, 3].item(), "MLP3 direct": components[labels.index("3_mlp_out")].item()})
+                     "accuracy": (per_prompt > 0).float().mean().item(), "L2H0 END->S2": to_s2[0].item(),
+                     "L2H0 direct": dla[2, 0].item(), "MLP3 direct": components[labels.index("3_mlp_out")].item()})
     return sorted(rows, key=lambda r: r["logit_diff"])
 
 
 @torch.no_grad()
 def worked_mlp_shares(model, batch) -> dict[str, dict[str, float]]:
-    """Open question: the MLP of layer 3 writes more than half of the logit difference directly. Is
-    that its own doing, or the copy-suppression head's? Worked answer: rerun the clean prompts with
-    the output (z) of L3H3 taken from the ABC run (S2 replaced by a third name, so it suppresses that
+    """Open question: the MLP of layer 3 writes half of the logit difference directly. Is that its
+    own doing, or the copy-suppression head's? Worked answer: rerun the clean prompts with the
+    output (z) of L2H0 taken from the ABC run (S2 replaced by a third name, so it suppresses that
     name instead), and compare every component's direct logit attribution with the clean run's. On
-    the shipped model the MLP's share goes from +6.7 to about zero: it turns what L3H3 writes into
-    logits, and writes nothing for IO without it."""
+    the shipped model the MLP's share goes from +6.8 to +0.6: it turns what L2H0 writes into
+    logits, and writes little for IO without it (the MLP of layer 2 likewise, +1.7 to -0.1)."""
     from course import attribution
 
-    _, abc_cache = model.run_with_cache(batch.abc, names_filter="blocks.3.attn.hook_z")
+    _, abc_cache = model.run_with_cache(batch.abc, names_filter="blocks.2.attn.hook_z")
 
     def abc_head(z, hook):
         z = z.clone()
-        z[:, :, 3] = abc_cache["blocks.3.attn.hook_z"][:, :, 3]
+        z[:, :, 0] = abc_cache["blocks.2.attn.hook_z"][:, :, 0]
         return z
 
     _, clean_cache = model.run_with_cache(batch.clean)
-    with model.hooks([("blocks.3.attn.hook_z", abc_head)]):
+    with model.hooks([("blocks.2.attn.hook_z", abc_head)]):
         _, patched_cache = model.run_with_cache(batch.clean)
     clean, labels = attribution.dla_by_component(model, clean_cache, batch.io, batch.s)
     patched, _ = attribution.dla_by_component(model, patched_cache, batch.io, batch.s)
-    return {label: {"clean": c, "L3H3 from ABC": p}
+    return {label: {"clean": c, "L2H0 from ABC": p}
             for label, c, p in zip(labels, clean.tolist(), patched.tolist())}
 
 
 @torch.no_grad()
 def worked_early_heads(model, batch) -> dict[str, float]:
-    """Open question: do the heads of layers 0-2 matter for IOI? Worked answer: mean-ablate them
+    """Open question: do the heads other than L2H0 matter for IOI? Worked answer: mean-ablate them
     (replace their z by its mean over the batch, position by position) and measure the logit
-    difference: each head of layers 0-2 alone (among them L1H3 and L2H2, the heads the rules of
-    section 4 named, L2H2 also the one sender to L3H3's values), all twelve together; compare with
-    mean-ablating L3H3, and L3H3 with L3H1. Every prompt of the batch has the same structure, so the
-    mean keeps what is the same across prompts (where S2 sits) and removes only which names are
-    where. On the shipped model L1H3 and L2H2 cost little (without L2H2's copy, L3H3 still reads the
-    name at S2); the early head that costs most is L2H1, which at END looks at the first name of
-    the opening, and which the MLP of layer 3 reads; all twelve together cost about a quarter,
-    L3H3 alone more than four fifths."""
+    difference: each head alone (among them L1H3, L2H1 and L3H2, the heads the rules of section 4
+    named), all eight heads of layers 0 and 1 together, and L2H0 with L1H2. Every prompt of the
+    batch has the same structure, so the mean keeps what is the same across prompts (where S2
+    sits) and removes only which names are where. On the shipped model the three named heads cost
+    little or nothing; the other head that costs most is L2H2 (about a quarter), which from END
+    looks at the second name of the opening, whoever it is, and writes nothing for IO directly:
+    what it writes is read later, by the MLP of layer 3. All eight heads of layers 0 and 1 together
+    cost under a tenth, L2H0 alone more than four fifths, L2H0 with L1H2 nearly everything."""
     from course import metrics
 
     _, cache = model.run_with_cache(batch.clean, names_filter=lambda n: n.endswith("attn.hook_z"))
@@ -642,11 +643,11 @@ def worked_early_heads(model, batch) -> dict[str, float]:
         logits = model.run_with_hooks(batch.clean, fwd_hooks=[(lambda n: n.endswith("attn.hook_z"), hook)])
         return metrics.logit_diff(logits, batch.io, batch.s).item()
 
-    early = [(layer, head) for layer in range(3) for head in range(model.cfg.n_heads)]
+    heads = [(layer, head) for layer in range(model.cfg.n_layers) for head in range(model.cfg.n_heads)]
     out = {"clean": ablated([])}
-    out.update({f"L{layer}H{head} ablated": ablated([(layer, head)]) for layer, head in early})
-    out.update({"all heads of layers 0-2 ablated": ablated(early), "L3H3 ablated": ablated([(3, 3)]),
-                "L3H1 and L3H3 ablated": ablated([(3, 1), (3, 3)])})
+    out.update({f"L{layer}H{head} ablated": ablated([(layer, head)]) for layer, head in heads})
+    out.update({"all heads of layers 0-1 ablated": ablated([(layer, head) for layer, head in heads if layer < 2]),
+                "L1H2 and L2H0 ablated": ablated([(1, 2), (2, 0)])})
     return out
 
 

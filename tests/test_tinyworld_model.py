@@ -1,4 +1,4 @@
-"""The shipped main model, `tinyworld` (trained on TinyWorld v4; the moving average of its weights),
+"""The shipped main model, `tinyworld` (trained on TinyWorld v4 with seed 1; the moving average of its weights),
 holds every claim of its card on prompts built from frames, phrasings, cities and pairs it never saw in training, including the
 validation frames written to stand in for other people's; and its card is a fresh measurement.
 The thresholds are the ones the chapters rely on; where the issue's targets are not met, the tests
@@ -45,30 +45,32 @@ def test_card_is_a_fresh_measurement(measured):
 # What the model does, and where it stops (issue 19's targets in the comments).
 
 def test_ioi_on_new_sentence_structures(measured):
-    # 10 held-out structures (target >= 0.95 for ABBA and BABA): 0.93 overall, ABBA 0.90, BABA 0.96;
-    # the v3 model gave 0.87 (ABBA 0.96, BABA 0.77), tinyworld-v2 0.84 (ABBA 0.80)
+    # 10 held-out structures (target >= 0.95 for ABBA and BABA): 0.91 overall, ABBA 0.90, BABA 0.92;
+    # seed 0 of the same recipe gave 0.93 (ABBA 0.90, BABA 0.96), the v3 model 0.87, tinyworld-v2 0.84
     assert measured["ioi_accuracy"] >= 0.9 and measured["ioi_logit_diff"] >= 9.0
     assert 0.88 <= measured["ioi_accuracy_ABBA"] < 0.95 and measured["ioi_logit_diff_ABBA"] >= 9.0
-    assert measured["ioi_accuracy_BABA"] >= 0.95 and measured["ioi_logit_diff_BABA"] >= 9.0
+    assert 0.9 <= measured["ioi_accuracy_BABA"] < 0.95 and measured["ioi_logit_diff_BABA"] >= 9.0
     by_frame = measured["ioi_accuracy_by_frame"]
-    assert sum(a >= 0.9 for a in by_frame) == 7 and 0.6 <= min(by_frame) < 0.7  # seven solved, the worst at 0.64
+    # eight solved; the worst, "{A} called {B} on the phone. The next day, {S} mailed a postcard to", at 0.52
+    assert sum(a >= 0.9 for a in by_frame) == 8 and 0.5 <= min(by_frame) < 0.6
 
 
 def test_ioi_on_the_validation_frames(measured):
-    # 8 more structures, written after training was designed: 0.80, ABBA 0.71 and BABA 0.90 (the v3
-    # model 0.875, ABBA 0.96; tinyworld-v2 0.50, chance): ABBA on unseen frames is this model's weak spot
-    assert 0.75 <= measured["validation_ioi_accuracy"] < 0.85 and measured["validation_ioi_logit_diff"] >= 5.0
-    assert measured["validation_ioi_accuracy_ABBA"] < 0.75 and measured["validation_ioi_accuracy_BABA"] >= 0.85
+    # 8 more structures, written after training was designed: 0.91, ABBA 0.975 and BABA 0.84 (seed 0:
+    # 0.80, ABBA 0.71; the v3 model 0.875; tinyworld-v2 0.50, chance). The seed was chosen with these
+    # figures in view, so they read optimistic; the held-out and fresh frames are the unbiased reading.
+    assert 0.85 <= measured["validation_ioi_accuracy"] < 0.95 and measured["validation_ioi_logit_diff"] >= 6.0
+    assert measured["validation_ioi_accuracy_ABBA"] >= 0.95 and 0.8 <= measured["validation_ioi_accuracy_BABA"] < 0.9
 
 
 def test_ioi_on_the_fresh_frames(model):
     # 12 structures written after every corpus was fixed (evalsets.FRESH_IOI_FRAMES), 480 prompts:
-    # 0.871 (ABBA 0.779, BABA 0.962), logit diff 6.3, IO the top prediction 0.51; the worst frame 0.55
-    # (the v3 model: 0.831, ABBA 0.875, BABA 0.788, top-1 0.62, worst frame 0.375)
+    # 0.969 (ABBA 0.942, BABA 0.996), logit diff 9.5, IO the top prediction 0.88; the worst frames 0.825
+    # (seed 0: 0.871, ABBA 0.779, top-1 0.51, worst frame 0.55; the v3 model: 0.831, worst frame 0.375)
     fresh = evaluate.fresh_ioi_metrics(model)
-    assert 0.85 <= fresh["fresh_ioi_accuracy"] < 0.9 and fresh["fresh_ioi_logit_diff"] >= 6.0
-    assert 0.75 <= fresh["fresh_ioi_accuracy_ABBA"] < 0.85 and fresh["fresh_ioi_accuracy_BABA"] >= 0.95
-    assert 0.45 <= fresh["fresh_ioi_top1"] < 0.55 and 0.5 <= min(fresh["fresh_ioi_accuracy_by_frame"]) < 0.6
+    assert fresh["fresh_ioi_accuracy"] >= 0.95 and fresh["fresh_ioi_logit_diff"] >= 9.0
+    assert 0.9 <= fresh["fresh_ioi_accuracy_ABBA"] < 0.95 and fresh["fresh_ioi_accuracy_BABA"] >= 0.99
+    assert 0.85 <= fresh["fresh_ioi_top1"] < 0.9 and 0.8 <= min(fresh["fresh_ioi_accuracy_by_frame"]) < 0.85
 
 
 def test_ioi_on_new_combinations_of_known_parts(measured):
@@ -82,41 +84,44 @@ def test_two_hop_on_held_out_cities(measured):
     assert measured["two_hop_trained_accuracy"] >= 0.98  # training cities' composites
     by_phrasing = measured["two_hop_held_out_by_phrasing"]
     assert len(by_phrasing) == 12
-    # target: >= 0.9 in every phrasing. 6 of 12 reach it (0.87 over all 12; the v3 model 0.78); the worst
-    # are "{c} is in a state whose capital is" (0.61) and "The capital of the state that has {c} is" (0.65)
-    assert measured["two_hop_held_out_accuracy"] >= 0.85
-    assert sum(v >= 0.9 for v in by_phrasing.values()) == 6 and 0.6 <= min(by_phrasing.values()) < 0.7
+    # target: >= 0.9 in every phrasing. 9 of 12 reach it (0.92 over all 12; seed 0 0.87, the v3 model 0.78);
+    # the worst are "{c} lies in a state. The capital of that state is" (0.55), "The capital of the state
+    # that has {c} is" (0.74) and "{c} is in a state whose capital is" (0.81)
+    assert measured["two_hop_held_out_accuracy"] >= 0.9
+    assert sum(v >= 0.9 for v in by_phrasing.values()) == 9 and 0.5 <= min(by_phrasing.values()) < 0.6
     held = [by_phrasing[p] for p in evalsets.TWO_HOP_HELD_OUT_PHRASINGS]
-    assert sum(held) / len(held) > 0.75  # the v3 model: 0.65, tinyworld-v2: 0.53
-    # the validation phrasings: none reaches 0.9; "The seat of government for the state containing {c}
-    # is" is the best (0.77), four are at 0
+    assert sum(held) / len(held) > 0.8  # 0.82 (seed 0: 0.78, the v3 model: 0.65, tinyworld-v2: 0.53)
+    # the validation phrasings: one reaches 0.9 ("The seat of government for the state containing {c}
+    # is", 0.97), four are at 0; 0.19 over the six
     validation = measured["validation_two_hop_by_phrasing"]
-    assert max(validation.values()) < 0.9 and measured["validation_two_hop_accuracy"] < 0.3
+    assert sum(v >= 0.9 for v in validation.values()) == 1 and sum(v == 0 for v in validation.values()) == 4
+    assert measured["validation_two_hop_accuracy"] < 0.3
 
 
 def test_the_state_is_readable_and_swapping_it_moves_the_capital(measured):
     state = measured["two_hop_state"]
     probes = state["probe_accuracy_by_site"]
     assert probes["blocks.0.hook_resid_pre@city"] >= 0.95  # the city's embedding already says its state
-    assert probes["blocks.1.hook_resid_pre@city"] >= 0.8  # and the city's position keeps it through layer 0
+    assert probes["blocks.1.hook_resid_pre@city"] >= 0.75  # and the city's position keeps most of it (0.80)
     assert state["site"] == "blocks.3.hook_resid_post@last"
     assert 0.85 <= state["probe_accuracy"] < 0.9  # at the last token after the last layer (target 0.9)
     assert min(state["swap_by_phrasing"].values()) >= 0.9  # the target: >= 0.8 in every phrasing
 
 
 def test_facts(measured):
-    # target >= 0.95 in held-out phrasings: 0.59 (0.82 ranked among the 12 sports); the v3 model 0.56,
-    # tinyworld-v2 0.23
+    # target >= 0.95 in held-out phrasings: 0.61 (0.80 ranked among the 12 sports); seed 0 0.59, the v3
+    # model 0.56, tinyworld-v2 0.23
     assert 0.5 <= measured["fact_accuracy_held_out_phrasings"] < 0.95
-    assert measured["fact_accuracy_among_sports_held_out_phrasings"] >= 0.8
-    validation = measured["validation_fact_by_phrasing"]  # 3 of 6 validation phrasings at 1.0, the worst 0.125
+    assert measured["fact_accuracy_among_sports_held_out_phrasings"] >= 0.79
+    # 3 of 6 validation phrasings at 1.0, the worst ("On the weekend you will find {n} out playing") 0.15
+    validation = measured["validation_fact_by_phrasing"]
     assert sum(v >= 0.95 for v in validation.values()) == 3 and min(validation.values()) < 0.2
 
 
 def test_facts_are_looked_up_at_the_subject_by_mlp0(measured):
     # Traced on the held-out phrasings the model answers right: restoring MLP0's output at the subject's
-    # token restores 0.68 of the answer, at the last token 0.04; the peak of the layers x positions
-    # table is there (the issue's target). The v3 model looked the fact up at the last token (0.73).
+    # token restores 0.87 of the answer, at the last token 0.08; the peak of the layers x positions
+    # table is there (the issue's target; seed 0: 0.68). The v3 model looked the fact up at the last token.
     table = measured["fact_trace"]["mlp"]
     subject = causal_tracing.POSITION_KINDS.index("subject")
     last = causal_tracing.POSITION_KINDS.index("last")
@@ -137,7 +142,7 @@ def test_induction(measured):
 
 
 def test_writes_tinyworld_text(measured):
-    assert measured["held_out_loss"] < 1.35  # 1.31 nats on fresh v4 documents (random-word frames included)
+    assert measured["held_out_loss"] < 1.35  # 1.30 nats on fresh v4 documents (random-word frames included)
     assert all(len(s.split()) >= 5 for s in measured["samples"])
 
 
