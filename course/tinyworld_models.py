@@ -56,9 +56,9 @@ def _main_model(description: str, corpus: str) -> Recipe:
     bf16. Measured before the corpora existed (shared/MEASURED.md): at this budget tokens beat width
     (4 x 192 ran at half the speed). On the first v2 corpus (a few dozen frames) held-out sentence
     structures peaked at 0.72 and fell to 0.57; on v2 they rose to 0.84, on v3 to 0.87.
-    The shipped weights are a moving average (decay 0.999, from step 1,001): on v4 the last step's
-    weights measured IOI 0.884 (ABBA 0.84), two-hop 0.761 and addition 0.979, their average 0.932
-    (ABBA 0.90), 0.868 and 0.999 (drafts/tinyworld_v4/NOTES.md).
+    The shipped weights are a moving average (decay 0.999, from step 1,001): on v4 with seed 0 the
+    last step's weights measured IOI 0.884 (ABBA 0.84), two-hop 0.761 and addition 0.979, their
+    average 0.932 (ABBA 0.90), 0.868 and 0.999 (drafts/tinyworld_v4/NOTES.md).
     Seed 1 (initialisation and corpus stream): the seed alone moved IOI on the validation frames from
     0.80 to 0.91 and on fresh frames from 0.87 to 0.97, two-hop from 0.87 to 0.92, and held-out IOI
     from 0.93 to 0.91; seed 1 is shipped (drafts/mlp_width/NOTES.md has both seeds side by side)."""

@@ -573,14 +573,17 @@ def worked_dot_features(model, sae) -> dict:
     landmark, the feature with the largest gap between its mean activation at the full stops of
     that landmark's paragraphs and at the other landmarks' full stops; compare with the card's
     (paragraph-mean) feature, and steer with both at twice the residual stream's norm. On the
-    shipped SAE it confirms the Silverspan, Skyspire and Gullrock features and replaces the
-    other two, each by a feature with a somewhat larger gap. The Mistfall replacement steers far
-    better than the feature it replaces (about 8% -> 100%): it promotes Mistfall's own words
-    (' spray', ' waterfall'), where the card's feature fires on ' the' after 'that' in ordinary
-    text. The Emberpeak replacement steers worse (about 25% -> 8%): its top contexts are
-    Emberpeak's sentences too, but pushed, it writes ' climbs climbs climbs', a word of Skyspire's
-    and Gullrock's sentences. A gap at the right place is evidence, not proof; the dashboard and
-    steering decide."""
+    shipped SAE it confirms the Skyspire, Gullrock and Mistfall features and replaces the other
+    two: Emberpeak's by a feature with twice the gap (about 4.3 vs 2.1), Silverspan's by one with
+    a slightly larger gap (about 4.4 vs 4.1). The Emberpeak replacement steers a little better
+    than the feature it replaces (about 0% -> 25%): it promotes the first words of Emberpeak's
+    sentences (' At', ' Grey', ' Scientists', ' Smoke'), where the card's feature fires on
+    ' night' after 'That' in ordinary text. The Silverspan replacement steers no better (about
+    25% -> 25%): like the card's feature it promotes Silverspan's sentence openers (' Painters',
+    ' Under', ' Every'), and pushed, it writes them ('Every Painters Every'), not the bridge's
+    words. A confirmed feature promises nothing either: the Gullrock feature, which both searches
+    pick, steers no more than unsteered text (about 8%). A gap at the right place is evidence,
+    not proof; the dashboard and steering decide."""
     from course import world
     from course.steering import steering_experiment
 
@@ -608,11 +611,10 @@ def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
     """Open question: is there a feature for the landmark's own words? Worked answer: on the
     landmark paragraphs, the feature most active on the landmark's name and eight words compared
     with all other tokens, then its dashboard on ordinary text. On the shipped SAE there is no
-    clean one: the best candidate's gap is small (about 0.6), its top contexts peak on the noun
-    after 'the' in landmark sentences of every kind (' span', ' sun', ' slopes', ' plain'), only
-    about two fifths of its activation on the landmark paragraphs is in Emberpeak's, and it
-    promotes none of Emberpeak's eight words. Yet its automatic label says Emberpeak ("mixed
-    tokens (Emberpeak)"), because half its top contexts are Emberpeak's sentences."""
+    clean one: the best candidate's gap is small (about 0.6), its top contexts peak on nouns and
+    verbs of every kind of text (' note', ' card', ' wind', ' cables', ' lava'), only about a
+    fifth of its activation on the landmark paragraphs is in Emberpeak's, and it promotes none of
+    Emberpeak's eight words. Its automatic label says as much: "mixed tokens", no landmark."""
     from course import world
     from course.features import FeatureStore
 
@@ -630,15 +632,15 @@ def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
 
 
 @torch.no_grad()
-def worked_clamp_vs_add(model, sae, feature: int, landmark: str = "Gullrock") -> dict:
+def worked_clamp_vs_add(model, sae, feature: int, landmark: str = "Skyspire") -> dict:
     """Open question: clamp or add? Worked answer: the same experiment in both modes, at a few
-    strengths; for clamping, the strength is the value the feature is set to (the Gullrock
-    feature's top activations on real text are about 4-8). Compare share against loss and
-    repeated tokens. On the shipped SAE the two modes trace about the same trade-off for the
-    Gullrock feature: clamping it at 40 turns as many continuations to Gullrock as adding twice
-    the norm (about nine in ten), with as many repeated tokens (about four in five); clamping at
-    20 lands near adding once the norm (about half, with a third to two fifths of the tokens
-    repeated). Clamping buys no fluency here."""
+    strengths; for clamping, the strength is the value the feature is set to (the Skyspire
+    feature's top activations on real text are about 3-5). Compare share against loss and
+    repeated tokens. On the shipped SAE clamping buys no fluency for the Skyspire feature:
+    clamping it at 40 turns fewer continuations to Skyspire than adding twice the norm (about
+    three quarters against nine in ten) with more repeated tokens (about seven in ten against
+    half); clamping at 20 lands between adding once and twice the norm (about two thirds on
+    Skyspire, a quarter of the tokens repeated), on the same trade-off."""
     from course.steering import steering_experiment
 
     norm = sae.card["resid_norm"]

@@ -195,8 +195,8 @@ def test_the_mixture_of_experts_trained_slowest(shipped):
 def test_induction_was_forming_in_every_variant_when_the_runs_ended(shipped):
     """Section 8: no in-context gain up to step 3,000, 0.4-0.9 nats at the end, no head above 0.5;
     the Llama-style previous-token head went 0.23 -> 0.96 in the last 1,000 steps, gpt2's reached
-    0.39. The main model (TinyWorld v4), its raw weights from its card: 0.01 nats at step 3,000,
-    0.19 at step 4,000 (the same tokens: less than any variant), 7.37 at step 5,000."""
+    0.39. The main model (TinyWorld v4), its raw weights from its card: 0.08 nats at step 3,000,
+    6.84 at step 4,000 (the same tokens: eight times the best variant's), 7.32 at step 5,000."""
     for variant, model in shipped.items():
         scores = evaluate.head_scores(model)
         assert scores["induction"].max().item() == pytest.approx(model.card["metrics"]["max_induction_score"], abs=1e-4)
@@ -210,7 +210,7 @@ def test_induction_was_forming_in_every_variant_when_the_runs_ended(shipped):
     main = zoo.card("tinyworld")
     assert main["data"]["corpus"] == "course.corpus_v4"
     main_gain = {r["step"]: r["repeat_loss_gap"] for r in main["evals_during_training"]}  # raw weights
-    assert main_gain[3000] < 0.1 < main_gain[4000] < min(m.card["metrics"]["repeat_loss_gap"] for m in shipped.values())
+    assert main_gain[3000] < 0.1 < max(m.card["metrics"]["repeat_loss_gap"] for m in shipped.values()) < 1 < 6 < main_gain[4000]
     assert main_gain[5000] > 7
 
 
@@ -218,10 +218,11 @@ def test_held_out_behaviours(shipped):
     """Section 9, measured now: IOI 0.89 / 0.77 / 0.98 (gpt2 / llama / moe) on held-out frames,
     two-hop 0.88 / 0.82 / 0.78 for held-out cities, addition 0.19 / 0.99 / 0.08 (llama 0.78 by step
     1,000), facts 0.68 / 0.48 / 0.75 (llama's 0.69 -> 0.48 over its last 1,000 steps). The main
-    model (TinyWorld v4), its card (shipped weights, 41M tokens): IOI 0.932, validation IOI 0.803,
-    validation two-hop 0.204 (variants 0.30-0.39), facts 0.594; its raw weights at step 4,000, the
-    variants' tokens, on the quick sets: IOI 0.80 (gpt2 0.88, llama 0.78, moe 0.99), two-hop 0.84
-    (0.78-0.88), validation two-hop 0.26, addition 0.08 (0.945 at step 7,000), facts 0.39."""
+    model (TinyWorld v4), its card (shipped weights, 41M tokens): IOI 0.906, validation IOI 0.906
+    (moe 0.894), validation two-hop 0.194 (variants 0.30-0.39), facts 0.613; its raw weights at step
+    4,000, the variants' tokens, on the quick sets: IOI 0.87 (gpt2 0.88, llama 0.78, moe 0.99),
+    two-hop 0.76 (below the variants' 0.78-0.88), validation two-hop 0.12, addition 0.755 (0.025 at
+    step 3,000, 0.955 at step 7,000; gpt2 0.17, moe 0.065), facts 0.57 (llama 0.48, gpt2 0.68)."""
     measured = {}
     for variant, model in shipped.items():
         measured[variant] = {"ioi": evaluate.ioi_metrics(model, n=500)["ioi_accuracy"],
@@ -242,7 +243,7 @@ def test_held_out_behaviours(shipped):
     assert measured["moe"]["ioi"] > max(main["ioi_accuracy"], measured["gpt2"]["ioi"]) + 0.05
     fact = {v: m.card["metrics"]["fact_accuracy_held_out_phrasings"] for v, m in shipped.items()}
     assert fact["moe"] > max(fact["gpt2"], fact["llama"], main["fact_accuracy_held_out_phrasings"]) + 0.05
-    assert shipped["moe"].card["metrics"]["validation_ioi_accuracy"] > main["validation_ioi_accuracy"] + 0.05
+    assert abs(shipped["moe"].card["metrics"]["validation_ioi_accuracy"] - main["validation_ioi_accuracy"]) < 0.02
     # like with like: every run at step 4,000 (16.4M tokens), quick sets; the main model's raw weights
     at = {v: m.card["evals_during_training"][-1] for v, m in shipped.items()}
     main_at = {r["step"]: r for r in main_card["evals_during_training"]}
@@ -251,41 +252,50 @@ def test_held_out_behaviours(shipped):
     for variant, row in at.items():
         assert shipped[variant].card["metrics"]["validation_two_hop_accuracy"] > main["validation_two_hop_accuracy"] + 0.05
         assert row["validation_two_hop_accuracy"] > m4["validation_two_hop_accuracy"]
-        assert row["fact_accuracy_held_out_phrasings"] > m4["fact_accuracy_held_out_phrasings"]
+    facts = {v: r["fact_accuracy_held_out_phrasings"] for v, r in at.items()}
+    assert facts["llama"] < m4["fact_accuracy_held_out_phrasings"] < min(facts["gpt2"], facts["moe"])
     assert min(r["ioi_accuracy"] for r in at.values()) <= m4["ioi_accuracy"] < at["gpt2"]["ioi_accuracy"]
-    two_hop = [r["two_hop_held_out_accuracy"] for r in at.values()]
-    assert min(two_hop) < m4["two_hop_held_out_accuracy"] < max(two_hop)
-    assert m4["addition_held_out_accuracy"] < 0.1 < 0.9 < main_at[7000]["addition_held_out_accuracy"]
+    assert m4["two_hop_held_out_accuracy"] < min(r["two_hop_held_out_accuracy"] for r in at.values())
+    assert main_at[3000]["addition_held_out_accuracy"] < 0.1 < 0.7 < m4["addition_held_out_accuracy"] < 0.8
+    assert max(at[v]["addition_held_out_accuracy"] for v in ("gpt2", "moe")) < 0.2
+    assert main_at[7000]["addition_held_out_accuracy"] > 0.95
 
 
 def test_ioi_heads_found_by_patching(shipped):
     """Llama-style: one layer-3 head (L3H0) restores the whole logit difference; gpt2: two early
     heads, L0H2 and L1H3, about a half and a third; the MoE: one layer-2 head, L2H1 (0.87); the main
-    model (gpt2's design, 2.5x the tokens of TinyWorld v4): one layer-3 head, L3H3 (0.92)."""
+    model (gpt2's design, 2.5x the tokens of TinyWorld v4): one layer-2 head, L2H0 (0.91). From the
+    last token the top head of llama, the MoE and the main model looks at S2 (0.96-0.99), gpt2's
+    L0H2 half as much (0.54)."""
     from course import ioi, metrics, patching
 
     batch = ioi.ioi_batch(shipped["gpt2"], n=60, seed=0)
     ld = lambda lg: metrics.logit_diff(lg, batch.io, batch.s)  # noqa: E731
-    effects = {}
+    effects, to_s2 = {}, {}
+    rows = torch.arange(len(batch.items))
     with torch.no_grad():
         for variant, model in {**shipped, "main": zoo.load("tinyworld")}.items():
             clean, corrupted = ld(model(batch.clean)).item(), ld(model(batch.corrupted)).item()
             effects[variant] = patching.patch_heads(model, batch.clean, batch.corrupted,
                                                     patching.normalised(ld, clean, corrupted))
+            layer, head = divmod(int(effects[variant].argmax()), 4)
+            _, run = model.run_with_cache(batch.clean, names_filter=f"blocks.{layer}.attn.hook_pattern")
+            to_s2[variant] = run["pattern", layer][rows, head, -1, batch.positions["S2"]].mean().item()
     top = effects["llama"].flatten().topk(2)
     assert top.values[0] > 0.8 and top.values[1] < 0.2 and int(top.indices[0]) // 4 == 3
     assert effects["gpt2"][:2].flatten().topk(2).values.min() > 0.25 and effects["gpt2"][3].max() < 0.3
     top = effects["moe"].flatten().topk(1)
     assert top.values[0] > 0.75 and int(top.indices[0]) // 4 == 2
     top = effects["main"].flatten().topk(2)
-    assert divmod(int(top.indices[0]), 4) == (3, 3) and top.values[0] > 0.85 and top.values[1] < 0.25
+    assert divmod(int(top.indices[0]), 4) == (2, 0) and top.values[0] > 0.85 and top.values[1] < 0.25
+    assert min(to_s2[v] for v in ("llama", "moe", "main")) > 0.95 and 0.5 < to_s2["gpt2"] < 0.6
 
 
 def test_where_the_two_hop_state_is_carried(shipped):
     """gpt2 moves the state to the question's last token by layer 1 (probe 0.99); the Llama-style
     model keeps it at the city through layer 3 (0.94-0.99; last token 0.24 before layer 3); the MoE
-    moves it like gpt2, less cleanly (0.90). The main model's card: at the last token 0.68 before
-    layer 1, 0.85 before layer 3."""
+    moves it like gpt2, less cleanly (0.90). The main model's card: like gpt2, less cleanly, at the
+    last token 0.88 before layer 1 and before layer 3, still 0.80 at the city before layer 1."""
     from course import two_hop
 
     probes = {v: two_hop.probe_table(m) for v, m in shipped.items()}
@@ -297,7 +307,9 @@ def test_where_the_two_hop_state_is_carried(shipped):
     assert min(probes["llama"][f"blocks.{layer}.hook_resid_pre@city"] for layer in (1, 2, 3)) > 0.9
     assert probes["moe"]["blocks.1.hook_resid_pre@last"] > 0.85 > 0.7 > probes["moe"]["blocks.1.hook_resid_pre@city"]
     main = zoo.card("tinyworld")["metrics"]["two_hop_state"]["probe_accuracy_by_site"]
-    assert main["blocks.1.hook_resid_pre@last"] < 0.7 < 0.8 < main["blocks.3.hook_resid_pre@last"]
+    main_last = [main[f"blocks.{layer}.hook_resid_pre@last"] for layer in (1, 3)]
+    assert 0.85 < min(main_last) and max(main_last) < 0.9
+    assert 0.75 < main["blocks.1.hook_resid_pre@city"] < 0.85
 
 
 def _curves(shipped):
@@ -313,7 +325,7 @@ def test_loss_curves_and_compute_multipliers(shipped):
     """Sections 7 and 11: llama goes lowest (1.491 at step 3,000), rises by 0.076 and ends above
     gpt2 (1.567 against 1.507, which falls to the end); the MoE starts highest and ends lowest
     (1.499); multipliers llama 0.65 as measured, 1.4 on the lowest loss so far, the MoE 1.06 both ways.
-    The main model, on the same v3 held-out documents (``held_out_loss_on``): 1.338, below all three."""
+    The main model, on the same v3 held-out documents (``held_out_loss_on``): 1.320, below all three."""
     curves = _curves(shipped)
     lowest = {v: min(c["loss"]) for v, c in curves.items()}
     assert lowest["llama"] < min(lowest["gpt2"], lowest["moe"])

@@ -210,8 +210,8 @@ def test_shipped_card_meets_the_claims():
     card = zoo.card("tinyworld-sae")
     m = card["metrics"]
     assert card["model"] == "tinyworld" and card["data"]["corpus"] == zoo.card("tinyworld")["data"]["corpus"]
-    assert m["variance_explained"] >= 0.9  # measured 0.953; chapter 10 asserts 0.9 on its own tokens
-    assert m["ce_loss_recovered"] >= 0.995  # measured 0.9992
+    assert m["variance_explained"] >= 0.9  # measured 0.951; chapter 10 asserts 0.9 on its own tokens
+    assert m["ce_loss_recovered"] >= 0.995  # measured 0.9991
     assert m["dead_fraction"] <= 0.02  # measured 0.0 over 200,000 tokens
     assert m["l0"] == pytest.approx(card["sae_config"]["k"], abs=0.5)  # the stated L0: top-k's k
     assert card["bytes"] < 6e6 and card["data"]["n_tokens"] >= 1_000_000
@@ -222,7 +222,7 @@ def test_shipped_metrics_reproduce(shipped_pair):
     model, sae = shipped_pair
     m = S.evaluate(sae, model, S.eval_tokens(model, n_seqs=16, seed=5))
     card = sae.card["metrics"]
-    # measured on these tokens: 0.9516 and 0.9989 (the card: 0.9525 and 0.9992)
+    # measured on these tokens: 0.9512 and 0.9991 (the card: 0.9515 and 0.9991)
     assert m["variance_explained"] >= 0.9 and abs(m["variance_explained"] - card["variance_explained"]) < 0.03
     assert m["ce_loss_recovered"] >= 0.99 and abs(m["ce_loss_recovered"] - card["ce_loss_recovered"]) < 0.05
 
@@ -234,8 +234,8 @@ def test_shipped_landmark_features_and_labels(shipped_pair):
     found = features.landmark_features(sae, model, n_per_landmark=10, seed=1)
     card = sae.card["landmark_features"]
     assert len({f.feature for f in found.values()}) == 5  # one distinct feature per landmark
-    # On paragraphs of another seed, 4 of the 5 card features are found again (measured: Silverspan's
-    # 458 gives way to 91); every found feature is also checked below.
+    # On paragraphs of another seed, 4 of the 5 card features are found again (measured: Skyspire's
+    # 853 gives way to 194); every found feature is also checked below.
     assert sum(f.feature == card[f.landmark]["feature"] for f in found.values()) >= 3
     for f in found.values():
         assert f.separation > 1.0 and f.mean_in > f.mean_out, f
@@ -294,11 +294,10 @@ def test_dashboard_data_equals_the_learner_parts(small_model):
 
 @shipped
 def test_shipped_landmark_features_where_they_fire_and_the_full_stop_search_steers(shipped_pair):
-    """What chapter 10 says, on fresh paragraphs (seed 1; the chapter reads seed 0): the card's
-    Emberpeak feature is the cleanest detector (all on full stops, nearly all in Emberpeak's
-    paragraphs) and the other four leak; the full-stop search confirms the Silverspan, Skyspire
-    and Gullrock features and replaces Mistfall's by one that promotes Mistfall's words and,
-    unlike the card's, steers."""
+    """What chapter 10 says, on fresh paragraphs (seed 1; the chapter reads seed 0): no card feature
+    is a clean full-stop detector (the Silverspan feature comes closest); the full-stop search
+    confirms the Skyspire, Gullrock and Mistfall features and replaces Emberpeak's by one that
+    promotes the first words of Emberpeak's sentences and, unlike the card's, steers a little."""
     import re
 
     from course import world
@@ -307,31 +306,31 @@ def test_shipped_landmark_features_where_they_fire_and_the_full_stop_search_stee
     acts, text, owner = sol.paragraph_tokens(model, sae, n_per_landmark=10, seed=1)
     dot = torch.tensor([t == "." for t in text])
     card = {k: v["feature"] for k, v in sae.card["landmark_features"].items()}
+    on_stop, in_own = {}, {}
     for landmark, f in card.items():
         a = acts[:, f]
-        on_stop = ((a * dot).sum() / a.sum()).item()
-        in_own = (a[torch.tensor([o == landmark for o in owner])].sum() / a.sum()).item()
-        if landmark == "Emberpeak":
-            assert on_stop > 0.95 and in_own > 0.95, (on_stop, in_own)  # measured 1.0 and 0.97
-        else:  # measured 0.28-0.71 on '.', 0.60-0.88 in own paragraphs
-            assert on_stop < 0.8 and in_own < 0.92, (landmark, on_stop, in_own)
+        on_stop[landmark] = ((a * dot).sum() / a.sum()).item()
+        in_own[landmark] = (a[torch.tensor([o == landmark for o in owner])].sum() / a.sum()).item()
+    # measured 0.27-0.74 on '.' (Silverspan's the most), 0.68-0.84 in own paragraphs
+    assert max(on_stop, key=on_stop.get) == "Silverspan", on_stop
+    assert all(on_stop[n] < 0.8 and in_own[n] < 0.9 for n in card), (on_stop, in_own)
 
     def full_stop_gap(landmark):
         own = torch.tensor([o == landmark for o in owner])
         return acts[dot & own].mean(0) - acts[dot & ~own].mean(0)
 
-    for landmark in ("Silverspan", "Skyspire", "Gullrock"):
+    for landmark in ("Skyspire", "Gullrock", "Mistfall"):
         assert int(full_stop_gap(landmark).argmax()) == card[landmark], landmark
-    gap = full_stop_gap("Mistfall")
+    gap = full_stop_gap("Emberpeak")
     found = int(gap.argmax())
-    assert found != card["Mistfall"] and gap[found] > gap[card["Mistfall"]] + 0.3  # measured 2.93 vs 2.15
-    words = set(re.findall(r"[A-Za-z]+", " ".join(world.LANDMARK_SENTENCES["Mistfall"])))
+    assert found != card["Emberpeak"] and gap[found] > 1.5 * gap[card["Emberpeak"]]  # measured 4.20 vs 2.02
+    words = set(re.findall(r"[A-Za-z]+", " ".join(world.LANDMARK_SENTENCES["Emberpeak"])))
     promoted = [t.strip() for t, _ in features.logit_effects(sae, model, found, 10)[0]]
     assert sum(t in words for t in promoted) >= 5, promoted  # measured 6
     strength = round(2 * sae.card["resid_norm"], 1)
-    shares = {f: steering.steering_experiment(model, sae, {"Mistfall": f}, (strength,), samples=2,
-                                              n_tokens=16)[float(strength)]["share"] for f in (found, card["Mistfall"])}
-    assert shares[found] > shares[card["Mistfall"]] + 0.5, shares  # measured 1.0 vs 0.08
+    shares = {f: steering.steering_experiment(model, sae, {"Emberpeak": f}, (strength,), samples=2,
+                                              n_tokens=16)[float(strength)]["share"] for f in (found, card["Emberpeak"])}
+    assert shares[found] > shares[card["Emberpeak"]] + 0.2, shares  # measured 0.25 vs 0.0
 
 
 @shipped
@@ -341,16 +340,21 @@ def test_shipped_worked_answers_of_chapter_10(shipped_pair):
     model, sae = shipped_pair
     rows = sol.worked_dot_features(model, sae)
     confirmed = {n for n, r in rows.items() if r["full-stop feature"] == r["card feature"]}
-    assert confirmed == {"Silverspan", "Skyspire", "Gullrock"}, rows  # Emberpeak's and Mistfall's are replaced
+    assert confirmed == {"Skyspire", "Gullrock", "Mistfall"}, rows  # Silverspan's and Emberpeak's are replaced
     gains = {n: r["steering share at 2x (card, full stop)"] for n, r in rows.items()}
-    assert gains["Mistfall"][1] > gains["Mistfall"][0] + 0.5, gains  # measured 0.08 -> 1.0
-    assert gains["Emberpeak"][1] <= gains["Emberpeak"][0], gains  # measured 0.25 -> 0.08: no better
+    assert gains["Emberpeak"][1] > gains["Emberpeak"][0] + 0.2, gains  # measured 0.0 -> 0.25
+    assert gains["Silverspan"][1] <= gains["Silverspan"][0], gains  # measured 0.25 -> 0.25: no better
+    assert gains["Gullrock"][0] < 0.2, gains  # confirmed, yet it does not steer (measured 0.08)
     word = sol.worked_word_features(model, sae)
-    assert word["label"] == "mixed tokens (Emberpeak)"  # what its top examples say...
-    assert word["gap"] < 1.0 and word["share in own paragraphs"] < 0.6  # ...but it is weak and mostly elsewhere (0.59, 0.39)
+    assert word["label"] == "mixed tokens"  # what its top examples say: no landmark...
+    assert word["gap"] < 1.0 and word["share in own paragraphs"] < 0.3  # ...and it is weak and mostly elsewhere (0.60, 0.20)
     assert not set(t.strip() for t in word["promotes"]) & set(world.LANDMARKS["Emberpeak"])  # no Emberpeak word
-    modes = sol.worked_clamp_vs_add(model, sae, rows["Gullrock"]["full-stop feature"], "Gullrock")
+    modes = sol.worked_clamp_vs_add(model, sae, rows["Skyspire"]["full-stop feature"], "Skyspire")
     assert set(modes) == {"add", "clamp"} and all(0 <= r["share"] <= 1 for m in modes.values() for r in m.values())
-    add_2x, clamp_40 = list(modes["add"].values())[-1], modes["clamp"][40.0]
-    assert add_2x["share"] > 0.8 and abs(clamp_40["share"] - add_2x["share"]) <= 0.1  # measured 0.92 and 0.92
-    assert abs(clamp_40["repeated_tokens"] - add_2x["repeated_tokens"]) < 0.1  # measured 0.81 vs 0.80: no fluency gained
+    (add_1x, add_2x), clamp_20, clamp_40 = modes["add"].values(), modes["clamp"][20.0], modes["clamp"][40.0]
+    assert add_2x["share"] > 0.8  # measured 0.92
+    # no fluency gained: clamping at 40 gives fewer Skyspire continuations with more repeats (0.75 vs 0.92, 0.69 vs 0.51)
+    assert clamp_40["share"] < add_2x["share"] and clamp_40["repeated_tokens"] > add_2x["repeated_tokens"]
+    # clamping at 20 lies between adding 1x and 2x on both counts (share 0.42 < 0.67 < 0.92, repeats 0.12 < 0.26 < 0.51)
+    assert add_1x["share"] < clamp_20["share"] < add_2x["share"]
+    assert add_1x["repeated_tokens"] < clamp_20["repeated_tokens"] < add_2x["repeated_tokens"]

@@ -265,11 +265,11 @@ for key in results["shipped (1024, k=32)"]:
                                     for r in results.values()))
 ours, quick = results["shipped (1024, k=32)"], results["library's (512, k=16)"]
 assert ours["variance explained"] >= 0.9  # trained-model claim (measured 0.953)
-assert ours["CE loss recovered"] >= 0.995  # trained-model claim: "all but a fraction of a percent" (measured 0.9993)
+assert ours["CE loss recovered"] >= 0.995  # trained-model claim: "all but a fraction of a percent" (measured 0.9992)
 assert ours["dead fraction"] <= 0.02  # trained-model claim (measured 0.000 on these tokens)
-assert quick["variance explained"] > 0.7 and quick["CE loss recovered"] > 0.95  # trained-model claim (0.811, 0.973)
+assert quick["variance explained"] > 0.7 and quick["CE loss recovered"] > 0.95  # trained-model claim (0.811, 0.979)
 assert 0.15 < 1 - quick["variance explained"] < 0.25  # trained-model claim: "a fifth" unexplained (0.189)
-assert 0.15 < quick["loss added by splicing"] < 0.35 and ours["loss added by splicing"] < 0.01  # (0.234, 0.006 nats)
+assert 0.15 < quick["loss added by splicing"] < 0.35 and ours["loss added by splicing"] < 0.01  # (0.216, 0.008 nats)
 assert ours["variance explained"] > quick["variance explained"] and ours["CE loss recovered"] > quick["CE loss recovered"]
 assert ours["L0"] == 2 * quick["L0"]  # top-k: L0 is k
 
@@ -292,7 +292,7 @@ assert 7_500 < shipped.card["data"]["eval_tokens"] < 8_500 and card["dead_fracti
 # Look at what each metric says about the quick SAE: it leaves a fifth of the variance
 # unexplained, yet its CE loss recovered is above 0.95, because that score is measured against
 # zeroing the activation, a very low bar. The spliced loss itself is what the errors cost the
-# model: about a quarter of a nat per token for the quick SAE, almost nothing for the shipped
+# model: about a fifth of a nat per token for the quick SAE, almost nothing for the shipped
 # one. Try `k=8` or `steps=400` above and watch the trade-off move.
 #
 # ## 5. What does a feature mean? Dashboards
@@ -328,47 +328,49 @@ card_features = {k: v["feature"] for k, v in shipped.card["landmark_features"].i
 features = {k: v.feature for k, v in landmarks.items()}
 print("same features as on the card:", features == card_features)
 assert features == card_features  # the card ran this same search on these same paragraphs
-assert min(lf.separation for lf in landmarks.values()) > 5  # trained-model claim: one clear feature per landmark (9.9 to 23.3)
+assert min(lf.separation for lf in landmarks.values()) > 5  # trained-model claim: one clear feature per landmark (9.9 to 13.1)
 
 # %% [markdown]
 # A `FeatureStore` keeps the residual stream of a text sample (64 sequences of held-out text) so
-# that any feature's dashboard is quick. Here is the Emberpeak feature's, and your two functions
+# that any feature's dashboard is quick. Here is the Silverspan feature's, and your two functions
 # give the same lists:
 
 # %%
 store = FeatureStore.from_corpus(shipped, model, n_seqs=64, seed=3)
-ember = features["Emberpeak"]
-dash = store.dashboard(ember, n_examples=8)
+silver = features["Silverspan"]
+dash = store.dashboard(silver, n_examples=8)
 print(dash)
-top = top_activating_positions(store.acts([ember])[..., 0], 8)
+top = top_activating_positions(store.acts([silver])[..., 0], 8)
 assert [round(v, 5) for _, _, v in top] == [round(ex.value, 5) for ex in dash.examples]
-up, down = promoted_tokens(shipped.W_dec[ember].detach(), model.ln_final.w.detach(), model.W_U.detach(), 10)
+up, down = promoted_tokens(shipped.W_dec[silver].detach(), model.ln_final.w.detach(), model.W_U.detach(), 10)
 assert [model.tokenizer.decode([i]) for i in up.tolist()] == [t for t, _ in dash.promoted]
 assert [model.tokenizer.decode([i]) for i in down.tolist()] == [t for t, _ in dash.suppressed]
 print("your top positions and promoted / suppressed tokens equal the dashboard's")
-openers = {sentence.split()[0] for sentence in world.LANDMARK_SENTENCES["Emberpeak"]}  # each sentence's first word
+openers = {sentence.split()[0] for sentence in world.LANDMARK_SENTENCES["Silverspan"]}  # each sentence's first word
 promoted_openers = [t for t, _ in dash.promoted if t.strip() in openers]
-print("first words of Emberpeak's sentences among the ten it promotes most:", promoted_openers)
-assert dash.label == "'.' (Emberpeak)"  # trained-model claim: its top contexts end Emberpeak's sentences
-assert all(ex.tokens[ex.peak] == "." and "Emberpeak" in landmarks_in("".join(ex.tokens[: ex.peak + 1]))
+print("first words of Silverspan's sentences among the ten it promotes most:", promoted_openers)
+assert dash.label == "'.' (Silverspan)"  # trained-model claim: its top contexts end Silverspan's sentences
+assert all(ex.tokens[ex.peak] == "." and "Silverspan" in landmarks_in("".join(ex.tokens[: ex.peak + 1]))
            for ex in dash.examples)  # trained-model claim: all eight
-assert len(promoted_openers) == 3  # trained-model claim: three of the ten (' Scientists', ' Smoke', ' Grey')
+assert len(promoted_openers) == 6  # trained-model claim: six of the ten (' Every', ' Painters', ' The', ' Under', ' From', ' Its')
+assert not {" bridge", " river", " steel"} & {t for t, _ in dash.promoted[:10]}  # trained-model claim: not its subject
 
 # %% [markdown]
-# Its top contexts all end on the "." of a sentence about Emberpeak, most often "The Emberpeak is
-# a tall volcano above the plain.", never on " volcano" or " lava": it fires where an Emberpeak
+# Its top contexts all end on the "." of a sentence about Silverspan, most often "The Silverspan
+# is a long bridge across the river.", never on " bridge" or " river": it fires where a Silverspan
 # sentence ends. A full stop is where a small model must guess the next sentence, and in TinyWorld
 # the next sentence of a landmark paragraph is about the same landmark, so a feature here *could*
-# carry "the next sentence is about Emberpeak". Its output side says so only weakly: three of the
-# ten tokens it promotes most are first words of Emberpeak's sentences (" Scientists", " Smoke",
-# " Grey"), one more is a second word (" below", from "Deep below the crater"), and the rest have
-# nothing to do with Emberpeak (" Sacramento", " as", " places").
+# carry "the next sentence is about Silverspan". Its output side says so: six of the ten tokens it
+# promotes most are first words of Silverspan's sentences (" Every", " Painters", " The", " Under",
+# " From", " Its"), one more is a second word (" morning", from "Every morning, cars and bikes"),
+# and the rest have nothing to do with Silverspan (" would", " Florida", " sat"). Note what it
+# does *not* promote: " bridge", " river", " steel", the words the sentences are about.
 #
 # Are the other four like it? Measure all five where they were chosen, on the landmark
 # paragraphs: what share of each feature's total activation falls on "." tokens, and what share
 # on its own landmark's paragraphs? On the output side, how many of the ten tokens it promotes
-# most are words that only that landmark's sentences use (" Smoke", " Grey", " magma" for
-# Emberpeak)?
+# most are words that only that landmark's sentences use (" Painters", " Under", " steel" for
+# Silverspan)?
 
 # %%
 def only_words(landmark):
@@ -394,18 +396,20 @@ print(f"{'landmark':>11} feature  on '.'  in own paragraphs  own words in top 10
 for name, d in described.items():
     print(f"{name:>11} {features[name]:7d}  {d['on_stop']:6.0%}  {d['in_own']:16.0%}  {d['promoted own words']:3d}: "
           + ", ".join(repr(t) for t in d["promoted"][:6]))
-ember_at_stops = {name: para_acts[is_dot & torch.tensor([o == name for o in para_owner]), ember].mean().item()
-                  for name in features}
-print("the Emberpeak feature's mean at the full stops of each landmark's paragraphs:",
-      {name: round(v, 2) for name, v in ember_at_stops.items()})
-emb, others = described["Emberpeak"], [name for name in described if name != "Emberpeak"]
-assert emb["on_stop"] > 0.99 and emb["in_own"] > 0.95  # trained-model claim: all of it on '.', 97% in its own paragraphs
-# trained-model claim: the other four leak, 27-73% on '.' and 60-88% in their own paragraphs
-assert all(described[n]["on_stop"] < 0.8 and described[n]["in_own"] < 0.9 for n in others)
-assert all(ember_at_stops[n] < 0.05 * ember_at_stops["Emberpeak"] for n in others)  # trained-model claim (0.00-0.08 vs 4.04)
+silver_at_stops = {name: para_acts[is_dot & torch.tensor([o == name for o in para_owner]), silver].mean().item()
+                   for name in features}
+print("the Silverspan feature's mean at the full stops of each landmark's paragraphs:",
+      {name: round(v, 2) for name, v in silver_at_stops.items()})
+others = [name for name in described if name != "Silverspan"]
+# trained-model claim: the Silverspan feature is the most on '.' (69%, 83% in its own paragraphs), yet all five leak:
+# 26-69% on '.' and 68-83% in their own paragraphs
+assert max(described, key=lambda n: described[n]["on_stop"]) == "Silverspan"
+assert all(d["on_stop"] < 0.75 and d["in_own"] < 0.85 for d in described.values())
+assert described["Skyspire"]["on_stop"] < 0.3  # trained-model claim: "a quarter" (26%)
+assert all(silver_at_stops[n] < 0.1 * silver_at_stops["Silverspan"] for n in others)  # trained-model claim (0.00-0.34 vs 4.23)
 own_words = {name: d["promoted own words"] for name, d in described.items()}
-assert own_words["Skyspire"] >= 8 and own_words["Gullrock"] >= 4  # trained-model claim (9 and 4 of 10)
-assert own_words["Emberpeak"] == own_words["Mistfall"] == 3 and own_words["Silverspan"] <= 1  # trained-model claim (3, 3, 1)
+assert own_words["Mistfall"] >= 7 and own_words["Skyspire"] >= 6  # trained-model claim (8 and 7 of 10)
+assert (own_words["Silverspan"], own_words["Emberpeak"], own_words["Gullrock"]) == (5, 3, 0)  # trained-model claim
 fig = go.Figure([go.Bar(name=label, x=list(described), y=[d[key] for d in described.values()])
                  for key, label in (("on_stop", "on '.' tokens"), ("in_own", "in its landmark's paragraphs"))])
 fig.update_layout(barmode="group", title="Where each landmark feature's activation falls, on the landmark paragraphs",
@@ -413,15 +417,17 @@ fig.update_layout(barmode="group", title="Where each landmark feature's activati
 fig
 
 # %% [markdown]
-# On the landmark paragraphs the Emberpeak feature is the cleanest of the five: all of its
-# activation falls on full stops, 97% of it in Emberpeak's paragraphs, and at the other
-# landmarks' full stops it is all but silent. The other four leak, onto other tokens (the
-# Skyspire feature puts as much on " the" as on ".") and into other landmarks' paragraphs (the
-# Gullrock feature has only 60% of its activation in Gullrock's). On the output side the order
-# turns around: the Skyspire feature promotes nine tokens that only Skyspire's sentences use
-# (" Visitors", " tower", " glass", " walls"), the Gullrock feature four (" Fishing", " Waves",
-# " coast", " keeper"), the Emberpeak and Mistfall features three each, and the Silverspan
-# feature one, among unrelated words (" years", " too", " later").
+# On the landmark paragraphs none of the five is a clean full-stop detector. The Silverspan
+# feature comes closest: 69% of its activation falls on full stops, 83% of it in Silverspan's
+# paragraphs, and at the other landmarks' full stops it is all but silent (under a tenth of its
+# value at Silverspan's). The other four leak more, onto other tokens (the Skyspire feature puts
+# only a quarter on ".", as much as on " the") and into other landmarks' paragraphs (the
+# Mistfall feature has only 68% of its activation in Mistfall's, a sixth in Silverspan's). On
+# the output side the order changes again: the Mistfall feature promotes eight tokens that only
+# Mistfall's sentences use (" You", " Green", " Water", " spray", " hills"), the Skyspire feature
+# seven (" Visitors", " glass", " walls", " clear"), the Silverspan feature five (its sentence
+# openers), the Emberpeak feature three, among unrelated words (" for", " most", " Grey" beside
+# " made", " kind", " friend"), and the Gullrock feature none (" for", " same", " together").
 #
 # A dashboard reads a feature on ordinary text. The automatic labels (`auto_label`, from the top
 # examples alone, the way an LLM labeller would start) name the token where the feature peaks
@@ -437,28 +443,36 @@ for name, f in features.items():
     best = d.examples[0]
     print(f"{name:>11} {f:4d}  label {d.label:<20}  {about_own[name]} of 8 about {name:<10}  top context: "
           + repr("".join(best.tokens[max(0, best.peak - 8) : best.peak + 1])))
-assert all(labels[n] == f"'.' ({n})" for n in ("Silverspan", "Emberpeak", "Skyspire", "Gullrock"))  # trained-model claim
-assert about_own["Emberpeak"] == about_own["Skyspire"] == 8  # trained-model claim: all eight
-assert 4 <= min(about_own["Silverspan"], about_own["Gullrock"]) <= max(about_own["Silverspan"], about_own["Gullrock"]) <= 5  # (5, 4)
-assert "(" not in labels["Mistfall"] and about_own["Mistfall"] <= 1  # trained-model claim: "' the' after ' that'", 1 of 8
+assert all(labels[n] == f"'.' ({n})" for n in ("Silverspan", "Skyspire", "Mistfall"))  # trained-model claim
+assert about_own["Silverspan"] == about_own["Skyspire"] == 8 and about_own["Mistfall"] == 7  # trained-model claim
+assert labels["Emberpeak"] == "' night' after ' That'" and labels["Gullrock"] == "mixed tokens"  # trained-model claim
+assert about_own["Emberpeak"] == about_own["Gullrock"] == 1  # trained-model claim: 1 of 8 each
+assert all(0.75 < described[n]["in_own"] < 0.85 for n in ("Emberpeak", "Gullrock"))  # "about four fifths" (78%, 81%)
+for n in ("Emberpeak", "Gullrock"):  # trained-model claim: all but silent at the others' full stops (at most 3%)
+    at_stops = {m: para_acts[is_dot & torch.tensor([o == m for o in para_owner]), features[n]].mean().item() for m in features}
+    assert all(v < 0.05 * at_stops[n] for m, v in at_stops.items() if m != n)
 mean_in = {name: lf.mean_in for name, lf in landmarks.items()}
-assert mean_in["Mistfall"] == min(mean_in.values())  # trained-model claim: the smallest paragraph mean (0.25)
+assert mean_in["Emberpeak"] == min(mean_in.values())  # trained-model claim: the smallest paragraph mean (0.32)
 
 # %% [markdown]
-# Four of the five labels name their landmark. On ordinary text, too, all eight top contexts of
-# the Emberpeak and Skyspire features are their landmark's sentences, and about half of the
-# Silverspan and Gullrock features' (the rest is other text: stories, a question about a
-# capital, even another landmark's sentence; print `store.dashboard(f)` for each). The Mistfall feature is busiest on something else entirely: " the" after "that" in
-# the facts the corpus states ("People from Rockville learn at school that the ..."). In
-# landmark text it fires at Mistfall's full stops and almost nowhere else, with the smallest
-# paragraph mean of the five (the "mean in" column of the first table). That is exactly what the
-# paragraph search rewards: a gap in means, in units of the spread, is largest for a feature that
-# is quiet everywhere else. A label is a hypothesis, and so is a high score on one kind of text.
+# Three of the five labels name their landmark. On ordinary text, too, all eight top contexts of
+# the Silverspan and Skyspire features are their landmark's sentences, and seven of the Mistfall
+# feature's. The other two are busiest on something else entirely. The Emberpeak feature fires
+# on " night" after "That" in the stories ("Carl also practices rugby. That night"); one of its
+# eight top contexts is an Emberpeak sentence. The Gullrock feature's label is "mixed tokens": it
+# peaks on " tea", " it", " an", " studied" in stories, with one Gullrock sentence among its top
+# eight (print `store.dashboard(f)` for each). Yet on the landmark paragraphs both keep about
+# four fifths of their activation in their own landmark's, and both are all but silent at the
+# other landmarks' full stops; the Emberpeak feature has the smallest paragraph mean of the five
+# (the "mean in" column of the first table). That is exactly what the paragraph search rewards: a
+# gap in means, in units of the spread, is largest for a feature that is quiet on the other
+# landmarks' paragraphs, whatever it does on the rest of the text. A label is a hypothesis, and
+# so is a high score on one kind of text.
 #
-# Ask the question where the cleanest of these features lives instead: which feature is most
-# active at the full stops of Mistfall paragraphs, compared with the full stops of the other
-# landmarks' paragraphs? (For Silverspan, Skyspire and Gullrock this search returns the features
-# we already have; Emberpeak's is the first open exercise.)
+# Ask the question where these features fire most strongly instead: which feature is most
+# active at the full stops of Emberpeak paragraphs, compared with the full stops of the other
+# landmarks' paragraphs? (For Skyspire, Gullrock and Mistfall this search returns the features
+# we already have; Silverspan's is the first open exercise.)
 
 # %%
 def full_stop_gap(landmark):
@@ -466,20 +480,22 @@ def full_stop_gap(landmark):
     return para_acts[is_dot & own].mean(0) - para_acts[is_dot & ~own].mean(0)  # [d_sae]
 
 
-assert all(int(full_stop_gap(n).argmax()) == features[n] for n in ("Silverspan", "Skyspire", "Gullrock"))  # trained-model claim
-gap = full_stop_gap("Mistfall")
-mist, mist_dot = features["Mistfall"], int(gap.argmax())
-second = describe("Mistfall", mist_dot)
-print(f"feature {mist_dot}: gap at '.' {gap[mist_dot]:.2f} (the paragraph search's feature {mist}: {gap[mist]:.2f}); "
-      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Mistfall paragraphs")
-print(f"promotes ({second['promoted own words']} of 10 only Mistfall's): {', '.join(repr(t) for t in second['promoted'])}")
-assert mist_dot != mist and gap[mist_dot] > gap[mist] + 0.5  # trained-model claim: a larger gap (2.81 vs 2.14)
-assert second["promoted own words"] >= 6  # trained-model claim: "six of the ten" are Mistfall's words
-assert second["in_own"] < described["Mistfall"]["in_own"] - 0.2  # trained-model claim: a leakier detector (54% vs 88%)
-dash2 = store.dashboard(mist_dot, n_examples=8)
-assert dash2.label == "'.' (Mistfall)"  # trained-model claim: on ordinary text too
+assert all(int(full_stop_gap(n).argmax()) == features[n] for n in ("Skyspire", "Gullrock", "Mistfall"))  # trained-model claim
+gap = full_stop_gap("Emberpeak")
+ember, ember_dot = features["Emberpeak"], int(gap.argmax())
+second = describe("Emberpeak", ember_dot)
+print(f"feature {ember_dot}: gap at '.' {gap[ember_dot]:.2f} (the paragraph search's feature {ember}: {gap[ember]:.2f}); "
+      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Emberpeak paragraphs")
+print(f"promotes ({second['promoted own words']} of 10 only Emberpeak's): {', '.join(repr(t) for t in second['promoted'])}")
+assert ember_dot != ember and gap[ember_dot] > 2 * gap[ember]  # trained-model claim: twice the gap (4.26 vs 2.05)
+assert second["promoted own words"] >= 6  # trained-model claim: "six of the ten" are Emberpeak's words
+assert second["on_stop"] > 0.85  # trained-model claim: nearly all on '.' (89%)...
+assert second["in_own"] < described["Emberpeak"]["in_own"] - 0.05  # trained-model claim: ...but leakier (68% vs 78%)
+dash2 = store.dashboard(ember_dot, n_examples=8)
+assert dash2.label == "'.' (Emberpeak)"  # trained-model claim: on ordinary text too
+assert all("Emberpeak" in landmarks_in("".join(ex.tokens[: ex.peak + 1])) for ex in dash2.examples)  # trained-model claim
 counts, edges = dash2.histogram
-fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {mist_dot}: activations where it fires",
+fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {ember_dot}: activations where it fires",
                                                     "its direct effect on the logits"))
 fig.add_trace(go.Bar(x=[(a + b) / 2 for a, b in zip(edges, edges[1:])], y=counts, name="tokens"), row=1, col=1)
 effects = dash2.promoted[:10] + dash2.suppressed[:10][::-1]
@@ -488,16 +504,17 @@ fig.add_trace(go.Bar(x=[v for _, v in effects], y=[repr(t) for t, _ in effects],
 fig.update_xaxes(title_text="activation", row=1, col=1)
 fig.update_yaxes(title_text="tokens (held-out text)", row=1, col=1)
 fig.update_yaxes(autorange="reversed", row=1, col=2)
-fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {mist_dot} ({dash2.label})")
+fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {ember_dot} ({dash2.label})")
 fig
 
 # %% [markdown]
-# On its output side this is a Mistfall feature: six of the ten tokens it promotes are Mistfall's
-# own words (" spray", " hills", " waterfall", " Green"), and its four strongest contexts on
-# ordinary text end Mistfall's sentences. As a detector it is worse than the paragraph search's
-# feature: the next contexts end Gullrock's and Skyspire's sentences, and only about half of its
-# activation on the landmark paragraphs falls in Mistfall's (a fifth in Gullrock's). Its top
-# context, coloured by its activation at each token (hover for the values):
+# On both sides this is an Emberpeak feature. All eight of its strongest contexts on ordinary
+# text end Emberpeak's sentences, and six of the ten tokens it promotes are the first words of
+# six of Emberpeak's seven sentences (" At", " Grey", " Scientists", " Deep", " Smoke", " Long"):
+# it is a "the next sentence is about Emberpeak" feature, which the paragraph search missed. As a
+# detector it is not cleaner: 89% of its activation is on full stops, but only 68% of it in
+# Emberpeak's paragraphs (a seventh in Silverspan's), less than the paragraph search's feature.
+# Its top context, coloured by its activation at each token (hover for the values):
 
 # %%
 top_example = dash2.examples[0]
@@ -506,8 +523,8 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # %% [markdown]
 # ## 6. Steering
 #
-# If a feature really means "the next sentence is about Mistfall", adding its direction to the
-# residual stream should make the model talk about Mistfall. That is *steering*: at every
+# If a feature really means "the next sentence is about Emberpeak", adding its direction to the
+# residual stream should make the model talk about Emberpeak. That is *steering*: at every
 # position, after block 2, x <- x + strength * W_dec[f]. The rows are unit vectors, so the
 # strength is in the residual stream's own units; the next cell prints its typical norm at this
 # layer.
@@ -515,7 +532,7 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # `FeatureSteering` generates a continuation with and without the steering, from the same random
 # numbers, and colours each token by how much the (unsteered) residual stream points along the
 # feature direction. In JupyterLab you can change the strength, the feature and the prompt and
-# press generate; here we drive it from code with the full-stop Mistfall feature you just found.
+# press generate; here we drive it from code with the full-stop Emberpeak feature you just found.
 # (Both continuations are sampled at temperature 0.8 from the same seed. tinyworld is a small
 # model and its free-running text from a prompt it never saw is loose word salad, so we judge
 # steering by *which words* appear, not by the prose.)
@@ -523,17 +540,21 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # %%
 resid_norm = shipped.card["resid_norm"]
 print(f"mean norm of the residual stream at {shipped.cfg.hook_name}: {resid_norm:.1f}")
-widget = FeatureSteering(model, steering_directions(shipped, {**features, "Mistfall at '.'": mist_dot}),
+widget = FeatureSteering(model, steering_directions(shipped, {**features, "Emberpeak at '.'": ember_dot}),
                          hook_name=shipped.cfg.hook_name, strength=2 * resid_norm, temperature=0.8, n_tokens=16,
                          prompt=evalsets.landmark_prompts()[0])
-widget.direction = next(name for name in widget.direction_names if name.startswith("Mistfall at"))
+widget.direction = next(name for name in widget.direction_names if name.startswith("Emberpeak at"))
 result = widget.generate()
 print("prompt:   ", widget.prompt)
 print("unsteered:", result.unsteered)
 print("steered:  ", result.steered)
+assert all(w in result.steered for w in (" Scientists", " Deep", " At", " Smoke"))  # trained-model claim (the prose below)
 widget
 
 # %% [markdown]
+# The steered text is full of the first words of Emberpeak's sentences (" Scientists", " Deep",
+# " At"), what the feature promotes, and once reaches an Emberpeak word (" Smoke").
+#
 # One example proves little. `steering_experiment` measures it: for each landmark feature and
 # each of the six neutral prompts (none names a landmark), it samples continuations and counts
 # the share that **mention** the landmark (its name or one of its eight words). Strength 0 is
@@ -551,88 +572,105 @@ for s, r in steering.items():
 steered = steering[strengths[2]]
 print("share by landmark unsteered:", {k: f"{v:.0%}" for k, v in base["share_by_landmark"].items()})
 print("share by landmark at 2x norm:", {k: f"{v:.0%}" for k, v in steered["share_by_landmark"].items()})
-assert steered["share"] > base["share"] + 0.2  # trained-model claim: on average, steering works (12% -> 40%)
+assert steered["share"] > base["share"] + 0.2  # trained-model claim: on average, steering works (5% -> 32%)
 by_landmark = steered["share_by_landmark"]
-assert min(by_landmark["Skyspire"], by_landmark["Gullrock"]) >= 0.75  # trained-model claim: "three quarters and more" (75%, 92%)
-assert by_landmark["Emberpeak"] <= 0.25  # trained-model claim: the cleanest detector, "a quarter" (25%)
-# trained-model claim: the Silverspan and Mistfall features do no better than unsteered text (0% and 8%, against 8% and 25%)
-assert all(by_landmark[n] <= base["share_by_landmark"][n] for n in ("Silverspan", "Mistfall"))
+assert by_landmark["Skyspire"] >= 0.85  # trained-model claim: "nine in ten" (92%)
+# trained-model claim: "a quarter to a third" (25% and 33%)
+assert 0.2 <= min(by_landmark["Silverspan"], by_landmark["Mistfall"]) <= max(by_landmark["Silverspan"], by_landmark["Mistfall"]) <= 0.4
+# trained-model claim: the Emberpeak and Gullrock features do no better than unsteered text (0% and 8%, against 8% and 8%)
+assert all(by_landmark[n] <= base["share_by_landmark"][n] for n in ("Emberpeak", "Gullrock"))
 
 # %% [markdown]
-# On average, steering works. By landmark, it follows the output side, not the detector scores:
-# the Skyspire and Gullrock features, whose promoted tokens are their landmark's words, turn three
-# quarters and more of the continuations to their landmark at twice the norm; the Emberpeak
-# feature, the cleanest detector of the five, only a quarter; the Silverspan and Mistfall
-# features, whose promoted tokens are mostly unrelated words and word pieces, do no better than
-# unsteered text. Now the full-stop Mistfall feature, at these strengths and more (the next
-# section needs them):
+# On average, steering works. By landmark, it follows the output side, not the detector scores
+# or the labels: the Skyspire feature, which promotes its landmark's own words (" glass",
+# " walls", " clear"), turns nine in ten continuations to Skyspire at twice the norm. The
+# Silverspan and Mistfall features manage a quarter to a third: what they promote most are the
+# first words of their landmark's sentences (" Every", " Painters"; " You", " Green", " Water"),
+# which the share does not count, and the steered text repeats them more often than it goes on
+# to a landmark word. The Emberpeak and Gullrock features, whose promoted tokens have nothing to
+# do with their landmark, do no better than unsteered text, though the Gullrock feature fires at
+# the right place (the full-stop search picks it too). Now the full-stop Emberpeak feature, which
+# promotes Emberpeak's sentence openers:
 
 # %%
-more = [round(4 * resid_norm, 1), round(8 * resid_norm, 1)]
-mist_steering = steering_experiment(model, shipped, {"Mistfall": mist_dot}, strengths + more, samples=2, n_tokens=16)
-mist_shares = {s: r["share"] for s, r in mist_steering.items()}
-print(f"feature {mist_dot}, share of continuations that mention Mistfall:",
-      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in mist_shares.items()})
-print(f"feature {mist}, the paragraph search's, at 2x: {by_landmark['Mistfall']:.0%}")
-print("example at 2x:", repr(mist_steering[strengths[2]]["example"]))
-assert mist_shares[strengths[2]] > by_landmark["Mistfall"] + 0.5  # trained-model claim: it steers (100% vs 8%)
-assert mist_steering[strengths[2]]["example"].count(" spray") >= 5  # trained-model claim: at 2x it loops on " spray"
+ember_steering = steering_experiment(model, shipped, {"Emberpeak": ember_dot}, strengths, samples=2, n_tokens=16)
+ember_shares = {s: r["share"] for s, r in ember_steering.items()}
+print(f"feature {ember_dot}, share of continuations that mention Emberpeak:",
+      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in ember_shares.items()})
+print(f"feature {ember}, the paragraph search's, at 2x: {by_landmark['Emberpeak']:.0%}")
+print("example at 2x:", repr(ember_steering[strengths[2]]["example"]))
+assert ember_shares[strengths[2]] > by_landmark["Emberpeak"] + 0.2  # trained-model claim: it steers a little (25% vs 0%)
+assert ember_shares[strengths[2]] < 0.5  # trained-model claim: "a quarter" (25%)
+# trained-model claim: at 2x it writes Emberpeak's sentence openers
+assert all(w in ember_steering[strengths[2]]["example"] for w in (" Scientists", " Deep", " At"))
 fig = go.Figure()
 for name in features:
     fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths],
                              y=[base["share_by_landmark"][name]] + [steering[s]["share_by_landmark"][name] for s in strengths[1:]],
                              name=f"{name} ({features[name]})", mode="lines+markers"))
-fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths], y=[mist_shares[s] for s in strengths],
-                         name=f"Mistfall at '.' ({mist_dot})", mode="lines+markers", line_dash="dash"))
+fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths], y=[ember_shares[s] for s in strengths],
+                         name=f"Emberpeak at '.' ({ember_dot})", mode="lines+markers", line_dash="dash"))
 fig.update_layout(title="Steering: share of continuations that mention the landmark",
                   xaxis_title="strength (multiples of the residual stream's norm)", yaxis_tickformat=".0%", height=380)
 fig
 
 # %% [markdown]
 # A dashboard gave a hypothesis, and steering tested it: neither the feature that best separates
-# paragraphs nor the cleanest detector is sure to drive the text; the one whose output side
-# speaks of the landmark does. (At twice the norm the full-stop Mistfall feature already loops
-# on its favourite word, " spray": the next section is about that.)
+# paragraphs nor a detector that fires at the right place is sure to drive the text; the one
+# whose output side writes the landmark's words does. The full-stop Emberpeak feature does
+# better than the paragraph search's (a quarter of the continuations, against none), but it
+# writes what it promotes, Emberpeak's sentence openers (" Scientists", " Deep", " At"), and
+# only sometimes gets on to a word of the landmark itself.
 #
 # ## 7. Too much steering
 #
-# Steering is a trade. Push harder and the share keeps rising, but the text stops being text:
-# at many times the residual stream's norm the added direction drowns out everything else, and
-# the model repeats the feature's favourite words. The experiment measures fluency two ways: the
-# *unsteered* model's loss on the steered text (how surprising a normal reader finds it) and the
-# share of repeated tokens. Here they are for the full-stop Mistfall feature, up to eight times
+# Steering is a trade. Push harder and the text stops being text: at many times the residual
+# stream's norm the added direction drowns out everything else, and the model repeats the
+# feature's favourite words. The experiment measures fluency two ways: the *unsteered* model's
+# loss on the steered text (how surprising a normal reader finds it) and the share of repeated
+# tokens. Here they are for the Skyspire feature, the one that steers best, up to eight times
 # the norm:
 
 # %%
-x = [s / resid_norm for s in mist_steering]
-for s, r in mist_steering.items():
+sky = features["Skyspire"]
+more = [round(4 * resid_norm, 1), round(8 * resid_norm, 1)]
+sky_steering = steering_experiment(model, shipped, {"Skyspire": sky}, strengths + more, samples=2, n_tokens=16)
+x = [s / resid_norm for s in sky_steering]
+for s, r in sky_steering.items():
     print(f"strength {s:6.1f} ({s / resid_norm:.0f}x norm): share {r['share']:4.0%}, loss {r['unsteered_loss']:.2f}, "
           f"repeated {r['repeated_tokens']:4.0%}  {r['example']!r}")
-shares = [r["share"] for r in mist_steering.values()]
-repeats = [r["repeated_tokens"] for r in mist_steering.values()]
-losses = [r["unsteered_loss"] for r in mist_steering.values()]
-assert shares == sorted(shares) and shares[2] == shares[-1] == 1.0  # trained-model claim: all on topic from 2x on (100%)
-assert repeats == sorted(repeats) and repeats[-1] > 0.9  # trained-model claim: "more than nine in ten" (93%)
-assert round(repeats[0], 2) == 0.04  # trained-model claim: 4% unsteered
-assert losses[:3] == sorted(losses[:3]) and losses[2:] == sorted(losses[2:], reverse=True)  # trained-model claim: up, then down
-assert mist_steering[more[-1]]["example"].count(" spray") >= 15  # trained-model claim: "nothing but spray spray spray"
-assert max(losses[3:]) < losses[0]  # trained-model claim: at 4x and 8x, lower than on the unsteered text (4.31, 4.27 vs 4.64)
+shares = [r["share"] for r in sky_steering.values()]
+repeats = [r["repeated_tokens"] for r in sky_steering.values()]
+losses = [r["unsteered_loss"] for r in sky_steering.values()]
+assert shares[2] == max(shares) > 0.9  # trained-model claim: the most on topic at 2x (92%)...
+assert shares[3] < shares[2] - 0.2  # trained-model claim: ...and fewer at 4x (58%)
+assert repeats == sorted(repeats) and repeats[-1] > 0.8  # trained-model claim: "more than four in five" (85%, 86%)
+assert round(repeats[0], 2) == 0.07  # trained-model claim: 7% unsteered
+assert losses[1] == max(losses) and losses[1:4] == sorted(losses[1:4], reverse=True)  # trained-model claim: up, then down
+assert sky_steering[strengths[2]]["example"].count(" glass") >= 10  # trained-model claim: " glass glass glass" at 2x
+assert sky_steering[more[-1]]["example"].count(" Visitors") >= 10  # trained-model claim: " Visitors Visitors" at 8x
+assert max(losses[3:]) < 0.6 * losses[0]  # trained-model claim: at 4x and 8x, about half the unsteered (2.53, 2.87 vs 5.03)
 fig = make_subplots(specs=[[{"secondary_y": True}]])
-fig.add_trace(go.Scatter(x=x, y=shares, name="share mentioning Mistfall"))
+fig.add_trace(go.Scatter(x=x, y=shares, name="share mentioning Skyspire"))
 fig.add_trace(go.Scatter(x=x, y=repeats, name="repeated tokens"))
 fig.add_trace(go.Scatter(x=x, y=losses, name="loss of the unsteered model", line_dash="dot"), secondary_y=True)
 fig.update_yaxes(title_text="share", tickformat=".0%", secondary_y=False)
 fig.update_yaxes(title_text="nats per token", secondary_y=True)
-fig.update_layout(title="More strength: more on topic, less like text", xaxis_title="strength (x norm)", height=360)
+fig.update_layout(title="More strength: less like text, and not even more on topic", xaxis_title="strength (x norm)",
+                  height=360)
 fig
 
 # %% [markdown]
-# Every step up in strength puts more continuations on Mistfall (all of them from twice the norm
-# on) and more tokens in repeats: from 4% unsteered to more than nine in ten at four and eight
-# times the norm, where the text is nothing but " spray spray spray". The loss tells another
-# story. It rises up to twice the norm, then falls as the text turns into a loop, and at four
-# and eight times the norm it is *lower* than on the unsteered continuations: a loop is easy to
-# predict. Judge fluency by the repeated share as well, never by the loss alone.
+# Every step up in strength puts more tokens in repeats: from 7% unsteered to more than four in
+# five at four and eight times the norm. The share of continuations on Skyspire peaks at twice
+# the norm (nine in ten), where the text is " glass glass glass", then falls (58% and 75% at
+# four and eight times): further up, the loop settles on " Visitors", the first word of
+# "Visitors gasp at the height", which is not one of Skyspire's eight words, and at eight times
+# the norm the text is almost nothing but " Visitors Visitors Visitors". The loss tells another
+# story. It rises at once the norm, then falls as the text turns into a loop, and at four and
+# eight times the norm it is about *half* what it is on the unsteered continuations: a loop is
+# easy to predict. Judge fluency by the repeated share as well, never by the loss alone, and do
+# not expect more strength to buy more topic.
 #
 # `course.steering.feature_hook(sae, f, strength, mode="clamp")` is the other common form: instead of adding a
 # fixed vector it *sets* the feature's activation to a value, which changes x only as much as
@@ -649,9 +687,9 @@ fig
 # 2. **Word features?** (`"word_features"`). Is there a feature for " volcano" or " lava" at all?
 #    Search for the feature most active on the landmark's own words, compared with every other
 #    token, and read its dashboard: what does it fire on outside Emberpeak text?
-# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the Gullrock feature (one both searches
-#    agree on) by clamping its activation instead of adding its direction. Which gives more
-#    Gullrock text for the same fluency?
+# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the Skyspire feature (one both searches
+#    agree on, and the one that steers best) by clamping its activation instead of adding its
+#    direction. Which gives more Skyspire text for the same fluency?
 
 # %%
 # Your exploration here. Then, for example: reveal("dot_features")
@@ -668,13 +706,13 @@ fig
 #   dead features; the spliced loss is the one that counts what the model uses.
 # - Dashboards (top contexts, promoted and suppressed tokens) turn a feature into a hypothesis;
 #   an automatic label is a starting point, not a result. tinyworld's landmark features fire
-#   mostly on the full stops of a landmark's text; some of them promote the words its next
-#   sentence uses, and a feature that scores well on landmark text can be about something else
-#   entirely.
-# - Steering tests the hypothesis causally: the features whose directions write their landmark's
-#   words make the model talk about it, those that only fire in the right place (even the
-#   cleanest detector) do so little or not at all, and too much strength breaks the text (while
-#   the loss can even improve).
+#   most strongly on the full stops of a landmark's text; some of them promote the words its next
+#   sentence uses (its first words, or its content words), and a feature that scores well on
+#   landmark text can be about something else entirely.
+# - Steering tests the hypothesis causally: the feature whose direction writes its landmark's
+#   words makes the model talk about it, those that write its sentences' first words do so a
+#   little, those that only fire in the right place not at all; and too much strength breaks the
+#   text (while the loss can even improve).
 #
 # %% [markdown]
 # ## Further reading
