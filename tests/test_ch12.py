@@ -108,49 +108,50 @@ def test_teacher_forced_accuracy_is_the_cards_metric(model, batch, run):
         text = model.tokenizer.decode(out.tolist())
         assert (text.startswith(" ") and text[1:].startswith(str(a + b))
                 and not text[1 + len(str(a + b)):][:1].isdigit()) == bool(correct[i]), (a, b, text)
-    for a, b in [(18, 42), (19, 41), (59, 31)]:  # three of the chapter's four errors, (19, 41) a held-out pair
-        i = (a - 10) * 90 + (b - 10)
-        assert not correct[i]
+    assert bool(correct.all())  # the chapter's claim: no errors at all
 
 
 # The chapter's thresholds (each `# trained-model claim` assert), with what was measured on the
 # shipped tinyworld and tinyworld-clt (chapter 11's CLT, trained on tinyworld's MLPs).
 CLAIMS = {
-    "accuracy all": 0.999,  # measured 0.9995 (4 errors of 8,100)
-    "accuracy held out": 0.995,  # measured 0.9988 (1 error of 813, the card's figure)
-    "errors": (2, 8),  # measured 4
-    "errors at the carry's edge": 1.0,  # measured 4 of 4 (all carries lost at ones digits 10, in two-digit sums)
-    "ones: lookup share": 0.9,  # measured 1.00 of the attribution of 182 neurons (ones digits 0.95, sum mod 10 0.05)
-    "ones: ones digits share": 0.85,  # measured 0.95
-    "first: magnitude share": 0.9,  # measured 0.95 of 195 neurons (sum 0.54, tens digits 0.40; unlabelled 0.03)
-    "first: unlabelled share": 0.1,  # measured 0.03
-    "keep share": 0.85,  # measured first 0.96 / ones 0.92 (held-out pairs)
-    "ablate share": 0.2,  # measured first 0.04 / ones 0.11 (held-out pairs)
-    "carry share": 0.75,  # measured 0.85 (L1 N200)
-    "replacement score": 0.75,  # measured 0.89 / 0.88 (the two 36 + 59 graphs)
-    "graph error share": 0.15,  # measured 0.04 / 0.04 of the influence
-    "magnitude swap": 0.7,  # measured 0.90 of 260 held-out pairs
+    "accuracy all": 1.0,  # measured 1.0000 (no errors in 8,100)
+    "accuracy held out": 1.0,  # measured 1.0000 (813 of 813, the card's figure)
+    "hardest at the tens digit": 7,  # of the 10 smallest margins, all at ones digits making 9 or 10 (65 + 15: 0.25)
+    "ones: lookup share": 0.9,  # measured 0.97 of the attribution of 189 neurons (ones digits 0.97, sum mod 10 0.00)
+    "ones: ones digits share": 0.9,  # measured 0.97
+    "first: magnitude share": 0.85,  # measured 0.91 of 226 neurons (sum 0.60, tens digits 0.31; unlabelled 0.09)
+    "first: unlabelled share": 0.15,  # measured 0.09
+    "keep share": 0.85,  # measured first 0.93 / ones 0.95 (held-out pairs)
+    "ablate share": 0.2,  # measured first 0.07 / ones 0.07 (held-out pairs)
+    "carry share": 0.75,  # measured 0.89 (L1 N503)
+    "replacement score": 0.75,  # measured 0.90 / 0.90 (the two 36 + 59 graphs)
+    "graph error share": 0.15,  # measured 0.01 / 0.00 of the influence
+    "magnitude swap": 0.9,  # measured 0.98 of 260 held-out pairs
     "lookup swap keeps own digit": 0.1,  # measured 0.02 of 778
-    "lookup swap installs donor's": (0.45, 0.7),  # measured 0.56 (plus layer 2's attention: 777 of 778; it alone 1.00)
-    "attention swap": 0.95,  # measured 1.00
+    "lookup swap installs donor's": (0.3, 0.6),  # measured 0.44 (plus layers 2 and 3's attention: 0.96; it alone 0.86)
+    "attention swap": 0.75,  # measured 0.86 (layers 2 and 3; every layer's attention: 1.00)
 }
 
 
-def test_accuracy_and_where_the_errors_are(batch, run):
-    correct, first_wrong = R.answers_correct(batch, run.top)
+def test_accuracy_and_where_the_hardest_pairs_are(batch, run):
+    correct, _ = R.answers_correct(batch, run.top)
     table = R.accuracy_table(batch, correct)
-    assert table["all pairs"][1] > CLAIMS["accuracy all"] and table["held-out pairs"][1] > CLAIMS["accuracy held out"]
-    wrong = (~correct).nonzero()[:, 0]
-    assert CLAIMS["errors"][0] <= len(wrong) <= CLAIMS["errors"][1]
-    in_tens = [i for i in wrong.tolist() if int(batch.n_digits[i] - first_wrong[i]) == 1]  # the first wrong is the tens
-    at_edge = [i for i in in_tens if int(batch.a[i] % 10 + batch.b[i] % 10) in (9, 10)]
-    assert len(at_edge) >= CLAIMS["errors at the carry's edge"] * len(wrong)
-    assert all(int(batch.total[i]) < 100 for i in at_edge)  # two-digit sums
-    tens = batch.position("tens")
-    for i in at_edge:  # the tens digit the model writes is off by the carry: one too low at 10, one too high at 9
-        said = int((batch.digit_ids == run.top[i, tens[i]]).nonzero()[0, 0])
-        shift = -1 if int(batch.a[i] % 10 + batch.b[i] % 10) == 10 else 1
-        assert said == (int(batch.digit("tens")[i]) + shift) % 10, (int(batch.a[i]), int(batch.b[i]), said)
+    assert table["all pairs"][1] >= CLAIMS["accuracy all"] and table["held-out pairs"][1] >= CLAIMS["accuracy held out"]
+    margins = torch.stack([R.digit_margin(run, batch, w) for w in ("tens", "ones")], 1)
+    smallest = margins.min(1).values
+    hardest = smallest.argsort()[:10].tolist()
+    assert (int(batch.a[hardest[0]]), int(batch.b[hardest[0]])) == (65, 15) and smallest.min() < 0.5
+    at_tens = [i for i in hardest if int(margins[i].argmin()) == 0]
+    assert len(at_tens) == CLAIMS["hardest at the tens digit"]
+    for i in hardest:  # the runner-up is the digit the wrong carry (tens) or a 4 for a 5 (ones) would give
+        w = "tens" if i in at_tens else "ones"
+        ones_sum = int(batch.a[i] % 10 + batch.b[i] % 10)
+        runner_up = int(run.digits[i, batch.position(w)[i]].topk(2).indices[1])
+        if w == "tens":
+            shift = 1 if ones_sum == 9 else -1
+            assert ones_sum in (9, 10) and runner_up == (int(batch.digit("tens")[i]) + shift) % 10
+        else:
+            assert {int(batch.a[i] % 10), int(batch.b[i] % 10)} == {2, 3} and runner_up == 4
 
 
 def test_the_tens_digits_close_calls_pile_up_at_the_carry_boundary(batch, run):
@@ -160,8 +161,8 @@ def test_the_tens_digits_close_calls_pile_up_at_the_carry_boundary(batch, run):
     close = torch.stack([(margin[ones_sum == v] < 1).float().mean() for v in range(19)])
     rest = torch.cat([by[:9], by[11:]])
     assert int(by.argmin()) == 10 and by[9] < rest.min() and rest.max() - rest.min() < 1.5, by  # least sure at 10, 9
-    others = torch.cat([close[:10], close[11:]])
-    assert int(close.argmax()) == 10 and close[10] > 5 * others.max() and close[:9].max() == 0, close
+    assert set((close > 0).nonzero()[:, 0].tolist()) == {9, 10}, close  # close calls only at the carry's edge
+    assert 2 <= int((margin < 1).sum()) <= 8  # measured 4
 
 
 @pytest.fixture(scope="module")
@@ -222,28 +223,34 @@ def test_the_carry_neuron_is_sharp(batch, run):
     ones_sum = batch.a % 10 + batch.b % 10
     profile = torch.stack([post[ones_sum == v, best].mean() for v in range(19)])
     assert shares[best] > CLAIMS["carry share"]
-    assert profile[:9].min() > 3 * profile[10:].max() and profile[8] > profile[9] > profile[10]  # a soft edge at 9-10
+    assert profile[:10].abs().max() < 0.2 and profile[11:].min() > 2  # silent up to 9, high from 11
+    assert profile[9] < profile[10] < profile[11] and 0.3 < profile[10] / profile[11] < 0.8  # a soft edge at 10
     carry_like = (shares >= 0.5).nonzero()[:, 0]
-    assert 10 <= len(carry_like) <= 20 and (carry_like // 512 == 1).all()  # in layer 1
+    assert 5 <= len(carry_like) <= 15 and (carry_like // 512 == 1).all()  # in layer 1 (9)
 
 
-def test_two_heads_of_layer_2_fetch_the_operands(model, batch):
-    """Where a digit is predicted, L2H0 attends to a's digit of that column and L2H2 to b's; patching
-    layer 2's attention output from a donor pair installs the donor's digit."""
+def test_the_heads_that_fetch_the_operands(model, batch):
+    """Where the ones digit is predicted, L3H0 and L3H2 attend to a's and b's ones digits, half and half;
+    where the first digit is, L1H0, L1H1, L2H2 and L2H3 attend to the tens digits. Patching the
+    attention output from a donor pair installs the donor's digit (every layer's for the ones digit,
+    layers 1 and 2 for the first)."""
     held = batch.select(batch.held_out.nonzero()[:, 0])
     rows = torch.arange(len(held))
     with torch.no_grad():
-        _, cache = model.run_with_cache(held.tokens, names_filter="blocks.2.attn.hook_pattern")
-    for which, (a_pos, b_pos) in (("ones", (5, 9)), ("first", (4, 8))):
-        pattern = cache["pattern", 2][rows, :, held.position(which)]  # [n head key]
-        assert pattern[:, 0, a_pos].mean() > 0.9 and pattern[:, 2, b_pos].mean() > 0.9
-    for which, change in (("ones", "ones"), ("first", "tens")):
+        _, cache = model.run_with_cache(held.tokens, names_filter=lambda name: name.endswith("attn.hook_pattern"))
+    for which, (a_pos, b_pos), heads in (("ones", (5, 9), [(3, 0), (3, 2)]),
+                                         ("first", (4, 8), [(1, 0), (1, 1), (2, 2), (2, 3)])):
+        for l, h in heads:
+            pattern = cache["pattern", l][rows, h, held.position(which)]  # [n key]
+            on_a, on_b = pattern[:, a_pos].mean(), pattern[:, b_pos].mean()
+            assert on_a + on_b > (0.95 if which == "ones" else 0.8) and min(on_a, on_b) > 0.3, (which, l, h)
+    for which, change, layers in (("ones", "ones", range(4)), ("first", "tens", (1, 2))):
         pick, donors = R.donor_pairs(held, change)
         pairs, donor = held.select(pick), R.addition_batch(model, donors)
-        patch = R.activations_at(model, donor, which, ["blocks.2.hook_attn_out"])
+        patch = R.activations_at(model, donor, which, [f"blocks.{l}.hook_attn_out" for l in layers])
         none = torch.zeros(4, 1, dtype=torch.bool)
         rates = R.swap_rates(model, None, pairs, which, none, donor, torch.zeros(len(pairs), 4, 1), patches=patch)
-        assert rates["donor's digit"] > 0.95, (which, rates)  # measured 1.00 and 0.98
+        assert rates["donor's digit"] > 0.95, (which, rates)  # measured 1.00 and 1.00
 
 
 def test_out_of_range(model):
@@ -257,7 +264,7 @@ def test_worked_answers_run(model, batch, run, heuristic, capsys):
     assert formats["its own"] > 0.99 and all(0 <= v <= 1 for v in formats.values())
     means = R.position_means(run.post["ones"], batch.position("ones"))
     per_digit = R.worked_pathways_per_digit(model, batch, {"ones": heuristic["ones"]["mask"]}, {"ones": means})
-    assert all(v > 0.85 for v in per_digit.values()), per_digit  # measured 0.86 and 0.88: the same neurons for both
+    assert all(v > 0.95 for v in per_digit.values()), per_digit  # measured 1.00 and 1.00: the same neurons for both
     assert abs(per_digit["two-digit answers"] - per_digit["three-digit answers"]) < 0.05, per_digit
     for name in R.WORKED:
         exercises.reveal(name)
@@ -325,7 +332,7 @@ def test_the_36_plus_59_graphs(model, clt, feature_classes):
         assert {"first operand", "second operand", "ones digits (lookup)", "magnitude"} <= set(groups), groups
         shares = R.influence_by_group(graph, pruned)
         assert sum(shares.values()) == pytest.approx(1.0), shares
-        assert shares["error nodes"] < CLAIMS["graph error share"], shares
+        assert shares.get("error nodes", 0.0) < CLAIMS["graph error share"], shares
         assert max(shares, key=shares.get) == {"first": "magnitude", "ones": "ones digits (lookup)"}[w], shares
         if w == "ones":
             parts = R.direct_into_logit(graph, token, pruned)
@@ -355,7 +362,8 @@ def test_swaps_on_held_out_pairs(model, clt, batch, feature_classes):
         out[w] = {"swap": R.swap_rates(model, clt, pairs, w, chosen, donor, donor_acts),
                   "control": R.swap_rates(model, clt, pairs, w, control, donor, donor_acts)}
         if w == "ones":
-            patch = R.activations_at(model, donor, w, ["blocks.2.hook_attn_out"])  # L2H0 and L2H2
+            reading = ["blocks.2.hook_attn_out", "blocks.3.hook_attn_out"]  # L2H2, L3H0 and L3H2
+            patch = R.activations_at(model, donor, w, reading)
             out[w]["attention alone"] = R.swap_rates(model, clt, pairs, w, torch.zeros_like(chosen), donor, donor_acts,
                                                      patches=patch)
     assert out["first"]["swap"]["donor's digit"] > CLAIMS["magnitude swap"], out
@@ -364,3 +372,4 @@ def test_swaps_on_held_out_pairs(model, clt, batch, feature_classes):
     low, high = CLAIMS["lookup swap installs donor's"]
     assert low < out["ones"]["swap"]["donor's digit"] < high, out
     assert out["ones"]["attention alone"]["donor's digit"] > CLAIMS["attention swap"], out
+    assert out["ones"]["attention alone"]["own digit"] == 0, out
