@@ -741,14 +741,15 @@ def worked_other_phrasings(model, transcoders, phrasings: Optional[list[str]] = 
     """Open question: does the path you found hold in other ways of asking the same thing? Worked
     answer: rerun the whole recipe (supernodes from the cities of each phrasing, interventions on
     its held-out cities) for a trained and a held-out phrasing, and compare the rates. Where the
-    model does not answer (a held-out phrasing), there is no capital to remove: look at
-    ``answered`` first."""
+    model does not answer (it may not, in a held-out phrasing), there is no capital to remove: look
+    at ``answered`` first."""
     from course import evalsets
 
     # With the shipped tinyworld and CLT: in the syllabus's phrasing every held-out city is answered,
-    # suppressing the state removes the capital in 0.81 of them and the swap gives the donor's in 0.90,
-    # but without "say a capital" the answer is still a capital in a quarter (no capital: 0.74). In the
-    # phrasing never trained on, 28 of 31 are answered; of those, 0.82, 0.79 and 0.86.
+    # suppressing the state removes the capital in 0.87 of them (but only 0.35 then name another
+    # capital) and the swap gives the donor's in all, but without "say a capital" the answer is still a
+    # capital in two cities in five (no capital: 0.58). In the phrasing never trained on, all 31 are
+    # answered too; there 0.90, 0.90 and 0.45.
     phrasings = phrasings or [evalsets.TWO_HOP_TRAIN_PHRASINGS[0], evalsets.TWO_HOP_HELD_OUT_PHRASINGS[2]]
     out = {}
     for phrasing in phrasings:
@@ -766,8 +767,8 @@ def worked_one_hop_overlap(model, transcoders, batch: CityBatch) -> dict[str, fl
     that are also state features of the one-hop prompt (Jaccard overlap too)."""
     from course import evalsets
 
-    # With the shipped tinyworld and CLT: about two in five of the two-hop state features (0.39) are
-    # state features of the one-hop prompt too (Jaccard 0.24): related codes, far from the same.
+    # With the shipped tinyworld and CLT: about two in five of the two-hop state features (0.42) are
+    # state features of the one-hop prompt too (Jaccard 0.26): related codes, far from the same.
     one_hop = city_batch(model, transcoders, evalsets.CITY_STATE_PROMPT)
     contained, jaccard = [], []
     for city in batch.held_out_cities:
@@ -789,7 +790,8 @@ def worked_compare_kinds(model, per_layer, cross_layer, prompts: list[str]) -> d
     from course.attribution_graph import build_graph
 
     # With the shipped transcoders, on the first three held-out cities: the CLT's pruned graphs are
-    # smaller (64 nodes and 634 edges against 74 and 862) at about the same replacement score (0.78).
+    # smaller (59 nodes and 619 edges against 74 and 971) and explain more with features (replacement
+    # score 0.82 against 0.77).
     out = {}
     for name, tc in (("per-layer", per_layer), ("cross-layer", cross_layer)):
         rows = []
