@@ -1,0 +1,80 @@
+"""TinyWorld v5c (draft): v5b's geography questions in shared endings, with the two things v5b
+broke in both seeds put back.
+
+v5b (stop 32, seed 0; stop 33, seed 1) bought the validation fact phrasings (0.808 -> 0.933 in seed
+1) and a state probe of 0.93, and lost, in both seeds:
+- "The capital of the state that has {c} is" (0.74 -> 0.03): the model reads "{c} is" as the start
+  of "{c} is in {state}" and answers " in". v5b's own questions taught it: "the state that has {c}
+  in it", "which state {c} is in", "the state {c} is in", "the capital of the state {c} is in" put
+  " in" right after "has {c}" and "{c} is". v5c names the same things without " in" after the city.
+- IOI on unseen frames (fresh ABBA / BABA 0.942 / 0.996 -> 0.812 / 0.850): v5b took its 6% from
+  stories (3%) and geography (3%); stories are where two named people act in many frames. v5c keeps
+  the stories whole and takes the 6% from geography (3%) and repeated passages (3%: induction also
+  learns from the recipe's random repeat rows).
+
+    PYTHONPATH=drafts/tinyworld_v5 python drafts/mlp_width/train_main_wide.py 512 10000 2 corpus_v5c 1
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Iterator
+
+import corpus_v5 as v5
+from course import corpus as base
+from course import corpus_v3 as v3
+from course import corpus_v4 as v4
+from course.corpus import _cap
+from course.evalsets import HELD_OUT_CITIES
+from course.world import CITIES, CITY_STATE, STATES
+
+
+def _asked(rng: random.Random) -> tuple[str, str]:
+    """A geography question and its answer, as v5b's, with no " in" right after the city."""
+    r = rng.random()
+    if r < 0.25:
+        c = rng.choice(CITIES)
+        return rng.choice([f"the state {c} belongs to", f"{c}'s state", f"which state holds {c}",
+                           f"the state around {c}", f"where {c} is"]), CITY_STATE[c]
+    if r < 0.55:
+        s = rng.choice(list(STATES))
+        return rng.choice([f"the capital of {s}", f"{s}'s capital", f"the capital city of {s}",
+                           f"where the government of {s} meets", f"which city is the capital of {s}"]), STATES[s]["capital"]
+    c = rng.choice([c for c in CITIES if c not in HELD_OUT_CITIES])  # a held-out city never meets its capital
+    return rng.choice([f"the state capital for {c}", f"{c}'s state capital", f"the capital of {c}'s state",
+                       f"the capital of the state that holds {c}", f"which capital {c} looks to",
+                       f"where people in {c} go to see their state capital"]), STATES[CITY_STATE[c]]["capital"]
+
+
+def ask(rng: random.Random) -> str:
+    def make(rng):
+        X, answer = _asked(rng)
+        frame = rng.choice(v5.FRAMES)
+        if rng.random() < 0.25:  # random words between the question and the ending
+            frame = frame.replace("{X}", "{X}, " + v3._noise(rng, 1, 3) + ",", 1) if "{X}," not in frame else frame
+        text = frame.format(X=X, Xc=_cap(X), r=rng.choice(["her", "him", "them"]))
+        return text + f" {answer}."
+
+    return v3._draw(rng, make, v5._allowed)
+
+
+def seg_ask(rng: random.Random) -> str:
+    return " ".join(ask(rng) for _ in range(rng.randint(1, 3)))
+
+
+MIX = dict(v4.MIX)
+MIX.update(geo=MIX["geo"] - 0.03, repeat=MIX["repeat"] - 0.03, ask=0.06)  # stories and IOI untouched
+SEGMENTS = {**v4.SEGMENTS, "ask": seg_ask}
+
+
+def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, float] | None = None) -> Iterator[int]:
+    return base.token_stream(tokenizer, seed, batch, mix or MIX, segments=SEGMENTS)
+
+
+def documents(n_docs: int, seed: int = 0) -> list[str]:
+    return base.documents(n_docs, seed, MIX, segments=SEGMENTS)
+
+
+def __getattr__(attribute: str):
+    """Everything else the evaluation reads from a model's corpus (ioi_items, ...) is v4's."""
+    return getattr(v4, attribute)
