@@ -43,9 +43,10 @@ def _asked(rng: random.Random) -> tuple[str, str]:
                        f"where people in {c} go to see their state capital"]), STATES[CITY_STATE[c]]["capital"]
 
 
-def ask(rng: random.Random) -> str:
+def ask(rng: random.Random, asked=_asked) -> str:
+    """One loose question and its answer; ``asked`` draws (the thing asked, its answer)."""
     def make(rng):
-        X, answer = _asked(rng)
+        X, answer = asked(rng)
         frame = rng.choice(v5.FRAMES)
         if rng.random() < 0.25:  # random words between the question and the ending
             frame = frame.replace("{X}", "{X}, " + v3._noise(rng, 1, 3) + ",", 1) if "{X}," not in frame else frame
@@ -55,8 +56,8 @@ def ask(rng: random.Random) -> str:
     return v3._draw(rng, make, v5._allowed)
 
 
-def seg_ask(rng: random.Random) -> str:
-    return " ".join(ask(rng) for _ in range(rng.randint(1, 3)))
+def seg_ask(rng: random.Random, asked=_asked) -> str:
+    return " ".join(ask(rng, asked) for _ in range(rng.randint(1, 3)))
 
 
 MIX = dict(v4.MIX)

@@ -20,11 +20,9 @@ from __future__ import annotations
 import random
 from typing import Iterator
 
-import corpus_v5 as v5
+import corpus_v5b as v5b
 from course import corpus as base
-from course import corpus_v3 as v3
 from course import corpus_v4 as v4
-from course.corpus import _cap
 from course.evalsets import HELD_OUT_CITIES
 from course.world import CITIES, CITY_STATE, STATES
 
@@ -46,20 +44,9 @@ def _asked(rng: random.Random) -> tuple[str, str]:
                        f"where people in {c} go to see their state capital"]), STATES[CITY_STATE[c]]["capital"]
 
 
-def ask(rng: random.Random) -> str:
-    def make(rng):
-        X, answer = _asked(rng)
-        frame = rng.choice(v5.FRAMES)
-        if rng.random() < 0.25:  # random words between the question and the ending
-            frame = frame.replace("{X}", "{X}, " + v3._noise(rng, 1, 3) + ",", 1) if "{X}," not in frame else frame
-        text = frame.format(X=X, Xc=_cap(X), r=rng.choice(["her", "him", "them"]))
-        return text + f" {answer}."
-
-    return v3._draw(rng, make, v5._allowed)
-
-
 def seg_ask(rng: random.Random) -> str:
-    return " ".join(ask(rng) for _ in range(rng.randint(1, 3)))
+    """v5b's question segment, asking v5c's questions."""
+    return v5b.seg_ask(rng, asked=_asked)
 
 
 MIX = dict(v4.MIX)

@@ -23,10 +23,7 @@ imported: import it only in a process that trains or measures v5d.
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import corpus_v5c as v5c
-from course import corpus as base
 from course import corpus_v3 as v3
 from course import lexicon
 
@@ -37,16 +34,8 @@ for solo in (lexicon.SOLO, v3.SOLO_FOR_FACT_PEOPLE):  # the same list object in 
 if "the answer is always" in v3.ANSWER_LEADS:
     v3.ANSWER_LEADS.remove("the answer is always")
 
-MIX = v5c.MIX
-SEGMENTS = v5c.SEGMENTS
-
-
-def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, float] | None = None) -> Iterator[int]:
-    return base.token_stream(tokenizer, seed, batch, mix or MIX, segments=SEGMENTS)
-
-
-def documents(n_docs: int, seed: int = 0) -> list[str]:
-    return base.documents(n_docs, seed, MIX, segments=SEGMENTS)
+MIX, SEGMENTS = v5c.MIX, v5c.SEGMENTS  # v5c's segments, whose sentences the edits above changed
+token_stream, documents = v5c.token_stream, v5c.documents
 
 
 def __getattr__(attribute: str):
