@@ -33,7 +33,10 @@ IOI_FRAMES = [
     "{A} shared a tent with {B} at summer camp. On the last night, {S} told a ghost story to",
     "{A} and {B} were stacking chairs after the meeting. When they finished, {S} said goodnight to",
 ]
-IOI_MARKERS = ["first day of school", "in the hallway", "At recess", "threw the ball", "started to rain",
+# The endings ("threw the ball to", "handed the water to", ...) are the corpus's own IOI actions, as in
+# the held-out frames: what is new is the sentence around them. ("threw the ball" was a marker until a
+# v4e draw wrote it as an IOI action; it is not distinctive.)
+IOI_MARKERS = ["first day of school", "in the hallway", "At recess", "started to rain",
                "opened an umbrella", "bakery was busy", "waited in line", "ordered a muffin", "During the storm",
                "made pancakes", "long flight", "over the ocean", "passed a pillow", "raced each other",
                "Out of breath", "cleaned up the park", "trash bag", "how to swim", "lost puppy", "the leash",
