@@ -92,6 +92,24 @@ def measure(model) -> dict:
     return out
 
 
+def two_hop_kind_and_hop(model, phrasings: list[str]) -> dict[str, tuple[float, float]]:
+    """Per phrasing, on the held-out cities: (the right capital is the likeliest of the capitals,
+    mean probability of any capital). The first says whether the hop is computed, the second whether
+    the model knows a city is due: a miss with a high first number is the slot's kind, not the hop."""
+    from course.world import STATES
+    tok = model.tokenizer
+    caps = torch.tensor(sorted({tok.encode(" " + v["capital"])[0] for v in STATES.values()}))
+    cities = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
+              if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]
+    gold = torch.tensor([tok.encode(it.answer)[0] for it in cities])
+    out = {}
+    for f in phrasings:
+        logits = evaluate.last_logits(model, [f.format(c=it.city) for it in cities])
+        among = (caps[logits[:, caps].argmax(-1)] == gold).float().mean().item()
+        out[f] = (round(among, 2), round(logits.softmax(-1)[:, caps].sum(-1).mean().item(), 2))
+    return out
+
+
 def load(spec: str):
     shipped = zoo.load("tinyworld")
     if spec == "tinyworld":
@@ -104,14 +122,19 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--markers"]:
         print(check_markers())
         sys.exit()
-    rows = {spec.split("/")[-1].replace(".safetensors", ""): measure(load(spec)) for spec in sys.argv[1:]}
-    keys = [k for k in next(iter(rows.values())) if not isinstance(next(iter(rows.values()))[k], (list, dict))]
+    models = {spec.split("/")[-1].replace(".safetensors", ""): load(spec) for spec in sys.argv[1:]}
+    rows = {name: measure(m) for name, m in models.items()}
+    first = next(iter(rows.values()))
     print(f"{'metric':34s}" + "".join(f"{n[-16:]:>18s}" for n in rows))
-    for k in keys:
+    for k in (k for k, v in first.items() if not isinstance(v, (list, dict))):
         print(f"{k:34s}" + "".join(f"{r[k]:18.3f}" for r in rows.values()))
-    for k in ("fresh2_ioi_accuracy_by_frame",):
-        for n, r in rows.items():
-            print(k, n[-16:], r[k])
+    for n, r in rows.items():
+        print("fresh2_ioi_accuracy_by_frame", n[-16:], r["fresh2_ioi_accuracy_by_frame"])
     for k in ("fresh2_fact_by_phrasing", "fresh2_two_hop_by_phrasing"):
-        for phr in next(iter(rows.values()))[k]:
+        for phr in first[k]:
             print(f"  {phr[:58]:58s}" + "".join(f"{r[k][phr]:8.2f}" for r in rows.values()))
+    print("two-hop, validation and fresh2 phrasings: right capital among capitals / p(any capital)")
+    phrasings = evalsets.VALIDATION_TWO_HOP_PHRASINGS + TWO_HOP_PHRASINGS
+    tables = [two_hop_kind_and_hop(m, phrasings) for m in models.values()]
+    for phr in phrasings:
+        print(f"  {phr[:58]:58s}" + "".join(f"  {t[phr][0]:.2f}/{t[phr][1]:.2f}" for t in tables))
