@@ -1,4 +1,4 @@
-"""Two-hop questions that end in many ways, not only "... is" (stop 35; used by corpus_v4e and corpus_v5e).
+"""Two-hop questions that end in many ways, not only "... is" (stop 35; corpus_v4e asks them).
 
 Every model so far answers two-hop questions in the corpus's phrasings and in the twelve held-out
 ones, and fails on most endings nobody trained: the validation phrasings ("... whose government
@@ -15,6 +15,9 @@ validation or fresh2 phrasing, and the family those sets lean on most (travellin
 the capital: "you arrive in", "goes to", "will find the state capital in", "drive to the capital of
 its state, which is") is left out on purpose: whether the variety carries over to endings of a kind
 never trained is the experiment. The other 65% are corpus_v3's questions.
+
+Result (corpus_v4e, seed 1; NOTES.md): it did not carry over (the four validation phrasings at 0.00
+stay there) and it cost the held-out phrasings 0.17 (0.919 -> 0.753). Not a lever.
 """
 
 from __future__ import annotations
