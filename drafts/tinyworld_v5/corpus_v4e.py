@@ -13,22 +13,14 @@ frames; the ending variety is tested without it.
 
 from __future__ import annotations
 
-from typing import Iterator
-
+import draft_corpus
 import two_hop_endings
-from course import corpus as base
 from course import corpus_v4 as v4
 
 MIX = v4.MIX
 SEGMENTS = {**v4.SEGMENTS, "geo": two_hop_endings.seg_geo}
 
-
-def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, float] | None = None) -> Iterator[int]:
-    return base.token_stream(tokenizer, seed, batch, mix or MIX, segments=SEGMENTS)
-
-
-def documents(n_docs: int, seed: int = 0) -> list[str]:
-    return base.documents(n_docs, seed, MIX, segments=SEGMENTS)
+token_stream, documents = draft_corpus.stream_and_documents(MIX, SEGMENTS)
 
 
 def __getattr__(attribute: str):

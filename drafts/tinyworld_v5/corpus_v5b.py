@@ -14,10 +14,8 @@ the lookup at the subject, and the shared endings still teach the two-hop slot.
 from __future__ import annotations
 
 import random
-from typing import Iterator
-
 import corpus_v5 as v5
-from course import corpus as base
+import draft_corpus
 from course import corpus_v3 as v3
 from course import corpus_v4 as v4
 from course.corpus import _cap
@@ -64,13 +62,7 @@ MIX = dict(v4.MIX)
 MIX.update(story=MIX["story"] - 0.03, geo=MIX["geo"] - 0.03, ask=0.06)  # v4's fact share kept
 SEGMENTS = {**v4.SEGMENTS, "ask": seg_ask}
 
-
-def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, float] | None = None) -> Iterator[int]:
-    return base.token_stream(tokenizer, seed, batch, mix or MIX, segments=SEGMENTS)
-
-
-def documents(n_docs: int, seed: int = 0) -> list[str]:
-    return base.documents(n_docs, seed, MIX, segments=SEGMENTS)
+token_stream, documents = draft_corpus.stream_and_documents(MIX, SEGMENTS)
 
 
 def __getattr__(attribute: str):

@@ -18,10 +18,8 @@ v5b (stop 32, seed 0; stop 33, seed 1) bought the validation fact phrasings (0.8
 from __future__ import annotations
 
 import random
-from typing import Iterator
-
 import corpus_v5b as v5b
-from course import corpus as base
+import draft_corpus
 from course import corpus_v4 as v4
 from course.evalsets import HELD_OUT_CITIES
 from course.world import CITIES, CITY_STATE, STATES
@@ -53,13 +51,7 @@ MIX = dict(v4.MIX)
 MIX.update(geo=MIX["geo"] - 0.03, repeat=MIX["repeat"] - 0.03, ask=0.06)  # stories and IOI untouched
 SEGMENTS = {**v4.SEGMENTS, "ask": seg_ask}
 
-
-def token_stream(tokenizer, seed: int = 0, batch: int = 512, mix: dict[str, float] | None = None) -> Iterator[int]:
-    return base.token_stream(tokenizer, seed, batch, mix or MIX, segments=SEGMENTS)
-
-
-def documents(n_docs: int, seed: int = 0) -> list[str]:
-    return base.documents(n_docs, seed, MIX, segments=SEGMENTS)
+token_stream, documents = draft_corpus.stream_and_documents(MIX, SEGMENTS)
 
 
 def __getattr__(attribute: str):
