@@ -6,13 +6,14 @@ Same construction as evalsets (held-out name pairs, half ABBA / half BABA, cycli
 frames; facts over the 40 fact people; two-hop over the held-out cities). None of the marker phrases
 occurs in 3,000 documents of corpus_v4 or corpus_v5d (checked by ``check_markers``).
 
-    PYTHONPATH=drafts/tinyworld_v5 python drafts/fresh2/fresh2.py CARD_OR_WEIGHTS...
+    PYTHONPATH=drafts/tinyworld_v5 python drafts/fresh2/fresh2.py WEIGHTS...
 
 Each argument is a .safetensors file (a draft's weights) or "tinyworld" (the shipped model).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import torch
@@ -74,6 +75,12 @@ def check_markers(n_docs: int = 3000) -> dict[str, list[str]]:
     return found
 
 
+def _held_out_cities() -> list:
+    """Each held-out city once (as an evalsets.TwoHopItem), as evaluate.validation_metrics takes them."""
+    return [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
+            if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]
+
+
 def measure(model) -> dict:
     items = evalsets.ioi_dataset(480, seed=35, frames=IOI_FRAMES)
     out = evaluate.ioi_by_frame(model, items, len(IOI_FRAMES), "fresh2_ioi_")
@@ -83,8 +90,7 @@ def measure(model) -> dict:
         facts[frame] = evaluate.top1_accuracy(model, prompts, [" " + s for s in evalsets.FACTS.values()])
     out["fresh2_fact_by_phrasing"] = facts
     out["fresh2_fact_accuracy"] = sum(facts.values()) / len(facts)
-    cities = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
-              if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]
+    cities = _held_out_cities()
     hops = {f: evaluate.top1_accuracy(model, [f.format(c=it.city) for it in cities], [it.answer for it in cities])
             for f in TWO_HOP_PHRASINGS}
     out["fresh2_two_hop_by_phrasing"] = hops
@@ -99,8 +105,7 @@ def two_hop_kind_and_hop(model, phrasings: list[str]) -> dict[str, tuple[float, 
     from course.world import STATES
     tok = model.tokenizer
     caps = torch.tensor(sorted({tok.encode(" " + v["capital"])[0] for v in STATES.values()}))
-    cities = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
-              if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]
+    cities = _held_out_cities()
     gold = torch.tensor([tok.encode(it.answer)[0] for it in cities])
     out = {}
     for f in phrasings:
@@ -110,11 +115,16 @@ def two_hop_kind_and_hop(model, phrasings: list[str]) -> dict[str, tuple[float, 
     return out
 
 
+@functools.cache
+def _shipped():
+    return zoo.load("tinyworld")
+
+
 def load(spec: str):
-    shipped = zoo.load("tinyworld")
+    """The shipped model ("tinyworld") or a draft's weights file, read with the shipped tokenizer."""
     if spec == "tinyworld":
-        return shipped
-    return weights.load_model(spec, tokenizer=shipped.tokenizer)
+        return _shipped()
+    return weights.load_model(spec, tokenizer=_shipped().tokenizer)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ the lookup at the subject, and the shared endings still teach the two-hop slot.
 from __future__ import annotations
 
 import random
+
 import corpus_v5 as v5
 import draft_corpus
 from course import corpus_v3 as v3

@@ -18,6 +18,7 @@ v5b (stop 32, seed 0; stop 33, seed 1) bought the validation fact phrasings (0.8
 from __future__ import annotations
 
 import random
+
 import corpus_v5b as v5b
 import draft_corpus
 from course import corpus_v4 as v4
