@@ -259,14 +259,17 @@ class FactItem:
     phrasing: str
 
 
-def fact_dataset(phrasings: str = "held_out") -> list[FactItem]:
-    """Every person's sport, asked in the held-out phrasings (or the one training phrasing "train")."""
-    if phrasings == "train":
+def fact_dataset(phrasings: str | list[str] = "held_out") -> list[FactItem]:
+    """Every person's sport, asked in the held-out phrasings (or the one training phrasing "train", or
+    a list of phrasings of your own, "{n}" the person and "{p}" their pronoun)."""
+    if isinstance(phrasings, list):
+        frames = phrasings
+    elif phrasings == "train":
         frames = [FACT_TRAIN_PROMPT]
     elif phrasings == "held_out":
         frames = FACT_HELD_OUT_PHRASINGS
     else:
-        raise ValueError(f"phrasings must be 'train' or 'held_out', got {phrasings!r}")
+        raise ValueError(f"phrasings must be 'train', 'held_out' or a list of phrasings, got {phrasings!r}")
     return [FactItem(f.format(n=p, p=PRONOUN[p]), " " + o, p, o, f) for f in frames for p, o in FACTS.items()]
 
 

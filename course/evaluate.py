@@ -104,19 +104,37 @@ def validation_metrics(model, n_ioi: int = 320) -> dict:
     a second held-out set written to stand in for other people's prompts."""
     items = evalsets.ioi_dataset(n_ioi, seed=5, frames=evalsets.VALIDATION_IOI_FRAMES)
     out = ioi_by_frame(model, items, len(evalsets.VALIDATION_IOI_FRAMES), "validation_ioi_")
-    facts = {}
-    for frame in evalsets.VALIDATION_FACT_PHRASINGS:
-        prompts = [frame.format(n=p, p=evalsets.PRONOUN[p]) for p in evalsets.FACTS]
-        facts[frame] = top1_accuracy(model, prompts, [" " + o for o in evalsets.FACTS.values()])
+    facts = fact_by_new_phrasing(model, evalsets.VALIDATION_FACT_PHRASINGS)
     out["validation_fact_by_phrasing"] = facts
     out["validation_fact_accuracy"] = sum(facts.values()) / len(facts)
-    cities = [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
-              if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]  # each held-out city once
-    hops = {frame: top1_accuracy(model, [frame.format(c=it.city) for it in cities], [it.answer for it in cities])
-            for frame in evalsets.VALIDATION_TWO_HOP_PHRASINGS}
+    hops = two_hop_by_new_phrasing(model, evalsets.VALIDATION_TWO_HOP_PHRASINGS)
     out["validation_two_hop_by_phrasing"] = hops
     out["validation_two_hop_accuracy"] = sum(hops.values()) / len(hops)
     return out
+
+
+def fact_by_new_phrasing(model, phrasings: list[str]) -> dict[str, float]:
+    """Top-1 accuracy of each fact phrasing ("{n}" the person, "{p}" their pronoun) over the fact
+    people: the way to score a set of phrasings written outside evalsets (the validation ones, or a
+    learner's own)."""
+    out = {}
+    for frame in phrasings:
+        items = evalsets.fact_dataset([frame])
+        out[frame] = top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
+    return out
+
+
+def held_out_city_items() -> list:
+    """Each held-out city once (an evalsets.TwoHopItem, in its first held-out phrasing)."""
+    return [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
+            if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]
+
+
+def two_hop_by_new_phrasing(model, phrasings: list[str]) -> dict[str, float]:
+    """Top-1 accuracy of each two-hop phrasing ("{c}" the city) over the held-out cities."""
+    cities = held_out_city_items()
+    answers = [it.answer for it in cities]
+    return {frame: top1_accuracy(model, [frame.format(c=it.city) for it in cities], answers) for frame in phrasings}
 
 
 def fact_accuracy(model, phrasings: str = "held_out") -> float:

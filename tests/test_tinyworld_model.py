@@ -6,7 +6,7 @@ hold what the model measures, so the prose can neither overstate nor go stale.""
 
 import pytest
 
-from course import causal_tracing, evaluate, zoo
+from course import causal_tracing, evalsets, evaluate, zoo
 
 pytestmark = pytest.mark.skipif(zoo.card("tinyworld").get("data", {}).get("corpus") != "course.corpus_v4",
                                 reason="the shipped tinyworld is not the TinyWorld v4 model")
@@ -116,6 +116,18 @@ def test_facts(measured):
     # 3 of 6 validation phrasings at 1.0, the worst ("On the weekend you will find {n} out playing") 0.15
     validation = measured["validation_fact_by_phrasing"]
     assert sum(v >= 0.95 for v in validation.values()) == 3 and min(validation.values()) < 0.2
+
+
+def test_a_learners_own_phrasings_are_scored_like_the_cards(model, measured):
+    # the helpers that score the validation phrasings take any list: given phrasings the card also
+    # measures, they agree with it
+    train = evalsets.FACT_TRAIN_PROMPT
+    assert evaluate.fact_by_new_phrasing(model, [train])[train] == pytest.approx(measured["fact_accuracy_train_phrasing"])
+    question = evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]
+    assert (evaluate.two_hop_by_new_phrasing(model, [question])[question]
+            == pytest.approx(measured["two_hop_held_out_by_phrasing"][question]))
+    with pytest.raises(ValueError, match="or a list of phrasings"):
+        evalsets.fact_dataset("validation")
 
 
 def test_facts_are_looked_up_at_the_subject_by_mlp0(measured):

@@ -75,25 +75,12 @@ def check_markers(n_docs: int = 3000) -> dict[str, list[str]]:
     return found
 
 
-def _held_out_cities() -> list:
-    """Each held-out city once (as an evalsets.TwoHopItem), as evaluate.validation_metrics takes them."""
-    return [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
-            if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]
-
-
 def measure(model) -> dict:
     items = evalsets.ioi_dataset(480, seed=35, frames=IOI_FRAMES)
     out = evaluate.ioi_by_frame(model, items, len(IOI_FRAMES), "fresh2_ioi_")
-    facts = {}
-    for frame in FACT_PHRASINGS:
-        prompts = [frame.format(n=p, p=evalsets.PRONOUN[p]) for p in evalsets.FACTS]
-        facts[frame] = evaluate.top1_accuracy(model, prompts, [" " + s for s in evalsets.FACTS.values()])
-    out["fresh2_fact_by_phrasing"] = facts
+    out["fresh2_fact_by_phrasing"] = facts = evaluate.fact_by_new_phrasing(model, FACT_PHRASINGS)
     out["fresh2_fact_accuracy"] = sum(facts.values()) / len(facts)
-    cities = _held_out_cities()
-    hops = {f: evaluate.top1_accuracy(model, [f.format(c=it.city) for it in cities], [it.answer for it in cities])
-            for f in TWO_HOP_PHRASINGS}
-    out["fresh2_two_hop_by_phrasing"] = hops
+    out["fresh2_two_hop_by_phrasing"] = hops = evaluate.two_hop_by_new_phrasing(model, TWO_HOP_PHRASINGS)
     out["fresh2_two_hop_accuracy"] = sum(hops.values()) / len(hops)
     return out
 
@@ -105,7 +92,7 @@ def two_hop_kind_and_hop(model, phrasings: list[str]) -> dict[str, tuple[float, 
     from course.world import STATES
     tok = model.tokenizer
     caps = torch.tensor(sorted({tok.encode(" " + v["capital"])[0] for v in STATES.values()}))
-    cities = _held_out_cities()
+    cities = evaluate.held_out_city_items()
     gold = torch.tensor([tok.encode(it.answer)[0] for it in cities])
     out = {}
     for f in phrasings:
