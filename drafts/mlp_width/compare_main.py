@@ -1,6 +1,8 @@
 """The shipped main model's card against full-recipe candidates, metric by metric, with the
 phrasing tables, the state probe and swap, and the fact trace (MLP rows at the subject and the
 last token). usage: compare_main.py CARD.json ...  (the shipped card is always the first column)
+A bare metrics file (eval_kept.py's, for a snapshot along a run) stands in for a card; the fourth held-out
+set's rows (fresh2) are printed where a file has them.
 
 Training writes a candidate's card beside its weights in drafts/mlp_width/out/, which git ignores; the
 cards of the runs the NOTES report are kept in drafts/mlp_width/cards/."""
@@ -8,14 +10,19 @@ import json
 import sys
 
 paths = ["course/checkpoints/tinyworld.json", *sys.argv[1:]]
-cards = {p.rsplit("/", 1)[-1].removesuffix(".json")[-14:]: json.load(open(p)) for p in paths}
+# a column is named by the end of its file name (the run's seed, corpus or snapshot step tell columns apart)
+cards = {p.rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".metrics")[-14:]: json.load(open(p)) for p in paths}
+if len(cards) < len(paths):
+    sys.exit("two files end in the same 14 characters; the columns would collide")
+cards = {n: c if "metrics" in c else {"metrics": c} for n, c in cards.items()}
 ms = {n: c["metrics"] for n, c in cards.items()}
 keys = ["ioi_accuracy_ABBA", "ioi_accuracy_BABA", "ioi_logit_diff_ABBA", "ioi_logit_diff_BABA",
         "validation_ioi_accuracy_ABBA", "validation_ioi_accuracy_BABA", "validation_ioi_logit_diff_ABBA",
         "fresh_ioi_accuracy_ABBA", "fresh_ioi_accuracy_BABA", "fact_accuracy_held_out_phrasings",
         "fact_accuracy_among_sports_held_out_phrasings", "validation_fact_accuracy", "two_hop_held_out_accuracy",
         "validation_two_hop_accuracy", "addition_held_out_accuracy", "max_induction_score", "repeat_loss_gap",
-        "held_out_loss"]
+        "held_out_loss", "fresh2_ioi_accuracy_ABBA", "fresh2_ioi_accuracy_BABA", "fresh2_fact_accuracy",
+        "fresh2_two_hop_accuracy"]
 print("metric".ljust(46), *[n.rjust(14) for n in ms])
 for k in keys:
     print(k.ljust(46), *[f"{m.get(k, float('nan')):14.3f}" for m in ms.values()])
