@@ -132,6 +132,8 @@ def held_out_city_items() -> list:
 
 def two_hop_by_new_phrasing(model, phrasings: list[str]) -> dict[str, float]:
     """Top-1 accuracy of each two-hop phrasing ("{c}" the city) over the held-out cities."""
+    for frame in phrasings:
+        evalsets.check_phrasing(frame, needs="c")
     cities = held_out_city_items()
     answers = [it.answer for it in cities]
     return {frame: top1_accuracy(model, [frame.format(c=it.city) for it in cities], answers) for frame in phrasings}

@@ -128,6 +128,11 @@ def test_a_learners_own_phrasings_are_scored_like_the_cards(model, measured):
             == pytest.approx(measured["two_hop_held_out_by_phrasing"][question]))
     with pytest.raises(ValueError, match="or a list of phrasings"):
         evalsets.fact_dataset("validation")
+    # a phrasing of one's own that misses its slot, or names another, is refused with the slot to write
+    with pytest.raises(ValueError, match=r"it has no \{n\}; write \{n\} where the person goes"):
+        evaluate.fact_by_new_phrasing(model, ["My friend plays"])
+    with pytest.raises(ValueError, match=r"it has \{city\}; write \{c\} where the city goes"):
+        evaluate.two_hop_by_new_phrasing(model, ["{city} is in a state whose capital is"])
 
 
 def test_facts_are_looked_up_at_the_subject_by_mlp0(measured):
