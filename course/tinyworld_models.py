@@ -54,8 +54,9 @@ class Recipe:
 def _main_model(description: str, corpus: str) -> Recipe:
     """The main model's recipe, on a given corpus: 10,000 steps of 32 x 128 tokens (41M tokens) with
     bf16. Measured before the corpora existed (shared/MEASURED.md): at this budget tokens beat width
-    (4 x 192 ran at half the speed). On the first v2 corpus (a few dozen frames) held-out sentence
-    structures peaked at 0.72 and fell to 0.57; on v2 they rose to 0.84, on v3 to 0.87.
+    (4 x 192 ran at half the speed; with bf16 on torch 2.13 it costs 1.3x a step, about 63 minutes for
+    10,000 steps: drafts/mlp_width/NOTES.md, stop 36). On the first v2 corpus (a few dozen frames)
+    held-out sentence structures peaked at 0.72 and fell to 0.57; on v2 they rose to 0.84, on v3 to 0.87.
     The shipped weights are a moving average (decay 0.999, from step 1,001): on v4 with seed 0 the
     last step's weights measured IOI 0.884 (ABBA 0.84), two-hop 0.761 and addition 0.979, their
     average 0.932 (ABBA 0.90), 0.868 and 0.999 (drafts/tinyworld_v4/NOTES.md).
