@@ -6,7 +6,7 @@ Writes the card, the weights and the kept snapshots (steps 2,000 / 4,000 / 6,000
 scaling table) to drafts/mlp_width/out/. The run keeps a resumable state file there: started again
 after an interruption, it continues from its last checkpoint.
 
-    python drafts/mlp_width/train_main_wide.py [d_mlp] [steps] [threads] [corpus] [seed] [d_model]
+    python drafts/mlp_width/train_main_wide.py [d_mlp] [steps] [threads] [corpus] [seed] [d_model] [keep_every]
 
 ``corpus`` (default tinyworld's, course.corpus_v4) names another corpus module, for example a draft:
     PYTHONPATH=drafts/tinyworld_v5 python drafts/mlp_width/train_main_wide.py 512 10000 2 corpus_v5b
@@ -20,6 +20,10 @@ A run's name carries its seed unless it is 0, so the cards of stops 30-32 (seed 
 ``d_model`` (default 128) widens the residual stream, with one head of 32 per 32 dimensions (stop 36:
 4 x 192 with d_mlp 768 costs 1.3x a step of 4 x 128 on 2 threads, so 10,000 steps fit the 90 minutes):
     python drafts/mlp_width/train_main_wide.py 768 10000 2 course.corpus_v4 1 192
+
+``keep_every`` (default the recipe's 2,000) keeps the moving average that often for
+eval_kept.py, to see when along the run a circuit rises or falls:
+    python drafts/mlp_width/train_main_wide.py 768 10000 2 course.corpus_v4 0 192 1000
 """
 
 import dataclasses
@@ -38,12 +42,13 @@ base = tm.RECIPES["tinyworld"]
 corpus = sys.argv[4] if len(sys.argv) > 4 else base.corpus
 seed = int(sys.argv[5]) if len(sys.argv) > 5 else base.train.seed
 d_model = int(sys.argv[6]) if len(sys.argv) > 6 else base.model.d_model
+keep_every = int(sys.argv[7]) if len(sys.argv) > 7 else base.keep_every
 name = (f"tinyworld-mlp{d_mlp}-{steps}" + ("" if corpus == base.corpus else f"-{corpus}")
         + ("" if seed == 0 else f"-seed{seed}") + ("" if d_model == base.model.d_model else f"-d{d_model}"))
 tm.RECIPES[name] = dataclasses.replace(
     base, model=dataclasses.replace(base.model, d_mlp=d_mlp, d_model=d_model, n_heads=d_model // base.model.d_head,
                                    n_key_value_heads=d_model // base.model.d_head),
-    train=dataclasses.replace(base.train, steps=steps, seed=seed, data_seed=seed), corpus=corpus,
+    train=dataclasses.replace(base.train, steps=steps, seed=seed, data_seed=seed), corpus=corpus, keep_every=keep_every,
     description=f"tinyworld's recipe, d_model {d_model}, with a dense MLP of {d_mlp} for {steps} steps on {corpus}, seed {seed} "
                 "(issue 19 candidate)")
 t = time.time()
