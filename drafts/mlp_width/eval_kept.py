@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 import fresh2
-from course import evaluate, zoo
+from course import evaluate
 from course.config import ModelConfig
 from course.model import HookedTransformer
 
@@ -22,8 +22,9 @@ torch.set_num_threads(1)
 card_path = Path(sys.argv[1])
 card = json.loads(card_path.read_text())
 kept_dir = card_path.with_name(card_path.stem + "-kept")
+tokenizer = fresh2.load("tinyworld").tokenizer  # the shipped one, loaded once for every snapshot
 for step in sys.argv[2:]:
-    model = HookedTransformer(ModelConfig.from_dict(card["config"]), tokenizer=zoo.load("tinyworld").tokenizer)
+    model = HookedTransformer(ModelConfig.from_dict(card["config"]), tokenizer=tokenizer)
     model.load_state_dict(load_file(str(kept_dir / f"step{step}.safetensors")))
     model.card = card
     model.eval()
