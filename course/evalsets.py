@@ -218,14 +218,18 @@ class TwoHopItem:
     held_out_phrasing: bool
 
 
-def two_hop_dataset(held_out_cities: bool = True, phrasings: str = "all") -> list[TwoHopItem]:
+def two_hop_dataset(held_out_cities: bool = True, phrasings: str | list[str] = "all") -> list[TwoHopItem]:
     """Composite questions. held_out_cities: the cities whose composite never appears in training
-    (else the training cities). phrasings: "train", "held_out" or "all"."""
-    if phrasings not in ("train", "held_out", "all"):
-        raise ValueError(f"phrasings must be 'train', 'held_out' or 'all', got {phrasings!r}")
+    (else the training cities). phrasings: "train", "held_out", "all", or a list of phrasings of
+    your own ("{c}" the city; items from them count as held out)."""
+    if isinstance(phrasings, list):
+        frames = [(check_phrasing(f, needs="c"), True) for f in phrasings]
+    elif phrasings in ("train", "held_out", "all"):
+        frames = [(f, False) for f in TWO_HOP_TRAIN_PHRASINGS if phrasings != "held_out"]
+        frames += [(f, True) for f in TWO_HOP_HELD_OUT_PHRASINGS if phrasings != "train"]
+    else:
+        raise ValueError(f"phrasings must be 'train', 'held_out', 'all' or a list of phrasings, got {phrasings!r}")
     cities = sorted(HELD_OUT_CITIES, key=CITIES.index) if held_out_cities else TRAIN_CITIES
-    frames = [(f, False) for f in TWO_HOP_TRAIN_PHRASINGS if phrasings != "held_out"]
-    frames += [(f, True) for f in TWO_HOP_HELD_OUT_PHRASINGS if phrasings != "train"]
     out = []
     for frame, held in frames:
         for c in cities:

@@ -124,19 +124,13 @@ def fact_by_new_phrasing(model, phrasings: list[str]) -> dict[str, float]:
     return out
 
 
-def held_out_city_items() -> list:
-    """Each held-out city once (an evalsets.TwoHopItem, in its first held-out phrasing)."""
-    return [it for it in evalsets.two_hop_dataset(held_out_cities=True, phrasings="held_out")
-            if it.phrasing == evalsets.TWO_HOP_HELD_OUT_PHRASINGS[0]]
-
-
 def two_hop_by_new_phrasing(model, phrasings: list[str]) -> dict[str, float]:
     """Top-1 accuracy of each two-hop phrasing ("{c}" the city) over the held-out cities."""
+    out = {}
     for frame in phrasings:
-        evalsets.check_phrasing(frame, needs="c")
-    cities = held_out_city_items()
-    answers = [it.answer for it in cities]
-    return {frame: top1_accuracy(model, [frame.format(c=it.city) for it in cities], answers) for frame in phrasings}
+        items = evalsets.two_hop_dataset(held_out_cities=True, phrasings=[frame])
+        out[frame] = top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
+    return out
 
 
 def fact_accuracy(model, phrasings: str = "held_out") -> float:

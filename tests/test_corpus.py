@@ -161,8 +161,11 @@ def test_two_hop_and_fact_evaluation_items():
     assert len(held) == len(world.STATES) * (len(evalsets.TWO_HOP_TRAIN_PHRASINGS) + len(evalsets.TWO_HOP_HELD_OUT_PHRASINGS))
     assert {x.city for x in held} == set(evalsets.HELD_OUT_CITIES)
     assert all(world.STATES[world.CITY_STATE[x.city]]["capital"] == x.capital for x in held)
-    with pytest.raises(ValueError, match="phrasings"):
+    with pytest.raises(ValueError, match="or a list of phrasings"):
         evalsets.two_hop_dataset(True, "some")
+    own = evalsets.two_hop_dataset(True, ["Where is {c}? Its state capital is"])  # a learner's own phrasing
+    assert [x.prompt for x in own[:1]] == [f"Where is {held[0].city}? Its state capital is"]
+    assert [x.answer for x in own] == [x.answer for x in held[:len(own)]] and all(x.held_out_phrasing for x in own)
     facts = evalsets.fact_dataset("held_out")
     assert len(facts) == len(world.FACTS) * len(evalsets.FACT_HELD_OUT_PHRASINGS)
 

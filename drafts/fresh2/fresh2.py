@@ -92,11 +92,11 @@ def two_hop_kind_and_hop(model, phrasings: list[str]) -> dict[str, tuple[float, 
     from course.world import STATES
     tok = model.tokenizer
     caps = torch.tensor(sorted({tok.encode(" " + v["capital"])[0] for v in STATES.values()}))
-    cities = evaluate.held_out_city_items()
-    gold = torch.tensor([tok.encode(it.answer)[0] for it in cities])
     out = {}
     for f in phrasings:
-        logits = evaluate.last_logits(model, [f.format(c=it.city) for it in cities])
+        items = evalsets.two_hop_dataset(held_out_cities=True, phrasings=[f])
+        gold = torch.tensor([tok.encode(it.answer)[0] for it in items])
+        logits = evaluate.last_logits(model, [it.prompt for it in items])
         among = (caps[logits[:, caps].argmax(-1)] == gold).float().mean().item()
         out[f] = (round(among, 2), round(logits.softmax(-1)[:, caps].sum(-1).mean().item(), 2))
     return out
