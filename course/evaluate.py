@@ -151,6 +151,29 @@ def fact_accuracy_among_sports(model, phrasings: str = "held_out") -> float:
     return (logits.argmax(-1) == answers).float().mean().item()
 
 
+def fact_first_sport_accuracy(model, phrasings: str | list[str] = "held_out", max_new_tokens: int = 4) -> float:
+    """The first sport the model names in its greedy continuation (up to ``max_new_tokens`` tokens)
+    is the person's. Top-1 asks for the sport as the very next word; the corpus often puts a word
+    first ("plays a lot of golf", "the answer is always golf"), so a miss here is a fact the model
+    does not state, where a top-1 miss may be only the word it writes first."""
+    from course.world import SPORTS
+
+    items = evalsets.fact_dataset(phrasings)
+    sport_of = {_single_token(model.tokenizer, " " + s): s for s in SPORTS}
+    by_length: dict[int, list] = {}
+    for it in items:  # names and pronouns are single tokens, but a learner's phrasings may differ in length
+        by_length.setdefault(len(model.tokenizer.encode(it.prompt)), []).append(it)
+    right = 0
+    with torch.no_grad():
+        for group in by_length.values():
+            tokens = encode_prompts(model, [it.prompt for it in group])
+            new = model.generate(tokens, max_new_tokens=max_new_tokens)[:, tokens.shape[1]:]  # [n new], greedy
+            for row, it in zip(new.tolist(), group):
+                named = next((sport_of[t] for t in row if t in sport_of), None)
+                right += named == it.object
+    return right / len(items)
+
+
 def two_hop_accuracy(model, held_out_cities: bool = True, phrasings: str = "all") -> float:
     items = evalsets.two_hop_dataset(held_out_cities, phrasings)
     return top1_accuracy(model, [it.prompt for it in items], [it.answer for it in items])
@@ -293,6 +316,7 @@ def tinyworld_metrics(model, quick: bool = False) -> dict:
     out["fact_accuracy_held_out_phrasings"] = fact_accuracy(model, "held_out")
     out["fact_accuracy_train_phrasing"] = fact_accuracy(model, "train")
     out["fact_accuracy_among_sports_held_out_phrasings"] = fact_accuracy_among_sports(model, "held_out")
+    out["fact_first_sport_held_out_phrasings"] = fact_first_sport_accuracy(model, "held_out")
     out["two_hop_held_out_accuracy"] = two_hop_accuracy(model, held_out_cities=True)
     out["two_hop_trained_accuracy"] = two_hop_accuracy(model, held_out_cities=False)
     out["city_state_accuracy"] = one_hop_accuracy(model, "city_state")
@@ -331,6 +355,8 @@ TINYWORLD_HOW_MEASURED = {
     "fact_accuracy_*": "top-1 sport of all 40 fact people in the 4 held-out phrasings (evalsets.FACT_HELD_OUT_PHRASINGS) "
                        "and in the trained prompt 'My friend {n} plays'; among_sports: the right sport ranks first "
                        "among the 12 sports (the next word may be another, e.g. 'plays a lot of golf').",
+    "fact_first_sport_*": "the same people and phrasings, greedy continuation of 4 tokens: the first sport named is the "
+                          "person's (counts 'the answer is always golf', where top-1 sees ' always').",
     "two_hop_*": "top-1 capital for the held-out cities (one per state, never in a segment with their capital) in the "
                  "8 trained and 4 held-out question phrasings (by_phrasing: each phrasing); trained: training cities.",
     "two_hop_state": "a linear probe (course.probing) for the state at each site (residual stream before each layer and "

@@ -108,11 +108,18 @@ def test_the_state_is_readable_and_swapping_it_moves_the_capital(measured):
     assert min(state["swap_by_phrasing"].values()) >= 0.9  # the target: >= 0.8 in every phrasing
 
 
-def test_facts(measured):
+def test_facts(model, measured):
     # target >= 0.95 in held-out phrasings: 0.61 (0.80 ranked among the 12 sports); seed 0 0.59, the v3
     # model 0.56, tinyworld-v2 0.23
     assert 0.5 <= measured["fact_accuracy_held_out_phrasings"] < 0.95
     assert measured["fact_accuracy_among_sports_held_out_phrasings"] >= 0.79
+    # Most top-1 misses are the word the corpus writes first: "Ask {n} what {p} plays, and the answer
+    # is" -> " always" for all 40 people (the corpus says "the answer is always poker"), "usually
+    # plays" -> " a lot of". The first sport named within 4 greedy tokens is right for 0.956 (153 of 160)
+    assert measured["fact_first_sport_held_out_phrasings"] >= 0.95
+    answer_is = evalsets.FACT_HELD_OUT_PHRASINGS[3]
+    assert "the answer is" in answer_is and evaluate.fact_by_new_phrasing(model, [answer_is])[answer_is] == 0
+    assert evaluate.fact_first_sport_accuracy(model, [answer_is]) == 1
     # 3 of 6 validation phrasings at 1.0, the worst ("On the weekend you will find {n} out playing") 0.15
     validation = measured["validation_fact_by_phrasing"]
     assert sum(v >= 0.95 for v in validation.values()) == 3 and min(validation.values()) < 0.2
