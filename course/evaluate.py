@@ -31,14 +31,19 @@ def encode_prompts(model, prompts: list[str]) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.long, device=model.W_E.device)
 
 
-def last_logits(model, prompts: list[str], batch_size: int = 256) -> torch.Tensor:
-    """Logits at the last position of each prompt, ``[n d_vocab]``; prompts grouped by length."""
-    out = [None] * len(prompts)
+def same_length_groups(model, prompts: list[str]) -> list[list[int]]:
+    """The indices of ``prompts``, grouped by token length: each group batches with encode_prompts."""
     by_length: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
         by_length.setdefault(len(model.tokenizer.encode(p)), []).append(i)
+    return list(by_length.values())
+
+
+def last_logits(model, prompts: list[str], batch_size: int = 256) -> torch.Tensor:
+    """Logits at the last position of each prompt, ``[n d_vocab]``; prompts grouped by length."""
+    out = [None] * len(prompts)
     with torch.no_grad():
-        for idx in by_length.values():
+        for idx in same_length_groups(model, prompts):
             for start in range(0, len(idx), batch_size):
                 chunk = idx[start : start + batch_size]
                 logits = model(encode_prompts(model, [prompts[i] for i in chunk]))[:, -1]
@@ -159,18 +164,16 @@ def fact_first_sport_accuracy(model, phrasings: str | list[str] = "held_out", ma
     from course.world import SPORTS
 
     items = evalsets.fact_dataset(phrasings)
+    prompts = [it.prompt for it in items]
     sport_of = {_single_token(model.tokenizer, " " + s): s for s in SPORTS}
-    by_length: dict[int, list] = {}
-    for it in items:  # names and pronouns are single tokens, but a learner's phrasings may differ in length
-        by_length.setdefault(len(model.tokenizer.encode(it.prompt)), []).append(it)
     right = 0
     with torch.no_grad():
-        for group in by_length.values():
-            tokens = encode_prompts(model, [it.prompt for it in group])
+        for group in same_length_groups(model, prompts):  # a learner's phrasings may differ in length
+            tokens = encode_prompts(model, [prompts[i] for i in group])
             new = model.generate(tokens, max_new_tokens=max_new_tokens)[:, tokens.shape[1]:]  # [n new], greedy
-            for row, it in zip(new.tolist(), group):
+            for row, i in zip(new.tolist(), group):
                 named = next((sport_of[t] for t in row if t in sport_of), None)
-                right += named == it.object
+                right += named == items[i].object
     return right / len(items)
 
 
