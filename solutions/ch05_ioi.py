@@ -565,11 +565,11 @@ def worked_held_out_frames(model) -> list[dict]:
     measure the logit difference, the accuracy, where L2H0 looks from END (the subject of the last
     clause, S2?), what L2H0 writes directly and what the MLP of layer 3 writes directly. Sort by
     logit difference and compare the columns. On the shipped model the worst structure ("It rained,
-    so A and B stayed inside. S read the newspaper to") is the one where L2H0 finds S2 least (under
-    half its attention); in the two worst structures the MLP of layer 3 writes *against* IO, even
-    where L2H0 finds S2 and writes for IO as much as anywhere ("The teacher asked A and B to share a
-    desk. S lent a pencil to"); in the three the model always gets right, the MLP writes more than
-    L2H0 itself."""
+    so A and B stayed inside. S read the newspaper to") is the one where L2H0 finds S2 least (six
+    tenths of its attention, more than nine tenths elsewhere), and there the MLP of layer 3 writes
+    *against* IO; in the next ("The teacher asked A and B to share a desk. S lent a pencil to") L2H0
+    finds S2 and writes for IO as much as anywhere, yet the MLP adds almost nothing (0.6 against
+    L2H0's 6.3); in the three the model always gets right, the MLP writes more than L2H0 itself."""
     from course import attribution, evalsets, ioi, metrics
 
     rows = []
@@ -595,8 +595,8 @@ def worked_mlp_shares(model, batch) -> dict[str, dict[str, float]]:
     own doing, or the copy-suppression head's? Worked answer: rerun the clean prompts with the
     output (z) of L2H0 taken from the ABC run (S2 replaced by a third name, so it suppresses that
     name instead), and compare every component's direct logit attribution with the clean run's. On
-    the shipped model the MLP's share goes from +6.8 to +0.6: it turns what L2H0 writes into
-    logits, and writes little for IO without it (the MLP of layer 2 likewise, +1.7 to -0.1)."""
+    the shipped model the MLP's share goes from +6.6 to +0.6: it turns what L2H0 writes into
+    logits, and writes little for IO without it (the MLP of layer 2 likewise, +1.5 to -0.1)."""
     from course import attribution
 
     _, abc_cache = model.run_with_cache(batch.abc, names_filter="blocks.2.attn.hook_z")
@@ -622,10 +622,10 @@ def worked_early_heads(model, batch) -> dict[str, float]:
     difference: each head alone (among them L1H3, L2H1 and L3H2, the heads the rules of section 4
     named), all eight heads of layers 0 and 1 together, and L2H0 with L1H2. Every prompt of the
     batch has the same structure, so the mean keeps what is the same across prompts (where S2
-    sits) and removes only which names are where. On the shipped model the three named heads cost
-    little or nothing; the other head that costs most is L2H2 (about a quarter), which from END
-    looks at the second name of the opening, whoever it is, and writes nothing for IO directly:
-    what it writes is read later, by the MLP of layer 3. All eight heads of layers 0 and 1 together
+    sits) and removes only which names are where. On the shipped model L1H3 and L2H1 cost little or
+    nothing; the heads that cost most after L2H0 are L3H2 (17%), L2H2 (15%) and L1H2 (13%). L2H2
+    from END looks at the second name of the opening, whoever it is, and writes nothing for IO
+    directly: what it writes is read later, by the MLP of layer 3. All eight heads of layers 0 and 1 together
     cost under a tenth, L2H0 alone more than four fifths, L2H0 with L1H2 nearly everything."""
     from course import metrics
 

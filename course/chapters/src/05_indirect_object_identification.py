@@ -76,9 +76,9 @@ assert corrupted_ld < 0  # trained-model claim: the corruption flips the answer
 # assembled from the corpus's parts, and 500 sentences in ten structures written only for
 # evaluation ("At the market, Mary and John ate some bread. John passed the bread to"). New
 # structures are harder: on six of the ten the model is right every time, but on the worst
-# ("Mary called John on the phone. The next day, John mailed a postcard to") only about half the
-# time, and on the next ("It rained, so Mary and John stayed inside. John read the newspaper to")
-# seven times in ten. It does about as well whether the opening names the indirect object first
+# ("Mary called John on the phone. The next day, John mailed a postcard to") only about two times
+# in three, and on the next ("It rained, so Mary and John stayed inside. John read the newspaper
+# to") nine times in ten. It does about as well whether the opening names the indirect object first
 # ("Mary and John ..., John gave ... to": ABBA) or the subject (BABA). Whatever circuit we find
 # below, it does not cover every way of writing the task.
 
@@ -93,8 +93,8 @@ print(f"new sentence structures, IO named first (ABBA) {card['ioi_accuracy_ABBA'
 assert card["ioi_recombined_accuracy"] > 0.95 > card["ioi_accuracy"] > 0.9  # trained-model claim
 by_frame = sorted(card["ioi_accuracy_by_frame"])
 assert sum(a == 1.0 for a in by_frame) == 6  # trained-model claim: six of ten always right
-assert 0.5 < by_frame[0] < 0.55 and 0.65 < by_frame[1] < 0.75 < by_frame[2]  # trained-model claim: half, 7 in 10
-assert 0.85 < card["ioi_accuracy_ABBA"] < card["ioi_accuracy_BABA"] < 0.95  # trained-model claim: about the same
+assert 0.6 < by_frame[0] < 0.7 and 0.85 < by_frame[1] < 0.95 < by_frame[2]  # trained-model claim: 2 in 3, 9 in 10
+assert 0.9 < card["ioi_accuracy_ABBA"] < card["ioi_accuracy_BABA"] < 0.96  # trained-model claim: about the same
 
 # %% [markdown]
 # ## 2. Direct logit attribution
@@ -125,7 +125,7 @@ print(f"largest of the others, in size: {max(abs(share[k]) for k in others):.2f}
 assert abs(by_component.sum().item() - clean_ld) < 0.05 * clean_ld  # trained-model claim: the parts add up
 assert 0.25 < share["2_attn_out"] / clean_ld < 0.35 and 0.45 < share["3_mlp_out"] / clean_ld < 0.55  # trained-model claim
 assert 0.1 < share["2_mlp_out"] / clean_ld < 0.15 and 0.03 < share["1_attn_out"] / clean_ld < 0.08  # trained-model claim
-assert max(abs(share[k]) for k in others) < 0.01 * clean_ld  # trained-model claim: the rest write almost nothing directly
+assert max(abs(share[k]) for k in others) < 0.015 * clean_ld  # trained-model claim: the rest write almost nothing directly
 colour = ["#4c78a8" if "attn" in k else "#f58518" if "mlp" in k else "#999999" for k in labels]
 fig = go.Figure(go.Bar(x=labels, y=by_component.tolist(), marker_color=colour))
 fig.update_layout(title=f"Direct logit attribution at END (logit difference {clean_ld:.1f})",
@@ -134,9 +134,9 @@ fig
 
 # %% [markdown]
 # Four components write the answer. The MLP of the last layer writes half of the logit difference
-# (51%), the attention of layer 2 nearly a third (30%), the MLP of layer 2 an eighth (12%) and the
-# attention of layer 1 a little (6%). Everything else, the last layer's attention included, writes
-# less than 1% each, in either direction. A direct share does not say where a component's input
+# (52%), the attention of layer 2 nearly a third (29%), the MLP of layer 2 an eighth (12%) and the
+# attention of layer 1 a little (7%). Everything else, the last layer's attention included, writes
+# about 1% or less each, in either direction. A direct share does not say where a component's input
 # came from: the MLP of layer 3 reads what the attention of layer 2 has written, and may be turning
 # it into logits (one of the open exercises at the end finds out). Which heads?
 # `course.attribution.dla_by_head` does the same projection per head (a head's output is ``z @ W_O``
@@ -153,15 +153,15 @@ assert divmod(int(top.indices[1]), n_heads) == (1, 2) and 0.03 < dla[1, 2] / cle
 assert divmod(int(top.indices[2]), n_heads) == (3, 2) and 0.015 < dla[3, 2] / clean_ld < 0.03  # trained-model claim
 rest = dla.clone()
 rest[2, 0] = rest[1, 2] = rest[3, 2] = 0
-assert rest.abs().max() < 0.015 * clean_ld  # trained-model claim: no other head writes 1.5% either way
+assert rest.abs().max() < 0.02 * clean_ld  # trained-model claim: no other head writes 2% either way
 fig = go.Figure(go.Heatmap(z=dla.numpy(), x=head_labels, y=layer_labels, colorscale="RdBu", zmid=0,
                            colorbar_title="logit diff", hovertemplate="%{y}%{x}: %{z:+.2f}<extra></extra>"))
 fig.update_layout(title="Direct logit attribution per head", height=320, yaxis_autorange="reversed")
 fig
 
 # %% [markdown]
-# One head of layer 2 writes nearly all of layer 2's share: L2H0 alone 32% of the logit
-# difference. L1H2 adds 4% and L3H2 2%, and no other head writes as much as 1.5%, for IO or
+# One head of layer 2 writes nearly all of layer 2's share: L2H0 alone 31% of the logit
+# difference. L1H2 adds 5% and L3H2 2%, and no other head writes as much as 2%, for IO or
 # against it. A head that writes a name into the answer would be expected to *look at* that name.
 # Here is the attention of layer 2 on one prompt: hover over the last token (" to") and see where
 # head 0 looks. Is it IO?
@@ -303,7 +303,7 @@ assert 0.45 < table["END->IO"][3, 2] < 0.55 and abs(table["END->IO"][3, 2] - end
 assert table["END->S2"][3, 2] < 0.02 and 0 < dla[3, 2] < 0.03 * clean_ld  # trained-model claim
 s2_io1 = ioi.attention_between(cache, batch, 1, "S2", "IO", offset=1)[3]
 print(f"L1H3: attention S2->S1+1 {table['S2->S1+1'][1, 3]:.2f}, S2->IO+1 {s2_io1:.2f}")
-assert 0.35 < table["S2->S1+1"][1, 3] < 0.4 and abs(table["S2->S1+1"][1, 3] - s2_io1) < 0.03  # trained-model claim
+assert 0.38 < table["S2->S1+1"][1, 3] < 0.42 and abs(table["S2->S1+1"][1, 3] - s2_io1) < 0.03  # trained-model claim
 abba = batch.positions["IO"] < batch.positions["S1"]  # IO named first; in the others S is
 pattern = {layer: cache["pattern", layer] for layer in range(n_layers)}  # [batch head_index query_pos key_pos]
 first_name = int(torch.minimum(batch.positions["IO"], batch.positions["S1"])[0])  # IO in ABBA, S1 in BABA
@@ -346,8 +346,8 @@ fig
 #   looks at the first name of the opening almost all the time (0.95 or more), whichever name that
 #   is: IO in ABBA prompts, S in BABA ones. It follows a *position*, not the name that was not
 #   repeated, and it writes only 2% of the logit difference for IO directly.
-# - **induction heads?** L1H3 at S2 looks at the token after S1 (0.38) and at the token after IO
-#   just as much (0.37). Split by order, it looks at the token after the *first* name of the
+# - **induction heads?** L1H3 at S2 looks at the token after S1 (0.40) and at the token after IO
+#   just as much (0.40). Split by order, it looks at the token after the *first* name of the
 #   opening (0.74 or more), whoever that is: the " and" of "When Mary and John". A position again.
 #   L2H1 prefers the token after S1 (0.32) to the token after IO (0.18), but only in ABBA prompts,
 #   where S1 is the second name; in BABA prompts it splits its attention about evenly. That is
@@ -439,25 +439,25 @@ assert min(to_s2.values()) > 0.95  # trained-model claim: repeated or not, L2H0 
 # and no single logit stands for it, so the function says so instead of measuring nonsense. And
 # the sentence must fit in the 128-token context.
 #
-# Below, two sentences written for this page, in structures the corpus never uses. The first works:
-# a logit difference of 11.4, Emma on top. In the second the model still prefers Emma to Jack, but
-# by only 1.3 nats, and its top guess is a third person who is not in the sentence at all: " Lisa",
-# with Emma ranked 3rd. The logit difference measures a choice between the two names; it does not
-# say the model would name either of them. Try your own, and try them on L2H0: does it still look
+# Below, two sentences written for this page, in structures the corpus never uses. The first
+# works: a logit difference of 10.9, Emma on top. The second fails: the model prefers Jack, if only by half a nat, and its
+# top guess is a third person who is not in the sentence at all: " Ryan", with Emma ranked 18th.
+# The logit difference measures a choice between the two names; it does not say the model would
+# name either of them. Try your own, and try them on L2H0: does it still look
 # at S2?
 
 # %%
 mine = {
     "fence": ioi.score_sentence(model, "On a rainy Tuesday, Emma and Jack fixed the old fence. Later, Jack handed "
                                        "the hammer to", io="Emma", s="Jack"),
-    "storm": ioi.score_sentence(model, "During the storm, Emma and Jack hid in the barn. Jack whispered a secret to",
+    "torch": ioi.score_sentence(model, "Late one night, Emma and Jack heard a noise. Jack pointed the torch at",
                                 io="Emma", s="Jack"),
 }
 for name, r in mine.items():
     print(f"{name:>6}: logit diff {r['logit_diff']:5.2f}, Emma ranked {r['io_rank']}, the model says {r['top']!r}")
-assert mine["fence"]["top"] == " Emma" and 11 < mine["fence"]["logit_diff"] < 12  # trained-model claim: works (11.4)
-assert mine["storm"]["top"] == " Lisa" and 1 < mine["storm"]["logit_diff"] < 1.6  # trained-model claim: 1.3
-assert mine["storm"]["io_rank"] == 2  # trained-model claim: Emma ranked 3rd
+assert mine["fence"]["top"] == " Emma" and 10.5 < mine["fence"]["logit_diff"] < 11.5  # trained-model claim: works (10.9)
+assert mine["torch"]["top"] == " Ryan" and -1 < mine["torch"]["logit_diff"] < 0  # trained-model claim: Jack, by half a nat
+assert mine["torch"]["io_rank"] == 17  # trained-model claim: Emma ranked 18th
 try:
     ioi.score_sentence(model, "When Nora and Felix sat down, Felix gave a cup to", io="Nora", s="Felix")
 except ValueError as err:

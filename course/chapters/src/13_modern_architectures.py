@@ -517,11 +517,11 @@ assert results["gpt2"]["IOI accuracy"] > results["llama"]["IOI accuracy"] + 0.05
 facts_llama = tables["llama"]["fact_accuracy_held_out_phrasings"]
 assert facts_llama[-3] - facts_llama[-1] > 0.15  # trained-model claim: llama's facts fell in its last 1,000 steps
 assert addition["moe"] < 0.15  # trained-model claim
-assert results["moe"]["IOI accuracy"] > max(results["main"]["IOI accuracy"], results["gpt2"]["IOI accuracy"]) + 0.05  # trained-model claim
+assert results["moe"]["IOI accuracy"] > max(results["main"]["IOI accuracy"], results["gpt2"]["IOI accuracy"]) + 0.02  # trained-model claim
 assert results["moe"]["facts accuracy"] > max(results[v]["facts accuracy"] for v in ("gpt2", "llama", "main")) + 0.05  # trained-model claim
 moe_card = cards["moe"]["metrics"]
 assert moe_card["ioi_accuracy_ABBA"] > 0.95 and moe_card["ioi_accuracy_BABA"] > 0.99  # trained-model claim
-assert abs(moe_card["validation_ioi_accuracy"] - results["main"]["IOI validation"]) < 0.02  # trained-model claim: level
+assert 0.02 < results["main"]["IOI validation"] - moe_card["validation_ioi_accuracy"] < 0.05  # trained-model claim: below
 for variant in models:
     assert results[variant]["two-hop validation"] > results["main"]["two-hop validation"] + 0.05  # trained-model claim
     assert at_4000[variant]["two-hop validation"] > at_4000["main"]["two-hop validation"]  # trained-model claim
@@ -539,13 +539,13 @@ assert main_at[7000]["addition_held_out_accuracy"] > 0.95  # trained-model claim
 # All three learned IOI and two-hop recall on held-out data: IOI at 77% to 98%, two-hop recall at
 # 78% to 88%. The main model at the same 16.4M tokens was in the same range for IOI: 87%, below
 # gpt2's 88% and the mixture's 99% on the quick set, above the Llama-style model's 78%. Its two-hop
-# recall, 76%, was below all three. With 2.5 times the tokens its shipped weights reach 91% and
-# 92%. On the validation two-hop phrasings all three variants beat it, at step 4,000 (30-39%
+# recall, 76%, was below all three. With 2.5 times the tokens its shipped weights reach 95% and
+# 93%. On the validation two-hop phrasings all three variants beat it, at step 4,000 (30-39%
 # against 12%) and at its end (19%). The mixture of experts is the best at IOI: 98% on held-out
-# sentence structures (ABBA 97%, BABA 99.6%), above even the main model's final 91%, which took
-# 2.5 times its tokens; on the validation set its 89% is level with the main model's 91%. It is
+# sentence structures (ABBA 97%, BABA 99.6%), above even the main model's final 95%, which took
+# 2.5 times its tokens; on the validation set its 89% is below the main model's 92%. It is
 # also the best of the three at facts in new phrasings (75%). There the main model's figures (57%
-# at step 4,000, between the Llama-style model's 48% and gpt2's 68%; 61% at its end) are on the
+# at step 4,000, between the Llama-style model's 48% and gpt2's 68%; 64% at its end) are on the
 # same questions, but it learned its facts from v4's rebuilt fact sentences, so the comparison is
 # of two corpora as much as of two models.
 #
@@ -659,7 +659,7 @@ assert probe["llama"]["blocks.3.hook_resid_pre@last"] < 0.4  # trained-model cla
 assert min(probe["llama"][f"blocks.{layer}.hook_resid_pre@city"] for layer in (1, 2, 3)) > 0.9  # trained-model claim
 assert probe["moe"]["blocks.1.hook_resid_pre@last"] > 0.85 > 0.7 > probe["moe"]["blocks.1.hook_resid_pre@city"]  # trained-model claim
 main_last = [probe["main"][f"blocks.{layer}.hook_resid_pre@last"] for layer in (1, 3)]
-assert 0.85 < min(main_last) and max(main_last) < 0.9  # trained-model claim: the main model, at the end from layer 1 on ...
+assert 0.85 < min(main_last) and max(main_last) < 0.95  # trained-model claim: the main model, at the end from layer 1 on ...
 assert 0.75 < probe["main"]["blocks.1.hook_resid_pre@city"] < 0.85  # trained-model claim: ... and still at the city
 
 # %% [markdown]
@@ -669,8 +669,8 @@ assert 0.75 < probe["main"]["blocks.1.hook_resid_pre@city"] < 0.85  # trained-mo
 # the city's token through layer 3 (0.94 to 0.99) and reaches the last token only in the last
 # layer's output (0.77), where swapping it still changes the answer in most phrasings. The main
 # model does what gpt2 does, less cleanly: a probe reads the state at the question's last token
-# from layer 1 on (0.88, and still 0.88 before layer 3), while the city's token keeps it too (0.80
-# before layer 1, 0.51 before layer 3). The intermediate hop is real in every model, and where it
+# from layer 1 on (0.92, and still 0.88 before layer 3), while the city's token keeps it too (0.76
+# before layer 1, 0.56 before layer 3). The intermediate hop is real in every model, and where it
 # lives depends on the model: at the question's end in gpt2, the mixture and the main model, at
 # the city in the Llama-style model.
 #
