@@ -561,12 +561,12 @@ def worked_lens_held_out_phrasings(model) -> dict:
     phrasings the model never saw in training? Worked answer: for each held-out phrasing and
     every held-out city, the layer at which the capital first becomes the top prediction (the
     answer counts only when the final row gets it right) and the mean probability of the capital
-    per layer. On the shipped model the accuracy varies from 55% to 100% between these four
+    per layer. On the shipped model the accuracy varies from 71% to 100% between these four
     phrasings, and so does the lens. With "The capital of the state that has {c} is", the nearest
-    to the chapter's phrasing, 74% of the cities end right, and 91% of those right answers come to
-    the top only at the final row, far more than in the chapter (42% there). With the other three,
-    fewer wait for the final row than in the chapter (24%, 29% and 39%). In all four the
-    capital's mean probability stays at 0.39 or below until the last block. One prompt's lens is
+    to the chapter's phrasing, 71% of the cities end right, and 82% of those right answers come to
+    the top only at the final row, far more than in the chapter (29% there). With the other three,
+    fewer wait for the final row (10%, 16% and 38%). In all four the capital's mean probability
+    stays at 0.61 or below until the last block. One prompt's lens is
     an anecdote; the chapter's picture is a property of a phrasing, not of the model."""
     from course import evalsets
 
@@ -598,8 +598,8 @@ def worked_city_reading_heads(model, phrasing: str = "The capital of the state c
     still names the capital (the pattern row is not renormalised: the head simply receives
     nothing from the city). On the shipped model the layer-0 route carries the city. Blocking
     every head of layers 1-3 changes nothing (100% of the held-out cities right), and neither does
-    blocking the previous-token head L0H3 alone (100%); blocking L0H0 alone leaves 61%, and
-    blocking L0H0 and L0H3 together 42%: that much the later heads recover on their own. Blocking
+    blocking the previous-token head L0H3 alone (100%); blocking L0H0 alone leaves 35%, and
+    blocking L0H0 and L0H3 together 26%: that much the later heads recover on their own. Blocking
     both layer-0 heads and every head of layers 2-3 leaves 3%, as does blocking every head. The
     previous-token head, the obvious suspect, is the one the model can do without. Attention
     weights say where a head looks, not whether what it brings is needed."""
@@ -637,7 +637,7 @@ def worked_lens_at_the_city(model, phrasing: str = "The capital of the state con
     """Open question: at the last position the state shows only behind the capital. Does the lens
     show it at the city's own position, where the card's probe reads it perfectly from the
     embedding? Worked answer: for every held-out city, the rank of its state in the lens at the
-    city's token, per layer. On the shipped model the state's median rank there is 638 or worse
+    city's token, per layer. On the shipped model the state's median rank there is 825 or worse
     of 3072 at every layer (its best rank for any city at any layer is 8): the state is
     linearly readable there (the probe) without being, for most cities, in the unembedding's
     directions (the lens)."""

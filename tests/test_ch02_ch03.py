@@ -222,16 +222,16 @@ def test_ch02_logit_lens_on_the_two_hop_prompt(model):
         logits = model.unembed(model.ln_final(stack))
     capital = model.tokenizer.encode(item.answer)[0]
     ranks = (logits > logits[:, [capital]]).sum(-1).tolist()
-    assert ranks == [77, 4, 2, 0, 0]  # on top from block 2 on
+    assert ranks == [79, 2, 1, 0, 0]  # on top from block 2 on
     top_two = [[model.tokenizer.token_str(int(i)) for i in row.topk(2).indices] for row in logits[1:3]]
-    assert top_two == [[" in", " part"], [" in", " part"]]  # before that, 'Houston is in' or 'is part of'
+    assert top_two == [[" in", " part"], [" in", " Austin"]]  # before that, 'Houston is in' or 'is part of'
     mid = model.unembed(model.ln_final(cache["blocks.2.hook_resid_mid"][0, -1]))
-    assert int((mid > mid[capital]).sum()) == 3  # not yet after block 2's attention: its MLP puts the capital on top
+    assert int((mid > mid[capital]).sum()) == 0  # block 2's attention already puts the capital on top
     state = model.tokenizer.encode(" " + item.state)[0]
     state_ranks = (logits > logits[:, [state]]).sum(-1).tolist()
-    assert state_ranks == [471, 38, 116, 138, 89]  # the state never comes near the top
+    assert state_ranks == [467, 17, 65, 81, 58]  # the state never comes near the top
     probs = logits.softmax(-1)[:, capital].tolist()
-    assert [round(x, 3) for x in probs] == [0.0, 0.018, 0.05, 0.328, 0.893]  # the capital late
+    assert [round(x, 3) for x in probs] == [0.001, 0.064, 0.26, 0.721, 0.974]  # the capital late
     torch.testing.assert_close(logits[-1], model(tokens)[0, -1], atol=1e-4, rtol=1e-4)
     next_id = model(model.to_tokens("The capital of Texas is"))[0, -1].argmax().item()
     assert model.tokenizer.token_str(next_id) == " Austin"
@@ -316,10 +316,10 @@ def test_ch02_city_reading_heads_and_memorised_composites(model):
         _, cache = model.run_with_cache(tokens)
     city_pos = model.to_str_tokens(tokens).index(" " + item.city)
     on_city = torch.stack([cache["pattern", l][0, :, -1, city_pos] for l in range(4)])  # [layer head]
-    assert 0.905 <= on_city[0, 3] < 0.91 and 0.895 <= on_city[0, 0] < 0.90  # L0H3 91%, L0H0 90%
-    assert on_city[0, 1:3].max() < 0.11 and on_city[1].max() < 0.27
-    assert 0.36 <= on_city[2, 0] < 0.365 and 0.44 <= on_city[2, 2] < 0.445 and on_city[2, [1, 3]].max() < 0.025
-    assert 0.705 <= on_city[3, 1] < 0.715 and 0.545 <= on_city[3, 2] < 0.55 and on_city[3, [0, 3]].max() < 0.06
+    assert 0.905 <= on_city[0, 3] < 0.91 and 0.92 <= on_city[0, 0] < 0.925  # L0H3 91%, L0H0 92%
+    assert on_city[0, 1:3].max() < 0.11 and on_city[1].max() < 0.32
+    assert 0.255 <= on_city[2, [0, 2]].min() <= on_city[2, [0, 2]].max() < 0.265 and on_city[2, [1, 3]].max() < 0.015
+    assert 0.855 <= on_city[3, 1] < 0.86 and 0.52 <= on_city[3, 2] < 0.525 and on_city[3, [0, 3]].max() < 0.07
 
     def p_capital(held_out, phrasing):
         probs, right, top = [], [], []
@@ -337,19 +337,19 @@ def test_ch02_city_reading_heads_and_memorised_composites(model):
 
     (held, held_right, held_top), (trained, trained_right, trained_top) = (p_capital(True, item.phrasing),
                                                                            p_capital(False, item.phrasing))
-    assert held_right == trained_right == 1.0 and 0.96 <= held[-1] < 0.965 and trained[-1] >= 0.995
+    assert held_right == trained_right == 1.0 and 0.975 <= held[-1] < 0.985 and trained[-1] >= 0.995
     for m in (held, trained):  # the same shape: the capital climbs block by block
         assert m[0] < m[1] < m[2] < m[3] < m[4]
-    assert (trained[1:-1] > held[1:-1]).all() and 0.745 <= trained[3] < 0.75 and 0.29 <= held[3] < 0.295
-    assert held_top[1] == 0 and 0.06 <= held_top[2] < 0.065 and 0.58 <= held_top[3] < 0.585  # held-out: late
-    assert 0.37 <= trained_top[1] < 0.375 and 0.725 <= trained_top[2] < 0.73 and trained_top[3] == 1  # trained: early
+    assert (trained[1:-1] > held[1:-1]).all() and 0.855 <= trained[3] < 0.865 and 0.445 <= held[3] < 0.455
+    assert (held_top * 31).round().tolist() == [0, 1, 12, 22, 31]  # held-out: late (31 cities)
+    assert (trained_top * 62).round().tolist() == [0, 32, 56, 62, 62]  # trained: early (two cities per state)
     # where held-out cities often fail, the trained composites are still answered
     second = "{c} is in a state whose capital is"
     (held, held_right, _), (trained, trained_right, _) = p_capital(True, second), p_capital(False, second)
-    assert trained_right == 1.0 and trained[-1] >= 0.995 and 0.14 <= trained[1] < 0.145
-    assert 0.805 <= held_right < 0.81 and 0.285 <= held[-1] < 0.29 and 0.005 <= held[1] < 0.01
+    assert trained_right == 1.0 and 0.985 <= trained[-1] < 0.995 and 0.25 <= trained[1] < 0.255
+    assert held_right == 24 / 31 and 0.23 <= held[-1] < 0.235 and 0.01 <= held[1] < 0.015
     card = model.card["metrics"]
-    assert 0.915 <= card["two_hop_held_out_accuracy"] < 0.92 and card["two_hop_trained_accuracy"] == 1.0
+    assert 0.9325 <= card["two_hop_held_out_accuracy"] < 0.9335 and 0.997 <= card["two_hop_trained_accuracy"] < 0.9975
     assert card["two_hop_held_out_by_phrasing"][second] == pytest.approx(held_right)
 
 
@@ -359,14 +359,15 @@ def test_ch02_worked_answers(model):
 
     phrasings = sol.worked_lens_held_out_phrasings(model)
     late = sorted(v["of those, first on top only at the final row"] for v in phrasings.values())
-    assert len(phrasings) == 4 and 0.23 < late[0] < 0.24 and late[2] < 0.4 and 0.91 < late[-1] < 0.92  # by phrasing
+    assert len(phrasings) == 4 and 0.09 < late[0] < 0.1 and late[2] < 0.4 and 0.81 < late[-1] < 0.82  # by phrasing
     nearest = phrasings["The capital of the state that has {c} is"]  # the nearest to the chapter's phrasing
-    assert 0.91 < nearest["of those, first on top only at the final row"] < 0.92
+    assert 0.81 < nearest["of those, first on top only at the final row"] < 0.82
     right = sorted(v["right at the end"] for v in phrasings.values())
-    assert 0.54 < right[0] < 0.55 and right[-1] == 1.0
+    assert 0.70 < right[0] < 0.71 and right[-1] == 1.0
+    assert max(p for v in phrasings.values() for p in v["mean p(capital) per layer"][:-1]) <= 0.61
     heads = sol.worked_city_reading_heads(model)
     assert heads["nothing blocked"] == heads["L0H3"] == heads["every head of layers 1-3"] == 1.0  # layer 0 suffices
-    assert 0.61 < heads["L0H0"] < 0.62 and 0.41 < heads["L0H0 and L0H3"] < 0.42  # L0H0 matters most
+    assert 0.35 < heads["L0H0"] < 0.36 and 0.25 < heads["L0H0 and L0H3"] < 0.26  # L0H0 matters most
     assert 0.03 < heads["L0H0, L0H3 and every head of layers 2-3"] < 0.04 and heads["every head of every layer"] < 0.05
     city = sol.worked_lens_at_the_city(model)
-    assert min(city["median rank of the state per layer"]) == 638 and city["best rank of the state anywhere"] == 8
+    assert min(city["median rank of the state per layer"]) == 825 and city["best rank of the state anywhere"] == 8
