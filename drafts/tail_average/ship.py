@@ -32,7 +32,7 @@ card["weights"] = card["weights"].replace("; evals_during_training", tm._tail_wo
 with torch.no_grad():
     card["metrics"] = recipe.metrics(model)
 card.pop("sha256", None)
-weights.save_model(model, path, card, dtype=recipe.weights_dtype)
+card = weights.save_model(model, path, card, dtype=recipe.weights_dtype)  # adds the file's sha256 and size
 if kept.exists():
     card = tm.add_training_table("tinyworld", zoo.CHECKPOINT_DIR, kept_dir=kept)
 else:
