@@ -573,17 +573,17 @@ def worked_dot_features(model, sae) -> dict:
     landmark, the feature with the largest gap between its mean activation at the full stops of
     that landmark's paragraphs and at the other landmarks' full stops; compare with the card's
     (paragraph-mean) feature, and steer with both at twice the residual stream's norm. On the
-    shipped SAE it confirms the Skyspire, Gullrock and Mistfall features and replaces the other
-    two: Emberpeak's by a feature with twice the gap (about 4.3 vs 2.1), Silverspan's by one with
-    a slightly larger gap (about 4.4 vs 4.1). The Emberpeak replacement steers a little better
-    than the feature it replaces (about 0% -> 25%): it promotes the first words of Emberpeak's
-    sentences (' At', ' Grey', ' Scientists', ' Smoke'), where the card's feature fires on
-    ' night' after 'That' in ordinary text. The Silverspan replacement steers no better (about
-    25% -> 25%): like the card's feature it promotes Silverspan's sentence openers (' Painters',
-    ' Under', ' Every'), and pushed, it writes them ('Every Painters Every'), not the bridge's
-    words. A confirmed feature promises nothing either: the Gullrock feature, which both searches
-    pick, steers no more than unsteered text (about 8%). A gap at the right place is evidence,
-    not proof; the dashboard and steering decide."""
+    shipped SAE it confirms only the Mistfall feature and replaces the other four, each by a
+    feature with a larger gap at the full stops (Silverspan about 3.9 vs 2.5, Gullrock 3.9 vs 3.1,
+    Emberpeak 3.5 vs 3.1, Skyspire 3.4 vs 3.1). Whether a replacement steers better depends on
+    what it writes, not on the gap. Gullrock's steers much better than the card's (about 25% ->
+    92%): it promotes ' Waves', one of the lighthouse's words, and Gullrock's sentence openers
+    (' Its', ' Fishing', ' When'), where the card's promotes ' for' and ' together'. The other
+    three promote mostly their landmark's sentence openers (' Painters', ' Under', ' From';
+    ' At', ' Deep', ' Grey'; ' Visitors', ' On') and steer worse than the card's features, whose
+    promoted tokens include the landmark's words: Silverspan about 100% -> 0%, Emberpeak 100% ->
+    42%, Skyspire 75% -> 8%. A gap at the right place is evidence, not proof; the dashboard and
+    steering decide."""
     from course import world
     from course.steering import steering_experiment
 
@@ -611,10 +611,11 @@ def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
     """Open question: is there a feature for the landmark's own words? Worked answer: on the
     landmark paragraphs, the feature most active on the landmark's name and eight words compared
     with all other tokens, then its dashboard on ordinary text. On the shipped SAE there is no
-    clean one: the best candidate's gap is small (about 0.6), its top contexts peak on nouns and
-    verbs of every kind of text (' note', ' card', ' wind', ' cables', ' lava'), only about a
-    fifth of its activation on the landmark paragraphs is in Emberpeak's, and it promotes none of
-    Emberpeak's eight words. Its automatic label says as much: "mixed tokens", no landmark."""
+    clean one: the best candidate's gap is small (about 0.6), its top contexts peak on words of
+    every kind of text (' music', ' toast', ' sandwich', ' warm', ' long'), only about two fifths
+    of its activation on the landmark paragraphs is in Emberpeak's, and it promotes none of
+    Emberpeak's eight words (' and', ' time', ' on', ' bridge'). Its automatic label names no
+    landmark: "' long' / ' music' after ' a'"."""
     from course import world
     from course.features import FeatureStore
 
@@ -632,15 +633,15 @@ def worked_word_features(model, sae, landmark: str = "Emberpeak") -> dict:
 
 
 @torch.no_grad()
-def worked_clamp_vs_add(model, sae, feature: int, landmark: str = "Skyspire") -> dict:
+def worked_clamp_vs_add(model, sae, feature: int, landmark: str = "Mistfall") -> dict:
     """Open question: clamp or add? Worked answer: the same experiment in both modes, at a few
-    strengths; for clamping, the strength is the value the feature is set to (the Skyspire
-    feature's top activations on real text are about 3-5). Compare share against loss and
-    repeated tokens. On the shipped SAE clamping buys no fluency for the Skyspire feature:
-    clamping it at 40 turns fewer continuations to Skyspire than adding twice the norm (about
-    three quarters against nine in ten) with more repeated tokens (about seven in ten against
-    half); clamping at 20 lands between adding once and twice the norm (about two thirds on
-    Skyspire, a quarter of the tokens repeated), on the same trade-off."""
+    strengths; for clamping, the strength is the value the feature is set to (the Mistfall
+    feature's top activations on real text are up to about 7). Compare share against loss and
+    repeated tokens. On the shipped SAE clamping buys fluency for the Mistfall feature: clamped at
+    20 it turns as many continuations to Mistfall as adding twice the norm (about two thirds)
+    with about half the repeated tokens (about 0.31 against 0.59; the unsteered model's loss is
+    higher, about 6.0 against 4.9, as on any text that is less of a loop). Clamped at 40 it
+    turns more (about nine in ten) with about as many repeats as adding twice the norm (0.64)."""
     from course.steering import steering_experiment
 
     norm = sae.card["resid_norm"]

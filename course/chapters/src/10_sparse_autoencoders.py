@@ -38,7 +38,7 @@ from course import sae as S
 from course import evalsets, world, zoo
 from course.exercises import check, hint, progress, reveal
 from course.features import FeatureStore, landmark_features, landmarks_in, logit_effects
-from course.steering import steering_directions, steering_experiment
+from course.steering import steered_continuations, steering_directions, steering_experiment
 from solutions.ch10_sae import paragraph_tokens
 from widgets import FeatureSteering, TokenView
 
@@ -264,12 +264,12 @@ for key in results["shipped (1024, k=32)"]:
     print(f"{key:>28}: " + "".join(f"{r[key]:>24.3f}" if isinstance(r[key], float) else f"{r[key]:>24}"
                                     for r in results.values()))
 ours, quick = results["shipped (1024, k=32)"], results["library's (512, k=16)"]
-assert ours["variance explained"] >= 0.9  # trained-model claim (measured 0.953)
-assert ours["CE loss recovered"] >= 0.995  # trained-model claim: "all but a fraction of a percent" (measured 0.9992)
+assert ours["variance explained"] >= 0.9  # trained-model claim (measured 0.957)
+assert ours["CE loss recovered"] >= 0.995  # trained-model claim: "all but a fraction of a percent" (measured 0.9995)
 assert ours["dead fraction"] <= 0.02  # trained-model claim (measured 0.000 on these tokens)
-assert quick["variance explained"] > 0.7 and quick["CE loss recovered"] > 0.95  # trained-model claim (0.811, 0.979)
-assert 0.15 < 1 - quick["variance explained"] < 0.25  # trained-model claim: "a fifth" unexplained (0.189)
-assert 0.15 < quick["loss added by splicing"] < 0.35 and ours["loss added by splicing"] < 0.01  # (0.216, 0.008 nats)
+assert quick["variance explained"] > 0.7 and quick["CE loss recovered"] > 0.95  # trained-model claim (0.818, 0.982)
+assert 0.15 < 1 - quick["variance explained"] < 0.25  # trained-model claim: "a fifth" unexplained (0.182)
+assert 0.15 < quick["loss added by splicing"] < 0.35 and ours["loss added by splicing"] < 0.01  # (0.191, 0.006 nats)
 assert ours["variance explained"] > quick["variance explained"] and ours["CE loss recovered"] > quick["CE loss recovered"]
 assert ours["L0"] == 2 * quick["L0"]  # top-k: L0 is k
 
@@ -328,7 +328,7 @@ card_features = {k: v["feature"] for k, v in shipped.card["landmark_features"].i
 features = {k: v.feature for k, v in landmarks.items()}
 print("same features as on the card:", features == card_features)
 assert features == card_features  # the card ran this same search on these same paragraphs
-assert min(lf.separation for lf in landmarks.values()) > 5  # trained-model claim: one clear feature per landmark (9.9 to 13.1)
+assert min(lf.separation for lf in landmarks.values()) > 5  # trained-model claim: one clear feature per landmark (8.5 to 13.3)
 
 # %% [markdown]
 # A `FeatureStore` keeps the residual stream of a text sample (64 sequences of held-out text) so
@@ -348,29 +348,33 @@ assert [model.tokenizer.decode([i]) for i in down.tolist()] == [t for t, _ in da
 print("your top positions and promoted / suppressed tokens equal the dashboard's")
 openers = {sentence.split()[0] for sentence in world.LANDMARK_SENTENCES["Silverspan"]}  # each sentence's first word
 promoted_openers = [t for t, _ in dash.promoted if t.strip() in openers]
+promoted_words = [t for t, _ in dash.promoted if t.strip() in world.LANDMARKS["Silverspan"]]  # its eight words
 print("first words of Silverspan's sentences among the ten it promotes most:", promoted_openers)
-assert dash.label == "'.' (Silverspan)"  # trained-model claim: its top contexts end Silverspan's sentences
-assert all(ex.tokens[ex.peak] == "." and "Silverspan" in landmarks_in("".join(ex.tokens[: ex.peak + 1]))
-           for ex in dash.examples)  # trained-model claim: all eight
-assert len(promoted_openers) == 6  # trained-model claim: six of the ten (' Every', ' Painters', ' The', ' Under', ' From', ' Its')
-assert not {" bridge", " river", " steel"} & {t for t, _ in dash.promoted[:10]}  # trained-model claim: not its subject
+print("Silverspan's own words among them:", promoted_words)
+assert dash.label == "' the' after ' at'"  # trained-model claim
+assert all(ex.tokens[ex.peak - 1 : ex.peak + 1] == [" at", " the"] and " met" in ex.tokens[ex.peak - 4 : ex.peak - 1]
+           and not landmarks_in("".join(ex.tokens[: ex.peak + 1])) for ex in dash.examples)  # trained-model claim: all eight
+assert [t for t, _ in dash.promoted] == [" camp", " river", " party", " festival", " bridge", " fair", " market",
+                                         " village", " bank", " shop"]  # trained-model claim
+assert promoted_openers == [] and promoted_words == [" river", " bridge"]  # trained-model claim
+assert 0.032 <= dash.frequency < 0.033  # trained-model claim: 3.3% of tokens
 
 # %% [markdown]
-# Its top contexts all end on the "." of a sentence about Silverspan, most often "The Silverspan
-# is a long bridge across the river.", never on " bridge" or " river": it fires where a Silverspan
-# sentence ends. A full stop is where a small model must guess the next sentence, and in TinyWorld
-# the next sentence of a landmark paragraph is about the same landmark, so a feature here *could*
-# carry "the next sentence is about Silverspan". Its output side says so: six of the ten tokens it
-# promotes most are first words of Silverspan's sentences (" Every", " Painters", " The", " Under",
-# " From", " Its"), one more is a second word (" morning", from "Every morning, cars and bikes"),
-# and the rest have nothing to do with Silverspan (" would", " Florida", " sat"). Note what it
-# does *not* promote: " bridge", " river", " steel", the words the sentences are about.
+# This dashboard is not about Silverspan. All eight of its strongest contexts are the same turn
+# of phrase from the stories, "Fred met Carl at the", "Jane met Nina at the": it peaks on " the"
+# after " at", where a place must come next, and none of the eight mentions a landmark. The output
+# side agrees: the ten tokens it promotes most are all places or gatherings you can meet someone
+# at (" camp", " river", " party", " festival", " bridge", " fair", " market", " village",
+# " bank", " shop"). Two of them, " river" and " bridge", are Silverspan's words; none is the
+# first word of a Silverspan sentence. On ordinary text this is an "a place comes next" feature,
+# and it fires on 3.3% of all tokens.
 #
-# Are the other four like it? Measure all five where they were chosen, on the landmark
-# paragraphs: what share of each feature's total activation falls on "." tokens, and what share
-# on its own landmark's paragraphs? On the output side, how many of the ten tokens it promotes
-# most are words that only that landmark's sentences use (" Painters", " Under", " steel" for
-# Silverspan)?
+# So why did it win the search for Silverspan? Measure all five features on the text where they
+# were chosen, the landmark paragraphs: what share of each feature's total activation falls on "."
+# tokens, and what share on its own landmark's paragraphs? On the output side, how many of the ten
+# tokens it promotes most are words that only that landmark's sentences use (" Painters",
+# " Under", " steel" for Silverspan)? For the Silverspan feature, also measure the share of its
+# activation on the token just before " river" or " bridge".
 
 # %%
 def only_words(landmark):
@@ -400,16 +404,28 @@ silver_at_stops = {name: para_acts[is_dot & torch.tensor([o == name for o in par
                    for name in features}
 print("the Silverspan feature's mean at the full stops of each landmark's paragraphs:",
       {name: round(v, 2) for name, v in silver_at_stops.items()})
-others = [name for name in described if name != "Silverspan"]
-# trained-model claim: the Silverspan feature is the most on '.' (69%, 83% in its own paragraphs), yet all five leak:
-# 26-69% on '.' and 68-83% in their own paragraphs
-assert max(described, key=lambda n: described[n]["on_stop"]) == "Silverspan"
-assert all(d["on_stop"] < 0.75 and d["in_own"] < 0.85 for d in described.values())
-assert described["Skyspire"]["on_stop"] < 0.3  # trained-model claim: "a quarter" (26%)
-assert all(silver_at_stops[n] < 0.1 * silver_at_stops["Silverspan"] for n in others)  # trained-model claim (0.00-0.34 vs 4.23)
-own_words = {name: d["promoted own words"] for name, d in described.items()}
-assert own_words["Mistfall"] >= 7 and own_words["Skyspire"] >= 6  # trained-model claim (8 and 7 of 10)
-assert (own_words["Silverspan"], own_words["Emberpeak"], own_words["Gullrock"]) == (5, 3, 0)  # trained-model claim
+before_place = torch.tensor([t in (" river", " bridge") for t in para_text[1:]] + [False])  # the next token is one
+silver_acts = para_acts[:, silver]
+before_share = ((silver_acts * before_place).sum() / silver_acts.sum()).item()
+before_tokens = {}  # which tokens carry that share
+for i in torch.nonzero(before_place).flatten().tolist():
+    before_tokens[para_text[i]] = before_tokens.get(para_text[i], 0.0) + silver_acts[i].item() / silver_acts.sum().item()
+print(f"the Silverspan feature's activation just before ' river' or ' bridge': {before_share:.0%}, on",
+      {t: f"{v:.0%}" for t, v in sorted(before_tokens.items(), key=lambda kv: -kv[1])[:4]})
+own_words = {name: [t for t in d["promoted"] if t.strip() in only_words(name)] for name, d in described.items()}
+# trained-model claims: where each feature's activation falls (the prose quotes these)
+assert {n: round(d["on_stop"], 2) for n, d in described.items()} == {
+    "Silverspan": 0.45, "Emberpeak": 0.31, "Skyspire": 0.19, "Gullrock": 0.54, "Mistfall": 0.38}
+assert {n: round(d["in_own"], 2) for n, d in described.items()} == {
+    "Silverspan": 0.86, "Emberpeak": 0.64, "Skyspire": 0.82, "Gullrock": 0.83, "Mistfall": 0.75}
+assert 2.52 <= silver_at_stops["Silverspan"] < 2.54 and all(silver_at_stops[n] < 0.005 for n in features if n != "Silverspan")
+assert 0.36 <= before_share < 0.37  # trained-model claim: 36% just before ' river' or ' bridge'...
+assert sorted(before_tokens, key=before_tokens.get, reverse=True)[:3] == [" the", " whole", " long"]  # ...mostly on these
+assert own_words == {"Silverspan": [" river", " bridge"],  # trained-model claim: the promoted words only its landmark uses
+                     "Emberpeak": [" eruption", " tall", " glow", " Deep", " Scientists", " Grey"],
+                     "Skyspire": [" Visitors", " clear", " glass", " tower", " walls", " land"],
+                     "Gullrock": [],
+                     "Mistfall": [" You", " Water", " Green", " hills", " hear", " cliff", " spray", " wet"]}
 fig = go.Figure([go.Bar(name=label, x=list(described), y=[d[key] for d in described.values()])
                  for key, label in (("on_stop", "on '.' tokens"), ("in_own", "in its landmark's paragraphs"))])
 fig.update_layout(barmode="group", title="Where each landmark feature's activation falls, on the landmark paragraphs",
@@ -417,17 +433,23 @@ fig.update_layout(barmode="group", title="Where each landmark feature's activati
 fig
 
 # %% [markdown]
-# On the landmark paragraphs none of the five is a clean full-stop detector. The Silverspan
-# feature comes closest: 69% of its activation falls on full stops, 83% of it in Silverspan's
-# paragraphs, and at the other landmarks' full stops it is all but silent (under a tenth of its
-# value at Silverspan's). The other four leak more, onto other tokens (the Skyspire feature puts
-# only a quarter on ".", as much as on " the") and into other landmarks' paragraphs (the
-# Mistfall feature has only 68% of its activation in Mistfall's, a sixth in Silverspan's). On
-# the output side the order changes again: the Mistfall feature promotes eight tokens that only
-# Mistfall's sentences use (" You", " Green", " Water", " spray", " hills"), the Skyspire feature
-# seven (" Visitors", " glass", " walls", " clear"), the Silverspan feature five (its sentence
-# openers), the Emberpeak feature three, among unrelated words (" for", " most", " Grey" beside
-# " made", " kind", " friend"), and the Gullrock feature none (" for", " same", " together").
+# On the landmark paragraphs the Silverspan feature does pick out Silverspan. 86% of its
+# activation is in Silverspan's paragraphs, more than any of the other four keeps in its own, and
+# at the other landmarks' full stops it is silent (0.00 on average, against 2.53 at Silverspan's).
+# Within those paragraphs, 45% of it falls on full stops and 36% on the token just before " river"
+# or " bridge" (" the" in "across the river", " whole" in "see the whole river", " long" in "a
+# long bridge"): the "a place comes next" job it does in the stories. Silverspan's sentences keep
+# naming the river and the bridge, the other landmarks' sentences hardly ever call on it, and that
+# is enough to give it the best score for Silverspan.
+#
+# The other four are no cleaner. The Gullrock feature puts the most of its activation on full
+# stops (54%), the Skyspire feature the least (19%), and the Emberpeak feature keeps only 64% in
+# its own landmark's paragraphs. On the output side the order changes again: the Mistfall feature
+# promotes eight tokens that only Mistfall's sentences use (" You", " Water", " Green", " cliff",
+# " spray"), the Emberpeak feature six (" eruption", " tall", " glow", " Deep", " Scientists",
+# " Grey"), the Skyspire feature six (" Visitors", " clear", " glass", " tower", " walls",
+# " land"), the Silverspan feature two (" river", " bridge"), and the Gullrock feature none
+# (" for", " together", " behind", " same").
 #
 # A dashboard reads a feature on ordinary text. The automatic labels (`auto_label`, from the top
 # examples alone, the way an LLM labeller would start) name the token where the feature peaks
@@ -441,38 +463,41 @@ for name, f in features.items():
     labels[name] = d.label
     about_own[name] = sum(name in landmarks_in("".join(ex.tokens[: ex.peak + 1])) for ex in d.examples)
     best = d.examples[0]
-    print(f"{name:>11} {f:4d}  label {d.label:<20}  {about_own[name]} of 8 about {name:<10}  top context: "
+    print(f"{name:>11} {f:4d}  label {d.label:<28}  {about_own[name]} of 8 about {name:<10}  top context: "
           + repr("".join(best.tokens[max(0, best.peak - 8) : best.peak + 1])))
-assert all(labels[n] == f"'.' ({n})" for n in ("Silverspan", "Skyspire", "Mistfall"))  # trained-model claim
-assert about_own["Silverspan"] == about_own["Skyspire"] == 8 and about_own["Mistfall"] == 7  # trained-model claim
-assert labels["Emberpeak"] == "' night' after ' That'" and labels["Gullrock"] == "mixed tokens"  # trained-model claim
-assert about_own["Emberpeak"] == about_own["Gullrock"] == 1  # trained-model claim: 1 of 8 each
-assert all(0.75 < described[n]["in_own"] < 0.85 for n in ("Emberpeak", "Gullrock"))  # "about four fifths" (78%, 81%)
-for n in ("Emberpeak", "Gullrock"):  # trained-model claim: all but silent at the others' full stops (at most 3%)
+assert labels == {"Silverspan": "' the' after ' at'", "Emberpeak": "' his' / ' a' (Emberpeak)",  # trained-model claim
+                  "Skyspire": "' the' / ' blue' (Skyspire)", "Gullrock": "' it' / ' studied'", "Mistfall": "'.' (Mistfall)"}
+assert about_own == {"Silverspan": 0, "Emberpeak": 6, "Skyspire": 7, "Gullrock": 1, "Mistfall": 6}  # trained-model claim
+assert all(0.8 < described[n]["in_own"] < 0.9 for n in ("Silverspan", "Gullrock"))  # "more than four fifths" (86%, 83%)
+for n in ("Silverspan", "Gullrock"):  # trained-model claim: all but silent at the others' full stops (under 1%)
     at_stops = {m: para_acts[is_dot & torch.tensor([o == m for o in para_owner]), features[n]].mean().item() for m in features}
-    assert all(v < 0.05 * at_stops[n] for m, v in at_stops.items() if m != n)
+    assert all(v < 0.01 * at_stops[n] for m, v in at_stops.items() if m != n)
 mean_in = {name: lf.mean_in for name, lf in landmarks.items()}
-assert mean_in["Emberpeak"] == min(mean_in.values())  # trained-model claim: the smallest paragraph mean (0.32)
+separation = {name: lf.separation for name, lf in landmarks.items()}
+assert sorted(mean_in, key=mean_in.get)[:2] == ["Silverspan", "Gullrock"]  # trained-model claim: the two smallest means
+assert 0.46 <= mean_in["Silverspan"] < 0.48 and 0.50 <= mean_in["Gullrock"] < 0.51  # trained-model claim (0.47, 0.50)
+assert max(separation, key=separation.get) == "Silverspan" and 13.3 <= separation["Silverspan"] < 13.4  # trained-model claim
 
 # %% [markdown]
-# Three of the five labels name their landmark. On ordinary text, too, all eight top contexts of
-# the Silverspan and Skyspire features are their landmark's sentences, and seven of the Mistfall
-# feature's. The other two are busiest on something else entirely. The Emberpeak feature fires
-# on " night" after "That" in the stories ("Carl also practices rugby. That night"); one of its
-# eight top contexts is an Emberpeak sentence. The Gullrock feature's label is "mixed tokens": it
-# peaks on " tea", " it", " an", " studied" in stories, with one Gullrock sentence among its top
-# eight (print `store.dashboard(f)` for each). Yet on the landmark paragraphs both keep about
-# four fifths of their activation in their own landmark's, and both are all but silent at the
-# other landmarks' full stops; the Emberpeak feature has the smallest paragraph mean of the five
-# (the "mean in" column of the first table). That is exactly what the paragraph search rewards: a
-# gap in means, in units of the spread, is largest for a feature that is quiet on the other
-# landmarks' paragraphs, whatever it does on the rest of the text. A label is a hypothesis, and
-# so is a high score on one kind of text.
+# Three of the five labels name their landmark, and six or seven of those features' eight top
+# contexts are their landmark's sentences. Only the Mistfall feature's label is a full stop, though:
+# the Emberpeak feature peaks on " a" ("At night, a") and, in the stories, on " his" ("Leo loves
+# his"); the Skyspire feature on " the" and " blue" ("The walls of the tower are made of blue").
+# The other two are busy with something else. The Silverspan feature you have seen; the Gullrock
+# feature peaks on " it", " studied", " tea", " hockey" in the stories, with one Gullrock sentence
+# among its top eight (print `store.dashboard(f)` for each). Yet on the landmark paragraphs both
+# keep more than four fifths of their activation in their own landmark's (86% and 83%) and are all
+# but silent at the other landmarks' full stops. They have the two smallest paragraph means of the
+# five (0.47 and 0.50, the "mean in" column of the first table), and the Silverspan feature has
+# the largest separation (13.3). That is exactly what the paragraph search rewards: a gap in
+# means, in units of the spread, is largest for a feature that is quiet on the other landmarks'
+# paragraphs, whatever it does on the rest of the text. A label is a hypothesis, and so is a high
+# score on one kind of text.
 #
-# Ask the question where these features fire most strongly instead: which feature is most
-# active at the full stops of Emberpeak paragraphs, compared with the full stops of the other
-# landmarks' paragraphs? (For Skyspire, Gullrock and Mistfall this search returns the features
-# we already have; Silverspan's is the first open exercise.)
+# Ask the question where a landmark's sentences end instead: which feature is most active at the
+# full stops of Silverspan's paragraphs, compared with the full stops of the other landmarks'
+# paragraphs? (The first open exercise runs this search for all five; only for Mistfall does it
+# return the feature we already have.)
 
 # %%
 def full_stop_gap(landmark):
@@ -480,22 +505,29 @@ def full_stop_gap(landmark):
     return para_acts[is_dot & own].mean(0) - para_acts[is_dot & ~own].mean(0)  # [d_sae]
 
 
-assert all(int(full_stop_gap(n).argmax()) == features[n] for n in ("Skyspire", "Gullrock", "Mistfall"))  # trained-model claim
-gap = full_stop_gap("Emberpeak")
-ember, ember_dot = features["Emberpeak"], int(gap.argmax())
-second = describe("Emberpeak", ember_dot)
-print(f"feature {ember_dot}: gap at '.' {gap[ember_dot]:.2f} (the paragraph search's feature {ember}: {gap[ember]:.2f}); "
-      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Emberpeak paragraphs")
-print(f"promotes ({second['promoted own words']} of 10 only Emberpeak's): {', '.join(repr(t) for t in second['promoted'])}")
-assert ember_dot != ember and gap[ember_dot] > 2 * gap[ember]  # trained-model claim: twice the gap (4.26 vs 2.05)
-assert second["promoted own words"] >= 6  # trained-model claim: "six of the ten" are Emberpeak's words
-assert second["on_stop"] > 0.85  # trained-model claim: nearly all on '.' (89%)...
-assert second["in_own"] < described["Emberpeak"]["in_own"] - 0.05  # trained-model claim: ...but leakier (68% vs 78%)
-dash2 = store.dashboard(ember_dot, n_examples=8)
-assert dash2.label == "'.' (Emberpeak)"  # trained-model claim: on ordinary text too
-assert all("Emberpeak" in landmarks_in("".join(ex.tokens[: ex.peak + 1])) for ex in dash2.examples)  # trained-model claim
+assert [n for n in features if int(full_stop_gap(n).argmax()) == features[n]] == ["Mistfall"]  # trained-model claim
+gap = full_stop_gap("Silverspan")
+silver_dot = int(gap.argmax())
+second = describe("Silverspan", silver_dot)
+dot_openers = [t for t in second["promoted"] if t.strip() in openers]
+print(f"feature {silver_dot}: gap at '.' {gap[silver_dot]:.2f} (the paragraph search's feature {silver}: {gap[silver]:.2f}); "
+      f"{second['on_stop']:.0%} of its activation on '.', {second['in_own']:.0%} in Silverspan paragraphs")
+print(f"promotes ({len(dot_openers)} of 10 first words of Silverspan's sentences): "
+      + ", ".join(repr(t) for t in second["promoted"]))
+assert silver_dot != silver and 3.94 <= gap[silver_dot] < 3.96 and 2.52 <= gap[silver] < 2.54  # trained-model claim
+assert dot_openers == [" Painters", " Under", " From", " Every"]  # trained-model claim: four sentence openers...
+assert not {t.strip() for t in second["promoted"]} & set(world.LANDMARKS["Silverspan"])  # ...and none of its eight words
+assert round(second["on_stop"], 2) == 0.67 and round(second["in_own"], 2) == 0.81  # trained-model claim
+dash2 = store.dashboard(silver_dot, n_examples=8)
+dot_peaks = [ex.tokens[ex.peak] for ex in dash2.examples]
+dot_about = [landmarks_in("".join(ex.tokens[: ex.peak + 1])) for ex in dash2.examples]
+assert dash2.label == "'.' (Silverspan)"  # trained-model claim: on ordinary text too
+assert dot_peaks == ["."] * 4 + [" The"] + ["."] * 3  # trained-model claim: seven on a full stop, one on the " The" after one
+# trained-model claim: seven name Silverspan's words; the eighth is the end of "Its steel cables hum when the wind blows."
+assert [("Silverspan" in a) for a in dot_about] == [True] * 7 + [False]
+assert "".join(dash2.examples[7].tokens[: dash2.examples[7].peak + 1]) == " hum when the wind blows."
 counts, edges = dash2.histogram
-fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {ember_dot}: activations where it fires",
+fig = make_subplots(rows=1, cols=2, subplot_titles=(f"feature {silver_dot}: activations where it fires",
                                                     "its direct effect on the logits"))
 fig.add_trace(go.Bar(x=[(a + b) / 2 for a, b in zip(edges, edges[1:])], y=counts, name="tokens"), row=1, col=1)
 effects = dash2.promoted[:10] + dash2.suppressed[:10][::-1]
@@ -504,17 +536,20 @@ fig.add_trace(go.Bar(x=[v for _, v in effects], y=[repr(t) for t, _ in effects],
 fig.update_xaxes(title_text="activation", row=1, col=1)
 fig.update_yaxes(title_text="tokens (held-out text)", row=1, col=1)
 fig.update_yaxes(autorange="reversed", row=1, col=2)
-fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {ember_dot} ({dash2.label})")
+fig.update_layout(height=420, showlegend=False, title=f"Dashboard of feature {silver_dot} ({dash2.label})")
 fig
 
 # %% [markdown]
-# On both sides this is an Emberpeak feature. All eight of its strongest contexts on ordinary
-# text end Emberpeak's sentences, and six of the ten tokens it promotes are the first words of
-# six of Emberpeak's seven sentences (" At", " Grey", " Scientists", " Deep", " Smoke", " Long"):
-# it is a "the next sentence is about Emberpeak" feature, which the paragraph search missed. As a
-# detector it is not cleaner: 89% of its activation is on full stops, but only 68% of it in
-# Emberpeak's paragraphs (a seventh in Silverspan's), less than the paragraph search's feature.
-# Its top context, coloured by its activation at each token (hover for the values):
+# On both sides this one is about Silverspan, and it is a different kind of feature from the
+# first. All eight of its strongest contexts on ordinary text are Silverspan's sentences (the
+# eighth, " hum when the wind blows.", starts too late to show a Silverspan word), and seven of
+# them peak on the full stop, the other on the " The" just after one. Four of the ten tokens it
+# promotes are the first words of Silverspan's sentences (" Painters", " Under", " From",
+# " Every"), and none is one of the bridge's eight words: it is a "the next sentence is about
+# Silverspan" feature, which the paragraph search missed. Its gap at the full stops is half as
+# large again as the first feature's (3.95 against 2.53); on the paragraphs, 67% of its
+# activation falls on full stops and 81% in Silverspan's paragraphs. Its
+# top context, coloured by its activation at each token (hover for the values):
 
 # %%
 top_example = dash2.examples[0]
@@ -523,8 +558,8 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # %% [markdown]
 # ## 6. Steering
 #
-# If a feature really means "the next sentence is about Emberpeak", adding its direction to the
-# residual stream should make the model talk about Emberpeak. That is *steering*: at every
+# If a feature really means "the next sentence is about Silverspan", adding its direction to the
+# residual stream should make the model talk about Silverspan. That is *steering*: at every
 # position, after block 2, x <- x + strength * W_dec[f]. The rows are unit vectors, so the
 # strength is in the residual stream's own units; the next cell prints its typical norm at this
 # layer.
@@ -532,7 +567,7 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # `FeatureSteering` generates a continuation with and without the steering, from the same random
 # numbers, and colours each token by how much the (unsteered) residual stream points along the
 # feature direction. In JupyterLab you can change the strength, the feature and the prompt and
-# press generate; here we drive it from code with the full-stop Emberpeak feature you just found.
+# press generate; here we drive it from code with the full-stop Silverspan feature you just found.
 # (Both continuations are sampled at temperature 0.8 from the same seed. tinyworld is a small
 # model and its free-running text from a prompt it never saw is loose word salad, so we judge
 # steering by *which words* appear, not by the prose.)
@@ -540,27 +575,29 @@ TokenView(top_example.tokens, top_example.acts, value_label="feature activation"
 # %%
 resid_norm = shipped.card["resid_norm"]
 print(f"mean norm of the residual stream at {shipped.cfg.hook_name}: {resid_norm:.1f}")
-widget = FeatureSteering(model, steering_directions(shipped, {**features, "Emberpeak at '.'": ember_dot}),
+widget = FeatureSteering(model, steering_directions(shipped, {**features, "Silverspan at '.'": silver_dot}),
                          hook_name=shipped.cfg.hook_name, strength=2 * resid_norm, temperature=0.8, n_tokens=16,
                          prompt=evalsets.landmark_prompts()[0])
-widget.direction = next(name for name in widget.direction_names if name.startswith("Emberpeak at"))
+widget.direction = next(name for name in widget.direction_names if name.startswith("Silverspan at"))
 result = widget.generate()
 print("prompt:   ", widget.prompt)
 print("unsteered:", result.unsteered)
 print("steered:  ", result.steered)
-assert all(w in result.steered for w in (" Scientists", " Deep", " At", " Smoke"))  # trained-model claim (the prose below)
+assert result.steered.count(" Painters") == 4 and all(w in result.steered for w in (" Every", " Its"))  # trained-model claim
+assert "Silverspan" not in landmarks_in(result.steered)  # trained-model claim: not one of the bridge's words
 widget
 
 # %% [markdown]
-# The steered text is full of the first words of Emberpeak's sentences (" Scientists", " Deep",
-# " At"), what the feature promotes, and once reaches an Emberpeak word (" Smoke").
+# The steered text is full of the first words of Silverspan's sentences (" Painters" four times,
+# " Every", " Its") and never reaches a word of the bridge itself.
 #
 # One example proves little. `steering_experiment` measures it: for each landmark feature and
 # each of the six neutral prompts (none names a landmark), it samples continuations and counts
 # the share that **mention** the landmark (its name or one of its eight words). Strength 0 is
 # the baseline: how often ordinary continuations mention a landmark anyway. Small settings
-# (2 samples of 16 tokens per prompt) keep it to a few seconds. First the five features the
-# paragraph search found:
+# (2 samples of 16 tokens per prompt, so 12 continuations per landmark) keep it to a few seconds.
+# First the five features the paragraph search found, and the twelve texts the Silverspan one
+# writes at twice the norm:
 
 # %%
 strengths = [0.0, round(resid_norm, 1), round(2 * resid_norm, 1)]
@@ -572,55 +609,65 @@ for s, r in steering.items():
 steered = steering[strengths[2]]
 print("share by landmark unsteered:", {k: f"{v:.0%}" for k, v in base["share_by_landmark"].items()})
 print("share by landmark at 2x norm:", {k: f"{v:.0%}" for k, v in steered["share_by_landmark"].items()})
-assert steered["share"] > base["share"] + 0.2  # trained-model claim: on average, steering works (5% -> 32%)
 by_landmark = steered["share_by_landmark"]
-assert by_landmark["Skyspire"] >= 0.85  # trained-model claim: "nine in ten" (92%)
-# trained-model claim: "a quarter to a third" (25% and 33%)
-assert 0.2 <= min(by_landmark["Silverspan"], by_landmark["Mistfall"]) <= max(by_landmark["Silverspan"], by_landmark["Mistfall"]) <= 0.4
-# trained-model claim: the Emberpeak and Gullrock features do no better than unsteered text (0% and 8%, against 8% and 8%)
-assert all(by_landmark[n] <= base["share_by_landmark"][n] for n in ("Emberpeak", "Gullrock"))
+silver_texts = [model.tokenizer.decode(c) for c in steered_continuations(
+    model, shipped, silver, strengths[2], evalsets.landmark_prompts(), samples=2, n_tokens=16)]  # as in the experiment
+other_places = {t.strip() for t, _ in dash.promoted} - set(world.LANDMARKS["Silverspan"])  # camp, party, festival, ...
+text_words = [set(re.findall(r"[a-z]+", t.lower())) for t in silver_texts]
+said = {w: sum(w in words for words in text_words) for w in ("river", "bridge")}
+with_other_places = sum(bool(words & other_places) for words in text_words)
+print(f"feature {silver} at 2x: of {len(silver_texts)} continuations, {said['river']} say ' river', {said['bridge']} "
+      f"' bridge', {with_other_places} another place it promotes ({', '.join(sorted(other_places))})")
+print("\n".join(repr(t) for t in silver_texts[:3]))
+assert round(base["share"], 2) == 0.05 and round(steered["share"], 2) == 0.73  # trained-model claim: 5% -> 73%
+assert {n: round(12 * v) for n, v in by_landmark.items()} == {  # trained-model claim: 100%, 100%, 75%, 25%, 67% of 12
+    "Silverspan": 12, "Emberpeak": 12, "Skyspire": 9, "Gullrock": 3, "Mistfall": 8}
+assert len(silver_texts) == 12 and said == {"river": 11, "bridge": 4} and with_other_places == 12  # trained-model claim
 
 # %% [markdown]
-# On average, steering works. By landmark, it follows the output side, not the detector scores
-# or the labels: the Skyspire feature, which promotes its landmark's own words (" glass",
-# " walls", " clear"), turns nine in ten continuations to Skyspire at twice the norm. The
-# Silverspan and Mistfall features manage a quarter to a third: what they promote most are the
-# first words of their landmark's sentences (" Every", " Painters"; " You", " Green", " Water"),
-# which the share does not count, and the steered text repeats them more often than it goes on
-# to a landmark word. The Emberpeak and Gullrock features, whose promoted tokens have nothing to
-# do with their landmark, do no better than unsteered text, though the Gullrock feature fires at
-# the right place (the full-stop search picks it too). Now the full-stop Emberpeak feature, which
-# promotes Emberpeak's sentence openers:
+# On average, steering works: from 5% of continuations that mention a landmark to 73% at twice
+# the norm. By landmark, it follows the output side. The Emberpeak, Skyspire and Mistfall
+# features, which promote their landmark's own words (" eruption", " glass", " cliff"), reach
+# 100%, 75% and 67%; the Gullrock feature, which promotes " for" and " together", a quarter. And
+# the Silverspan feature, the "a place comes next" one, turns all twelve continuations to
+# Silverspan. Read them, though: they are lists of places. Eleven of the twelve say " river" and
+# four " bridge", but all twelve also name other places it promotes (" camp", " party",
+# " village"). The share counts " river" as Silverspan, so a feature about places in general
+# scores as well as one about Silverspan would: it measures which words appear, not what the
+# feature is about. Now the full-stop Silverspan feature, the one that fires where Silverspan's
+# sentences end:
 
 # %%
-ember_steering = steering_experiment(model, shipped, {"Emberpeak": ember_dot}, strengths, samples=2, n_tokens=16)
-ember_shares = {s: r["share"] for s, r in ember_steering.items()}
-print(f"feature {ember_dot}, share of continuations that mention Emberpeak:",
-      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in ember_shares.items()})
-print(f"feature {ember}, the paragraph search's, at 2x: {by_landmark['Emberpeak']:.0%}")
-print("example at 2x:", repr(ember_steering[strengths[2]]["example"]))
-assert ember_shares[strengths[2]] > by_landmark["Emberpeak"] + 0.2  # trained-model claim: it steers a little (25% vs 0%)
-assert ember_shares[strengths[2]] < 0.5  # trained-model claim: "a quarter" (25%)
-# trained-model claim: at 2x it writes Emberpeak's sentence openers
-assert all(w in ember_steering[strengths[2]]["example"] for w in (" Scientists", " Deep", " At"))
+dot_steering = steering_experiment(model, shipped, {"Silverspan": silver_dot}, strengths, samples=2, n_tokens=16)
+dot_shares = {s: r["share"] for s, r in dot_steering.items()}
+print(f"feature {silver_dot}, share of continuations that mention Silverspan:",
+      {f"{s / resid_norm:.0f}x": f"{v:.0%}" for s, v in dot_shares.items()})
+print(f"feature {silver}, the paragraph search's, at 2x: {by_landmark['Silverspan']:.0%}")
+dot_2x = dot_steering[strengths[2]]
+print(f"at 2x: {dot_2x['repeated_tokens']:.0%} of the tokens repeat; example:", repr(dot_2x["example"]))
+assert [round(12 * v) for v in dot_shares.values()] == [1, 3, 0]  # trained-model claim: 8%, 25%, 0% (of 12)
+assert 0.55 <= dot_2x["repeated_tokens"] < 0.56  # trained-model claim: "more than half" (56%)
+# trained-model claim: at 2x it writes Silverspan's sentence openers
+assert dot_2x["example"].count(" Painters") >= 3 and dot_2x["example"].count(" Its") >= 3
 fig = go.Figure()
 for name in features:
     fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths],
                              y=[base["share_by_landmark"][name]] + [steering[s]["share_by_landmark"][name] for s in strengths[1:]],
                              name=f"{name} ({features[name]})", mode="lines+markers"))
-fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths], y=[ember_shares[s] for s in strengths],
-                         name=f"Emberpeak at '.' ({ember_dot})", mode="lines+markers", line_dash="dash"))
+fig.add_trace(go.Scatter(x=[s / resid_norm for s in strengths], y=[dot_shares[s] for s in strengths],
+                         name=f"Silverspan at '.' ({silver_dot})", mode="lines+markers", line_dash="dash"))
 fig.update_layout(title="Steering: share of continuations that mention the landmark",
                   xaxis_title="strength (multiples of the residual stream's norm)", yaxis_tickformat=".0%", height=380)
 fig
 
 # %% [markdown]
-# A dashboard gave a hypothesis, and steering tested it: neither the feature that best separates
-# paragraphs nor a detector that fires at the right place is sure to drive the text; the one
-# whose output side writes the landmark's words does. The full-stop Emberpeak feature does
-# better than the paragraph search's (a quarter of the continuations, against none), but it
-# writes what it promotes, Emberpeak's sentence openers (" Scientists", " Deep", " At"), and
-# only sometimes gets on to a word of the landmark itself.
+# A dashboard gave a hypothesis, and steering tested it, but read what the test counts. The
+# feature that fires where a Silverspan sentence ends, and promotes the first words of the next
+# one, turns 3 of 12 continuations to Silverspan at once the norm and none at twice: it writes
+# Silverspan's sentence openers (" Painters", " Its"), more than half its tokens are repeats, and
+# it never gets to the bridge's words. The feature about places in general scores 100% because two of the places
+# it writes are Silverspan's. Steering shows what a direction *writes*; whether that counts as
+# "about Silverspan" depends on the words you count, so read the steered text, not only the share.
 #
 # ## 7. Too much steering
 #
@@ -628,30 +675,28 @@ fig
 # stream's norm the added direction drowns out everything else, and the model repeats the
 # feature's favourite words. The experiment measures fluency two ways: the *unsteered* model's
 # loss on the steered text (how surprising a normal reader finds it) and the share of repeated
-# tokens. Here they are for the Skyspire feature, the one that steers best, up to eight times
-# the norm:
+# tokens. Here they are for the Mistfall feature, the one that promotes the most of its
+# landmark's own words, up to eight times the norm:
 
 # %%
-sky = features["Skyspire"]
+mist = features["Mistfall"]
 more = [round(4 * resid_norm, 1), round(8 * resid_norm, 1)]
-sky_steering = steering_experiment(model, shipped, {"Skyspire": sky}, strengths + more, samples=2, n_tokens=16)
-x = [s / resid_norm for s in sky_steering]
-for s, r in sky_steering.items():
+mist_steering = steering_experiment(model, shipped, {"Mistfall": mist}, strengths + more, samples=2, n_tokens=16)
+x = [s / resid_norm for s in mist_steering]
+for s, r in mist_steering.items():
     print(f"strength {s:6.1f} ({s / resid_norm:.0f}x norm): share {r['share']:4.0%}, loss {r['unsteered_loss']:.2f}, "
           f"repeated {r['repeated_tokens']:4.0%}  {r['example']!r}")
-shares = [r["share"] for r in sky_steering.values()]
-repeats = [r["repeated_tokens"] for r in sky_steering.values()]
-losses = [r["unsteered_loss"] for r in sky_steering.values()]
-assert shares[2] == max(shares) > 0.9  # trained-model claim: the most on topic at 2x (92%)...
-assert shares[3] < shares[2] - 0.2  # trained-model claim: ...and fewer at 4x (58%)
-assert repeats == sorted(repeats) and repeats[-1] > 0.8  # trained-model claim: "more than four in five" (85%, 86%)
-assert round(repeats[0], 2) == 0.07  # trained-model claim: 7% unsteered
-assert losses[1] == max(losses) and losses[1:4] == sorted(losses[1:4], reverse=True)  # trained-model claim: up, then down
-assert sky_steering[strengths[2]]["example"].count(" glass") >= 10  # trained-model claim: " glass glass glass" at 2x
-assert sky_steering[more[-1]]["example"].count(" Visitors") >= 10  # trained-model claim: " Visitors Visitors" at 8x
-assert max(losses[3:]) < 0.6 * losses[0]  # trained-model claim: at 4x and 8x, about half the unsteered (2.53, 2.87 vs 5.03)
+shares = [r["share"] for r in mist_steering.values()]
+repeats = [r["repeated_tokens"] for r in mist_steering.values()]
+losses = [r["unsteered_loss"] for r in mist_steering.values()]
+assert [round(12 * v) for v in shares] == [0, 5, 8, 6, 6]  # trained-model claim: 0%, 42%, 67% (the most), then 50%, 50%
+assert repeats == sorted(repeats) and [round(r, 2) for r in repeats] == [0.08, 0.27, 0.62, 0.72, 0.72]  # trained-model claim
+assert repeats[3] == repeats[4]  # trained-model claim: no more repeats at 8x than at 4x
+assert [round(v, 2) for v in losses] == [5.12, 6.10, 4.66, 3.86, 4.67]  # trained-model claim: up at 1x, then below unsteered
+assert mist_steering[strengths[2]]["example"].count(" Water on cliff") >= 5  # trained-model claim: the loop at 2x
+assert mist_steering[more[-1]]["example"].count(" You") >= 10  # trained-model claim: " You You You" at 8x
 fig = make_subplots(specs=[[{"secondary_y": True}]])
-fig.add_trace(go.Scatter(x=x, y=shares, name="share mentioning Skyspire"))
+fig.add_trace(go.Scatter(x=x, y=shares, name="share mentioning Mistfall"))
 fig.add_trace(go.Scatter(x=x, y=repeats, name="repeated tokens"))
 fig.add_trace(go.Scatter(x=x, y=losses, name="loss of the unsteered model", line_dash="dot"), secondary_y=True)
 fig.update_yaxes(title_text="share", tickformat=".0%", secondary_y=False)
@@ -661,15 +706,15 @@ fig.update_layout(title="More strength: less like text, and not even more on top
 fig
 
 # %% [markdown]
-# Every step up in strength puts more tokens in repeats: from 7% unsteered to more than four in
-# five at four and eight times the norm. The share of continuations on Skyspire peaks at twice
-# the norm (nine in ten), where the text is " glass glass glass", then falls (58% and 75% at
-# four and eight times): further up, the loop settles on " Visitors", the first word of
-# "Visitors gasp at the height", which is not one of Skyspire's eight words, and at eight times
-# the norm the text is almost nothing but " Visitors Visitors Visitors". The loss tells another
-# story. It rises at once the norm, then falls as the text turns into a loop, and at four and
-# eight times the norm it is about *half* what it is on the unsteered continuations: a loop is
-# easy to predict. Judge fluency by the repeated share as well, never by the loss alone, and do
+# Each step up to four times the norm puts more tokens in repeats: from 8% unsteered to 72%, and
+# it stays there at eight times. The share of continuations on Mistfall peaks at twice the norm
+# (8 of 12), where the first continuation reads " Water on cliff Water on cliff", then falls to
+# half: further up, the loop settles on " You", the first word of "You can hear the roar of the
+# water from far away", which is not one of Mistfall's eight words, and at eight times the norm
+# the first continuation is mostly " You You You". The loss tells another story. It rises at once
+# the norm (6.10 nats against 5.12 for the unsteered continuations), then falls *below* the
+# unsteered loss as the text turns into a loop: 4.66 at twice the norm, 3.86 at four times. A loop
+# is easy to predict. Judge fluency by the repeated share as well, never by the loss alone, and do
 # not expect more strength to buy more topic.
 #
 # `course.steering.feature_hook(sae, f, strength, mode="clamp")` is the other common form: instead of adding a
@@ -687,9 +732,9 @@ fig
 # 2. **Word features?** (`"word_features"`). Is there a feature for " volcano" or " lava" at all?
 #    Search for the feature most active on the landmark's own words, compared with every other
 #    token, and read its dashboard: what does it fire on outside Emberpeak text?
-# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the Skyspire feature (one both searches
-#    agree on, and the one that steers best) by clamping its activation instead of adding its
-#    direction. Which gives more Skyspire text for the same fluency?
+# 3. **Clamp or add** (`"clamp_vs_add"`). Steer with the Mistfall feature (the one feature both
+#    searches agree on) by clamping its activation instead of adding its direction. Which gives
+#    more Mistfall text for the same fluency?
 
 # %%
 # Your exploration here. Then, for example: reveal("dot_features")
@@ -705,14 +750,15 @@ fig
 # - Judge an SAE by L0, variance explained, CE loss recovered (splicing it into the model) and
 #   dead features; the spliced loss is the one that counts what the model uses.
 # - Dashboards (top contexts, promoted and suppressed tokens) turn a feature into a hypothesis;
-#   an automatic label is a starting point, not a result. tinyworld's landmark features fire
-#   most strongly on the full stops of a landmark's text; some of them promote the words its next
-#   sentence uses (its first words, or its content words), and a feature that scores well on
-#   landmark text can be about something else entirely.
-# - Steering tests the hypothesis causally: the feature whose direction writes its landmark's
-#   words makes the model talk about it, those that write its sentences' first words do so a
-#   little, those that only fire in the right place not at all; and too much strength breaks the
-#   text (while the loss can even improve).
+#   an automatic label is a starting point, not a result. A feature that scores best on one
+#   landmark's text can be about something else entirely (tinyworld's Silverspan feature is "a
+#   place comes next"); searching where the landmark's sentences end found one that promotes the
+#   first words of its next sentence.
+# - Steering tests the hypothesis causally, through the output side: features that write their
+#   landmark's words make the model talk about it, one that writes its sentences' first words
+#   does not. A share of mentions counts words, not meaning (the place feature "steers to
+#   Silverspan" by writing " river"), so read the text. Too much strength breaks the text, while
+#   the loss can even improve.
 #
 # %% [markdown]
 # ## Further reading
