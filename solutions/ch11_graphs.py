@@ -746,10 +746,11 @@ def worked_other_phrasings(model, transcoders, phrasings: Optional[list[str]] = 
     from course import evalsets
 
     # With the shipped tinyworld and CLT: in the syllabus's phrasing every held-out city is answered,
-    # suppressing the state removes the capital in 0.87 of them (but only 0.35 then name another
+    # suppressing the state removes the capital in 0.94 of them (but only 0.48 then name another
     # capital) and the swap gives the donor's in all, but without "say a capital" the answer is still a
-    # capital in two cities in five (no capital: 0.58). In the phrasing never trained on, all 31 are
-    # answered too; there 0.90, 0.90 and 0.45.
+    # capital in four cities in five (no capital: 0.19). In the phrasing never trained on, all 31 are
+    # answered too; there the state removes the capital in 0.97 and the swap works in 0.97, while
+    # removing "say a capital" almost never removes it (0.03): that supernode is the weak half.
     phrasings = phrasings or [evalsets.TWO_HOP_TRAIN_PHRASINGS[0], evalsets.TWO_HOP_HELD_OUT_PHRASINGS[2]]
     out = {}
     for phrasing in phrasings:
@@ -767,8 +768,8 @@ def worked_one_hop_overlap(model, transcoders, batch: CityBatch) -> dict[str, fl
     that are also state features of the one-hop prompt (Jaccard overlap too)."""
     from course import evalsets
 
-    # With the shipped tinyworld and CLT: about two in five of the two-hop state features (0.42) are
-    # state features of the one-hop prompt too (Jaccard 0.26): related codes, far from the same.
+    # With the shipped tinyworld and CLT: under half of the two-hop state features (0.47) are state
+    # features of the one-hop prompt too (Jaccard 0.27): related codes, far from the same.
     one_hop = city_batch(model, transcoders, evalsets.CITY_STATE_PROMPT)
     contained, jaccard = [], []
     for city in batch.held_out_cities:
@@ -790,8 +791,8 @@ def worked_compare_kinds(model, per_layer, cross_layer, prompts: list[str]) -> d
     from course.attribution_graph import build_graph
 
     # With the shipped transcoders, on the first three held-out cities: the CLT's pruned graphs are
-    # smaller (59 nodes and 619 edges against 74 and 971) and explain more with features (replacement
-    # score 0.82 against 0.77).
+    # smaller (59 nodes and 643 edges against 71 and 926), and explain about as much with features
+    # (replacement score 0.81 against 0.82): a smaller graph, not a more complete one.
     out = {}
     for name, tc in (("per-layer", per_layer), ("cross-layer", cross_layer)):
         rows = []

@@ -133,16 +133,16 @@ def measured(records, batch):
 
 # The chapter's thresholds (each `# trained-model claim` assert), with what the shipped models measure.
 CLAIMS = {
-    "variance_explained": 0.9,  # per-layer 0.959, cross-layer 0.966 (4,025 held-out tokens)
-    "top1_agreement": 0.8,  # 0.839 / 0.862
-    "replacement_score": 0.75,  # Houston: 0.842
-    "completeness_score": 0.9,  # Houston: 0.951
+    "variance_explained": 0.9,  # per-layer 0.962, cross-layer 0.968 (4,025 held-out tokens)
+    "top1_agreement": 0.8,  # 0.850 / 0.863
+    "replacement_score": 0.75,  # Houston: 0.86
+    "completeness_score": 0.9,  # Houston: 0.957
     "answered": 0.9,  # 1.00 of 31 held-out cities
     "path city -> state -> capital": 0.9,  # 1.00
-    "suppress state: capital removed": 0.85,  # 0.90 (28 of 31: not Macon, Peoria, Knoxville)
-    "suppress state: another capital": 0.85,  # 0.90 (inhibit: 0.84)
-    "swap state: donor's capital": 0.95,  # 1.00 (1x: 0.81)
-    "suppress say a capital: no capital": 0.8,  # 0.84 (the state itself: 0.26)
+    "suppress state: capital removed": 0.95,  # 0.97 (30 of 31: not Newark)
+    "suppress state: another capital": 0.9,  # 0.94 (inhibit: 0.65)
+    "swap state: donor's capital": 0.95,  # 1.00 (1x: 0.90)
+    "suppress say a capital: no capital": 0.55,  # 0.58 (the state itself: 0.19)
 }
 
 
@@ -154,7 +154,7 @@ def test_transcoders_stand_in_for_the_mlps(shipped, kind):
     m = T.evaluate(shipped[kind], model, text)
     assert m["variance_explained"] > CLAIMS["variance_explained"], m
     assert m["top1_agreement"] > CLAIMS["top1_agreement"], m
-    assert min(m[f"variance_explained_layer_{l}"] for l in range(model.cfg.n_layers)) > 0.85, m  # MLP 0: 0.932 / 0.937
+    assert min(m[f"variance_explained_layer_{l}"] for l in range(model.cfg.n_layers)) > 0.85, m  # MLP 0: 0.935 / 0.939
 
 
 def test_the_local_replacement_is_exact_on_every_held_out_prompt(shipped, batch):
@@ -210,19 +210,19 @@ def test_interventions_on_the_held_out_cities(measured, records):
         if name in measured:
             assert measured[name] > threshold, (name, measured[name])
     assert measured["answered"] == 1
-    assert measured["suppress state: capital removed"] < 0.95  # 0.90: the state supernode is not all of the state
-    assert measured["suppress state: another capital"] == measured["suppress state: capital removed"]
-    assert measured["inhibit state: capital removed"] == 1 and measured["inhibit state: another capital"] < 0.9  # 0.84
+    assert measured["suppress state: capital removed"] < 1  # 0.97: the state supernode is not all of the state
+    assert measured["suppress state: another capital"] < measured["suppress state: capital removed"]  # Missoula: ' the'
+    assert measured["inhibit state: capital removed"] == 1 and 0.64 < measured["inhibit state: another capital"] < 0.65
     assert measured["swap state: donor's capital"] == 1  # all 31
-    assert measured["swap state: donor's capital"] > measured["swap state 1x: donor's capital"] > 0.75  # 1.00 > 0.81
-    assert measured["suppress say a capital: no capital"] < 0.9  # 0.84: five cities keep their capital
-    assert 0.2 < measured["suppress say a capital: the state"] < 0.3  # 0.26 (8 of 31)
+    assert 0.9 <= measured["swap state 1x: donor's capital"] < 0.91  # 28 of 31
+    assert measured["suppress say a capital: no capital"] < 0.6  # 0.58: twelve cities keep their capital
+    assert 0.19 < measured["suppress say a capital: the state"] < 0.2  # 6 of 31
     kept = [r.city for r in records if r.after["suppress state"] == " " + r.capital]
-    assert kept == ["Macon", "Peoria", "Knoxville"], kept
+    assert kept == ["Newark"], kept
     without_say = [r.after["suppress say a capital"] for r in records]
     kept_without_say = [r.city for r, after in zip(records, without_say) if after == " " + r.capital]
-    assert kept_without_say == ["Houston", "Mesa", "Roanoke", "Frederick", "Bridgeport"], without_say
-    assert without_say.count(" the") == 11, without_say
+    assert len(kept_without_say) == 12 and kept_without_say[:3] == ["Houston", "Oakland", "Orlando"], without_say
+    assert without_say.count(" the") == 6 and without_say.count(",") == 3, without_say
     assert without_say[0] == " Austin"  # Houston's
 
 
@@ -233,42 +233,50 @@ def test_the_state_supernode_sits_at_the_city_and_the_last_token(shipped, batch)
     model, _, clt, _ = shipped
     last = batch.tokens.shape[1] - 1
     capitals = R.capital_scores(model, clt)
-    for city in batch.held_out_cities[:4]:
+    at_city, at_last, only_last = 0, 0, []
+    for city in batch.held_out_cities:
         assert any(p == batch.city_pos for _, p, _ in R.state_features(batch, city)), city
         graph = build_graph(model, clt, batch.prompt(city))
         members = R.group_supernodes(graph, batch, city, capitals, graph.prune())[batch.states[batch.cities.index(city)]]
         positions = [graph.node(i).pos for i in members]
-        assert set(positions) == {batch.city_pos, last}, (city, positions)  # Houston: 2 and 9 of 11
+        assert set(positions) <= {batch.city_pos, last}, (city, positions)  # Houston: 2 and 10 of 12
         assert positions.count(last) > len(positions) / 2, (city, positions)
-        # at the city's token only the first layer (layer 0, in all four)
+        # at the city's token only the first layer
         assert all(graph.node(i).layer == 0 for i in members if graph.node(i).pos == batch.city_pos), city
+        at_city, at_last = at_city + positions.count(batch.city_pos), at_last + positions.count(last)
+        if batch.city_pos not in positions:
+            only_last.append(city)
+    # the chapter's count over all 31: 23 members at the city's token, 397 at the last; 12 cities with none at the city
+    assert (at_city, at_last, len(only_last)) == (23, 397, 12), (at_city, at_last, only_last)
+    assert only_last[:3] == ["Oakland", "Macon", "Pittsburgh"], only_last
 
 
 def test_the_graph_predicts_removals_and_underestimates_the_swap(records):
     suppress = R.agreement(records, "suppress state")
-    assert suppress["same_sign"] == 1 and suppress["correlation"] > 0.5, suppress  # correlation 0.61
+    assert suppress["same_sign"] == 1 and 0.5 < suppress["correlation"] < 0.6, suppress  # correlation 0.55
     for name in ("suppress state", "inhibit state", "suppress say a capital"):  # removing features: predicted well
         a = R.agreement(records, name)
         assert abs(a["mean_real"] - a["mean_predicted"]) < 0.25 * abs(a["mean_predicted"]), (name, a)
     swap = {step: R.agreement(records, "swap state", against=step) for step in ("replacement", "frozen", "real")}
     predicted = swap["real"]["mean_predicted"]
-    assert predicted < 0 and swap["real"]["mean_real"] < 1.5 * predicted, swap  # 1.6 times: -11.74 / -7.24 ...
-    gap = swap["real"]["mean_real"] - predicted  # ... of which switching features makes almost none (0.02 of 4.50),
-    assert abs(swap["replacement"]["mean_replacement"] - predicted) < 0.05 * abs(gap), swap
-    assert swap["frozen"]["mean_frozen"] < 1.2 * predicted, swap  # but the MLPs reacting (a third of the gap, 0.34)
-    assert 0.25 < (swap["frozen"]["mean_frozen"] - swap["replacement"]["mean_replacement"]) / gap < 0.45, swap
+    assert predicted < 0 and 1.65 < swap["real"]["mean_real"] / predicted < 1.75, swap  # 1.7 times: -11.96 / -7.02 ...
+    gap = swap["real"]["mean_real"] - predicted  # ... of which switching features makes little (0.37 of 4.93),
+    assert abs(swap["replacement"]["mean_replacement"] - predicted) < 0.1 * abs(gap), swap
+    assert swap["frozen"]["mean_frozen"] < 1.2 * predicted, swap  # but the MLPs reacting (two fifths of the gap, 0.39)
+    assert 0.35 < (swap["frozen"]["mean_frozen"] - swap["replacement"]["mean_replacement"]) / gap < 0.45, swap
     assert swap["real"]["mean_real"] < 1.2 * swap["frozen"]["mean_frozen"], swap  # and attention and norms moving
     say = R.agreement(records, "suppress say a capital")
-    assert 0.5 < say["correlation"] < 0.7, say  # 0.60: right on average, roughly city by city
+    assert 0.8 < say["correlation"] < 0.85, say  # 0.82: right on average, closely city by city
 
 
 def test_the_error_nodes_that_matter(records, batch):
     error_map = torch.stack([r.error_influence for r in records]).mean(0)
     last = batch.tokens.shape[1] - 1
     top4 = [divmod(int(i), error_map.shape[1]) for i in error_map.flatten().topk(4).indices]
-    # the first MLP at the last token, then (almost as much) the last MLP there, MLP 1 there, and the
-    # first MLP at the city's token
-    assert top4 == [(0, last), (error_map.shape[0] - 1, last), (1, last), (0, batch.city_pos)], top4
+    # the first MLP at the last token (0.046), then the last MLP there (0.030), MLPs 1 and 2 there (0.012
+    # each), and fifth the first MLP at the city's token
+    assert top4[:2] == [(0, last), (error_map.shape[0] - 1, last)] and set(top4[2:]) == {(1, last), (2, last)}, top4
+    assert int(error_map.flatten().argsort(descending=True)[4]) == batch.city_pos
 
 
 @pytest.mark.slow
@@ -283,22 +291,24 @@ def test_the_state_mediates_the_answer_in_a_phrasing_never_trained_on(shipped):
     batch = R.city_batch(model, clt, phrasing)
     measured = R.rates(R.two_hop_interventions(model, clt, batch), batch)
     assert measured["answered"] > 0.9, measured  # 1.00: the model answers all 31 held-out cities here
-    assert measured["suppress state: capital removed"] > 0.8, measured  # 0.90
-    assert measured["swap state: donor's capital"] > 0.8, measured  # 0.90 (1x: 0.52)
-    assert measured["suppress say a capital: no capital"] > 0.4, measured  # 0.45: "say a capital" is weaker here
+    assert measured["suppress state: capital removed"] > 0.95, measured  # 0.97
+    assert measured["swap state: donor's capital"] > 0.95, measured  # 0.97 (1x: 0.71)
+    # "say a capital" carries almost nothing here: removing it leaves the capital in 30 of 31 (no capital: 0.03)
+    assert measured["suppress say a capital: no capital"] < 0.1, measured
 
 
 def test_worked_answers_run(shipped, batch):
     model, per_layer, clt, _ = shipped
     overlap = R.worked_one_hop_overlap(model, clt, batch)
-    # jaccard 0.26, two_hop_in_one_hop 0.42
+    # jaccard 0.27, two_hop_in_one_hop 0.47
     assert overlap["cities"] == 31 and 0 < overlap["jaccard"] <= overlap["two_hop_in_one_hop"] < 1, overlap
-    assert abs(overlap["jaccard"] - 0.26) < 0.01 and abs(overlap["two_hop_in_one_hop"] - 0.42) < 0.01, overlap
+    assert abs(overlap["jaccard"] - 0.27) < 0.01 and abs(overlap["two_hop_in_one_hop"] - 0.47) < 0.01, overlap
     kinds = R.worked_compare_kinds(model, per_layer, clt, [batch.prompt(c) for c in batch.held_out_cities[:3]])
     assert set(kinds) == {"per-layer", "cross-layer"} and all(0 < k["replacement_score"] <= 1 for k in kinds.values())
-    assert kinds["cross-layer"]["kept edges"] < kinds["per-layer"]["kept edges"]  # smaller with the CLT: 619 vs 971
-    # the worked answer's figures: 59 nodes and 619 edges against 74 and 971, replacement 0.82 against 0.77
-    assert round(kinds["cross-layer"]["kept nodes"]) == 59 and round(kinds["per-layer"]["kept nodes"]) == 74, kinds
-    assert round(kinds["cross-layer"]["kept edges"]) == 619 and round(kinds["per-layer"]["kept edges"]) == 971, kinds
-    assert abs(kinds["cross-layer"]["replacement_score"] - 0.82) < 0.01, kinds
-    assert abs(kinds["per-layer"]["replacement_score"] - 0.77) < 0.01, kinds
+    assert kinds["cross-layer"]["kept edges"] < kinds["per-layer"]["kept edges"]  # smaller with the CLT: 643 vs 926
+    # the worked answer's figures: 59 nodes and 643 edges against 71 and 926, replacement 0.81 against 0.82
+    assert abs(kinds["cross-layer"]["replacement_score"] - kinds["per-layer"]["replacement_score"]) < 0.02
+    assert round(kinds["cross-layer"]["kept nodes"]) == 59 and round(kinds["per-layer"]["kept nodes"]) == 71, kinds
+    assert round(kinds["cross-layer"]["kept edges"]) == 643 and round(kinds["per-layer"]["kept edges"]) == 926, kinds
+    assert abs(kinds["cross-layer"]["replacement_score"] - 0.81) < 0.01, kinds
+    assert abs(kinds["per-layer"]["replacement_score"] - 0.815) < 0.01, kinds

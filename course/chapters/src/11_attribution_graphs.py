@@ -124,8 +124,8 @@ print(f"{metrics['per-layer']['n_tokens']} held-out tokens" + " " * 10 + "".join
 for row in rows:
     print(f"{row:>32}" + "".join(f"{m[row]:14.3f}" for m in metrics.values()))
 for name, m in metrics.items():
-    assert m["variance_explained"] > 0.85  # trained-model claim: mostly explained (0.959 per-layer, 0.966 CLT)
-    assert m["top1_agreement"] > 0.7  # trained-model claim: the model mostly agrees (0.839 per-layer, 0.862 CLT)
+    assert m["variance_explained"] > 0.85  # trained-model claim: mostly explained (0.962 per-layer, 0.968 CLT)
+    assert m["top1_agreement"] > 0.7  # trained-model claim: the model mostly agrees (0.850 per-layer, 0.863 CLT)
 
 fig = go.Figure([go.Bar(name=name, x=[f"MLP {l}" for l in range(L)],
                         y=[m[f"variance_explained_layer_{l}"] for l in range(L)]) for name, m in metrics.items()])
@@ -173,6 +173,7 @@ assert gap < 1e-3 and abs(gap - rep.max_abs_error()) < 1e-5  # exact, up to floa
 top = rep.logits[-1].softmax(-1).topk(3)
 print("the model answers:", [(model.tokenizer.decode([i]), round(p, 3))
                               for i, p in zip(top.indices.tolist(), top.values.tolist())])
+assert model.tokenizer.decode([int(top.indices[0])]) == " Austin" and 0.965 < top.values[0] < 0.97  # trained-model claim
 
 # %% [markdown]
 # Without its error nodes the replacement is only the transcoders with attention frozen. How far
@@ -195,7 +196,7 @@ fig = go.Figure(go.Heatmap(z=relative.numpy(), x=[f"{p}:{t}" for p, t in enumera
 fig.update_layout(title=f"Error nodes of the local replacement: {prompt!r}", height=300, yaxis_autorange="reversed")
 print(f"|error| / |MLP out| over positions 1..: median {relative[:, 1:].median():.2f}, "
       f"largest {relative[:, 1:].max():.2f}")
-assert relative[:, 1:].median() < 0.4  # trained-model claim: the features carry most of each output (0.29)
+assert relative[:, 1:].median() < 0.4  # trained-model claim: the features carry most of each output (0.31)
 assert relative[:, 1:].max() > 0.7  # trained-model claim: ... but not everywhere (0.76, the last MLP at ' your')
 fig
 
@@ -333,7 +334,7 @@ print(f"kept {int(nodes.sum())} of {len(graph.nodes)} nodes ({int((nodes & graph
       f"and {int(edges.sum())} of {int((A != 0).sum())} edges; node share {pruned.node_share:.2f}, "
       f"edge share {pruned.edge_share:.3f}")
 n_features, n_edges = int(graph.mask(FEATURE).sum()), int((A != 0).sum())
-assert 100 < n_features < 1000 and n_edges > 100_000  # trained-model claim: 783 features, 131,757 edges
+assert 100 < n_features < 1000 and n_edges > 100_000  # trained-model claim: 771 features, 128,816 edges
 
 # %% [markdown]
 # Two numbers summarise how much of the answer the graph explains with features rather than
@@ -347,8 +348,8 @@ assert 100 < n_features < 1000 and n_edges > 100_000  # trained-model claim: 783
 # %%
 graph_scores = graph.scores()
 print({k: round(v, 3) for k, v in graph_scores.items()})
-assert graph_scores["replacement_score"] > 0.6  # trained-model claim (0.842)
-assert graph_scores["completeness_score"] > 0.8  # trained-model claim (0.951)
+assert graph_scores["replacement_score"] > 0.6  # trained-model claim (0.86)
+assert graph_scores["completeness_score"] > 0.8  # trained-model claim (0.957)
 
 # %% [markdown]
 # ## 5. Reading the graph: city -> state -> capital
@@ -379,19 +380,22 @@ for name, ids in supernodes.items():
 
 # %% [markdown]
 # Look at *where* they are: at two places only. Two sit at Houston's own token, in layer 0, and the
-# other nine at the last token, " is": six of those in layer 0 too, the rest in layers 1 and 2.
+# other ten at the last token, " is": four of those in layer 0 too, four in layer 2 and two in
+# layer 3.
 # Features that tell the states apart fire at Houston's token and at every position after it (the
 # rule finds some at each), but those that carry influence to the answer, the ones the pruned graph
-# keeps, are at these two places. The graphs of the other held-out cities look the same, except
-# that in five of the 31 (Flint, Eugene, Roanoke, Mobile, Fairbanks) every member is at the last
-# token; over all 31, 36 members sit at the city's token and 455 at the last. The layer-0 features
+# keeps, are at these two places. The graphs of the other held-out cities look alike: members at
+# the city's token (always in layer 0) and at the last token, nowhere else. In 12 of the 31
+# (Oakland, Macon, Pittsburgh, Eugene, Mesa, Bloomington, Kearney, Fairbanks, Missoula, Laramie,
+# Newark, Lewiston) every member is at the last token; over all 31, 23 members sit at the city's
+# token and 397 at the last. The layer-0 features
 # at the city's token fit what the model's card found by causal tracing on facts: the first MLP, at
 # the subject's token, does the lookup (restoring MLP 0 there brings back 0.87 of a corrupted
-# answer; at the last token, 0.08). But this model does not wait for the state to travel: the
+# answer; at the last token, 0.12). But this model does not wait for the state to travel: the
 # city's own embedding already carries its state (the probe below reads it there for every held-out
 # city), layer-0 attention copies the city to the last token (heads L0H0 and L0H3 attend from there
 # to the city), and layer-0 features at the last token already stand for the state. Most of the supernode's members
-# are there (the edge city -> state below adds up both places: the members at Houston's token, and,
+# are at the last token (the edge city -> state below adds up both places: the members at Houston's token, and,
 # across positions, those at the last). The card's linear probe for the state, fitted on training
 # cities, tells the same story without any features: at the city's token it reads the state less
 # and less as the layers go up; at the last token it reads it for most held-out cities as soon as
@@ -404,19 +408,19 @@ for where in ("city", "last"):
           [round(probe[f"blocks.{l}.hook_resid_pre@{where}"], 2) for l in (0, 1, 2, 3)]
           + [round(probe[f"blocks.3.hook_resid_post@{where}"], 2)])
 at_last = [probe[f"blocks.{l}.hook_resid_pre@last"] for l in (1, 2, 3)] + [probe["blocks.3.hook_resid_post@last"]]
-assert min(at_last) > 0.8  # trained-model claim: from layer 0 on (0.88, 0.88, 0.88, then 0.86)
+assert min(at_last) > 0.85  # trained-model claim: from layer 0 on (0.92, 0.92, 0.88, then 0.88)
 assert probe["blocks.0.hook_resid_pre@last"] < 0.1  # trained-model claim: ... and not before it (0.03, chance)
 assert probe["blocks.0.hook_resid_pre@city"] == 1  # trained-model claim: the city's embedding carries its state
 at_city = probe["blocks.1.hook_resid_pre@city"], probe["blocks.3.hook_resid_post@city"]
-assert at_city[0] > 0.75 and at_city[1] < 0.45  # trained-model claim: then fading at the city's token (0.80, then 0.41)
+assert at_city[0] > 0.75 and at_city[1] < 0.5  # trained-model claim: then fading at the city's token (0.76, then 0.46)
 
 # %% [markdown]
 # What does a member of the state supernode fire on? `annotate_features` finds each feature's top
 # contexts in held-out text (the hover text of the widget below), and `batch` says for how many
 # states each one fires. None is a clean "Texas" unit: each fires for many states, only more
-# strongly for Texas's cities; three fire for all 31 states (and their top contexts in ordinary text
-# are no help: the two at Houston's token fire most on people's names, those at the last token on
-# words such as ' is' or ',' in all sorts of sentences). In a model this small the state
+# strongly for Texas's cities; four fire for all 31 states. Their top contexts in ordinary text are
+# no help either: the two at Houston's token fire most on people's names, the first two at the last
+# token on words such as ' is' and ' to' in all sorts of sentences. In a model this small the state
 # is a *code* spread over many features, and Texas is their combination. That is why we group them
 # by what they do across cities instead of by a label.
 
@@ -437,10 +441,11 @@ print(f"the {len(members)} members fire for {sorted(n_states)} states each (of {
 where = [(graph.node(i).layer, graph.node(i).pos) for i in members]
 at_city = [l for l, p in where if p == batch.city_pos]
 assert {p for _, p in where} == {batch.city_pos, len(tokens) - 1}  # trained-model claim: the city's token and the last
-assert len(at_city) == 2 and set(at_city) == {0}  # trained-model claim: 2 of the 11 at Houston's token, both in layer 0
-assert sorted(where).count((0, len(tokens) - 1)) == 6  # trained-model claim: 6 of the 9 at the last token in layer 0
+assert len(at_city) == 2 and set(at_city) == {0}  # trained-model claim: 2 of the 12 at Houston's token, both in layer 0
+at_last = [l for l, p in where if p == len(tokens) - 1]
+assert [at_last.count(l) for l in range(L)] == [4, 0, 4, 2]  # trained-model claim: the 10 at the last token, by layer
 assert min(n_states) > 1 and sorted(n_states)[len(n_states) // 2] > 3  # trained-model claim: none is Texas alone
-assert n_states.count(len(STATES)) == 3  # trained-model claim: three fire for every state
+assert n_states.count(len(STATES)) == 4  # trained-model claim: four fire for every state
 
 # %% [markdown]
 # Now the graph at the level of supernodes: `supernode_graph` adds up the edges between groups.
@@ -509,7 +514,8 @@ shown_after = {}
 for name, mode in ((state, "suppress"), (state, "swap"), ("say a capital", "suppress"), ("say a capital", "inhibit")):
     after = shown_after[name, mode] = widget.intervene(name, mode)
     print(f"{mode:>8} {name!r}: " + ", ".join(f"{t!r} {p:.2f}" for t, p in after[:3]))
-assert shown_after["say a capital", "suppress"][0][0] == capital  # trained-model claim: Austin stays on top (0.78) ...
+assert shown_after["say a capital", "suppress"][0][0] == capital  # trained-model claim: Austin stays on top ...
+assert 0.805 <= shown_after["say a capital", "suppress"][0][1] < 0.81  # trained-model claim: ... at 0.81
 assert shown_after["say a capital", "inhibit"][0][0] != capital  # trained-model claim: ... unless it is inhibited
 widget
 
@@ -568,45 +574,49 @@ syllabus = evalsets.TWO_HOP_TRAIN_PHRASINGS[0]  # "The capital of the state cont
 assert measured["answered"] == 1  # trained-model claim: every held-out city answered ...
 assert model.card["metrics"]["two_hop_held_out_by_phrasing"][syllabus] == 1  # ... in the syllabus's phrasing too
 assert measured["path city -> state -> capital"] > 0.8  # trained-model claim: the path is in every graph (1.00)
-assert 0.85 < measured["suppress state: capital removed"] < 0.95  # trained-model claim: 28 of 31 cities (0.90)
-# ... and each time another capital takes its place:
-assert measured["suppress state: another capital"] == measured["suppress state: capital removed"]  # trained-model claim
-assert measured["inhibit state: capital removed"] == 1  # trained-model claim: inhibiting removes it everywhere ...
-assert measured["inhibit state: another capital"] < 0.9  # trained-model claim: ... but is less often a capital (0.84)
-assert measured["swap state: donor's capital"] == 1  # trained-model claim: the donor's capital in all 31
-# ... and in four in five at 1x (0.81, 25 of 31):
-assert 1 > measured["swap state 1x: donor's capital"] > 0.75  # trained-model claim
-assert 0.8 < measured["suppress say a capital: no capital"] < 0.9  # trained-model claim: no capital in 26 of 31 (0.84)
-assert 0.2 < measured["suppress say a capital: the state"] < 0.3  # trained-model claim: the state itself in 8 (0.26)
+assert 0.96 < measured["suppress state: capital removed"] < 0.97  # trained-model claim: 30 of 31 cities
+assert 0.93 < measured["suppress state: another capital"] < 0.94  # trained-model claim: another capital in 29
 kept_capital = [r.city for r in records if r.after["suppress state"] == " " + r.capital]
-assert kept_capital == ["Macon", "Peoria", "Knoxville"]  # trained-model claim
+assert kept_capital == ["Newark"]  # trained-model claim: the one city that keeps its capital
+without_state = [r.after["suppress state"] for r in records]
+assert [r.city for r, w in zip(records, without_state) if w == " the"] == ["Missoula"]  # trained-model claim
+assert measured["inhibit state: capital removed"] == 1  # trained-model claim: inhibiting removes it everywhere ...
+assert 0.64 < measured["inhibit state: another capital"] < 0.65  # trained-model claim: ... another capital in 20 (0.65)
+assert measured["swap state: donor's capital"] == 1  # trained-model claim: the donor's capital in all 31
+assert 0.9 <= measured["swap state 1x: donor's capital"] < 0.91  # trained-model claim: ... and in 28 of 31 at 1x
 without_say = [r.after["suppress say a capital"] for r in records]
 kept_without_say = [r.city for r, after in zip(records, without_say) if after == " " + r.capital]
-assert kept_without_say == ["Houston", "Mesa", "Roanoke", "Frederick", "Bridgeport"]  # trained-model claim
-assert without_say.count(" the") == 11  # trained-model claim: " the" is the commonest answer left
+assert len(kept_without_say) == 12 and kept_without_say[:3] == ["Houston", "Oakland", "Orlando"]  # trained-model claim
+assert 0.58 < measured["suppress say a capital: no capital"] < 0.59  # trained-model claim: no capital in 18 of 31
+assert 0.19 < measured["suppress say a capital: the state"] < 0.2  # trained-model claim: the state itself in 6
+assert without_say.count(" the") == 6 and without_say.count(",") == 3  # trained-model claim
+other_capital = [r.city for r, w in zip(records, without_say) if w == " Springfield" != " " + r.capital]
+assert other_capital == ["Cambridge"]  # trained-model claim: another capital, once
 assert records[0].city == "Houston" and without_say[0] == " Austin"  # trained-model claim
 
 # %% [markdown]
-# Read the numbers as they are. Zeroing the state features removes the capital in 28 of the 31
-# cities, and each time *another* capital takes its place (Houston's prompt then ends in "
-# Honolulu"): the model still knows it must name a capital, it just no longer knows which. In three
-# cities (Macon, Peoria and Knoxville) the capital survives: the supernode holds only the state
-# features the pruned graph keeps, and enough of the state is carried elsewhere (by features left
-# out of it, or by what the transcoders miss). Inhibiting them, at minus their activation, removes
-# the capital everywhere, and the answer is then less often a capital at all (26 of 31). Swapping
-# in the donor's state features gives the donor's capital in every city when they are pushed to
-# twice the activation they had in their own prompt, as interventions in the papers often do, and
-# in 25 of 31 at 1x. The state's side of the story holds up well.
+# Read the numbers as they are. Zeroing the state features removes the capital in 30 of the 31
+# cities, and in all but one of those *another* capital takes its place (Houston's prompt then ends
+# in " Nashville"; Missoula's, the exception, in " the"): the model still knows it must name a
+# capital, it just no longer knows which. In one city, Newark, the capital survives: the supernode
+# holds only the state features the pruned graph keeps, and enough of the state is carried
+# elsewhere (by features left out of it, or by what the transcoders miss). Inhibiting them, at
+# minus their activation, removes the capital everywhere, and the answer is then less often a
+# capital at all (20 of 31). Swapping in the donor's state features gives the donor's capital in
+# every city when they are pushed to twice the activation they had in their own prompt, as
+# interventions in the papers often do, and in 28 of 31 at 1x. The state's side of the story holds
+# up well.
 #
-# The "say a capital" side is less clean. Without those features the model names no capital in 26
-# of the 31 cities, but what it says instead is mixed: the *state* in 8 (Peoria's prompt ends in "
-# Illinois", Cincinnati's in " Ohio"), " the" in 11, and in 7 some other word (" golf" twice, "
-# baseball", " anything"). In five cities the capital survives, and Houston is one of them: the
-# widget above showed " Austin" falling from 0.96 to 0.78 but staying on top, and only inhibiting
-# the supernode removed it. So the features our rule calls "say a capital" carry much of
-# the push towards a capital, not all of it, and when they are gone the model has no single
-# fallback. That is the two-step story, measured on every held-out city, not on one prompt: clean on
-# the state's side, partial on the capital's.
+# The "say a capital" side does not. Without those features the model still names its own capital
+# in 12 of the 31 cities, Houston among them: the widget above showed " Austin" falling from 0.97 to
+# 0.81 but staying on top, and only inhibiting the supernode removed it. In 18 it names no capital,
+# and what it says instead is mixed: the *state* in 6 (Cincinnati's prompt ends in " Ohio",
+# Fairbanks's in " Alaska"), " the" in 6, a comma in 3, and " hour", " for" and " it" once each;
+# Cambridge's ends in another capital, " Springfield".
+# So the features our rule calls "say a capital" carry part of the push towards a capital, and much
+# of it runs elsewhere, in features the rule does not group or in what the transcoders miss; when
+# they are gone the model has no single fallback. That is the two-step story, measured on every
+# held-out city, not on one prompt: clean on the state's side, partial on the capital's.
 #
 # ## 8. Validation: does the graph predict what happens?
 #
@@ -649,34 +659,38 @@ fig
 # %%
 suppress = agreement(records, "suppress state")
 assert suppress["same_sign"] == 1  # trained-model claim: the graph gets the direction right in every city
-assert suppress["correlation"] > 0.5  # trained-model claim: ... and roughly how much, city by city (0.61)
+assert 0.5 < suppress["correlation"] < 0.6  # trained-model claim: ... and roughly how much, city by city (0.55)
+assert agreement(records, "suppress state", against="replacement")["correlation"] > 0.95  # trained-model claim (0.97)
 for name in ("suppress state", "inhibit state", "suppress say a capital"):
     a = agreement(records, name)
     assert abs(a["mean_real"] - a["mean_predicted"]) < 0.25 * abs(a["mean_predicted"])  # trained-model claim
 swap = {step: agreement(records, "swap state", against=step) for step in steps}
 predicted_swap = swap["real"]["mean_predicted"]
-assert swap["real"]["mean_real"] < 1.5 * predicted_swap  # trained-model claim: 1.6 times (-11.7 against -7.2) ...
-gap_swap = swap["real"]["mean_real"] - predicted_swap  # ... of which switching features makes ~none (0.02 of 4.50)
-assert abs(swap["replacement"]["mean_replacement"] - predicted_swap) < 0.05 * abs(gap_swap)  # trained-model claim
+assert 1.65 < swap["real"]["mean_real"] / predicted_swap < 1.75  # trained-model claim: 1.7 times (-12.0 against -7.0)
+gap_swap = swap["real"]["mean_real"] - predicted_swap  # ... of which switching features makes little (0.37 of 4.93)
+assert abs(swap["replacement"]["mean_replacement"] - predicted_swap) < 0.1 * abs(gap_swap)  # trained-model claim
 say = agreement(records, "suppress say a capital")
-assert say["same_sign"] == 1 and 0.5 < say["correlation"] < 0.7  # trained-model claim: roughly, city by city (0.60)
+assert say["same_sign"] == 1 and 0.8 < say["correlation"] < 0.85  # trained-model claim: closely, city by city (0.82)
+assert round(swap["real"]["same_sign"] * len(records)) == 27  # trained-model claim: the swap's sign right in 27 of 31
 assert swap["frozen"]["mean_frozen"] < 1.2 * predicted_swap  # trained-model claim: the MLPs react ...
 assert swap["real"]["mean_real"] < 1.2 * swap["frozen"]["mean_frozen"]  # trained-model claim: ... and attention moves
 mlp_share = (swap["frozen"]["mean_frozen"] - swap["replacement"]["mean_replacement"]) / gap_swap
-assert 0.25 < mlp_share < 0.45  # trained-model claim: the MLPs make a third of the gap (0.34), attention the rest
+assert 0.35 < mlp_share < 0.45  # trained-model claim: the MLPs make two fifths of the gap (0.39), attention the rest
 
 # %% [markdown]
 # For taking features away, the graph is a good model on average: it gets the direction right in
 # every city, and the mean size within a quarter, for the state and for "say a capital" alike. City
-# by city it tracks both only roughly (correlation 0.61 with the real change for the state, 0.60 for
-# "say a capital"), though closely in the local replacement model (0.96 and 0.90): most of the
+# by city it tracks "say a capital" closely (correlation 0.82 with the real change) but the state
+# only roughly (0.55), though closely in the local replacement model (0.97): most of the
 # differences between cities that it misses come from what the graph holds fixed. The swap is
-# different: the real change of the capital's logit is 1.6 times what the graph predicts. The steps
-# say why. Letting features switch on and off changes almost nothing: the linearisation of the
-# features is not the problem here. A third of the gap appears at step 2, when the MLPs react in
-# full: the part of each MLP that the transcoders miss moves with the new state, and the graph holds
-# it fixed. The rest, two thirds, appears at step 3: new state features at the last position change
-# where attention looks and how big the norms are, which the graph also holds fixed. A graph
+# different: the real change of the capital's logit is 1.7 times what the graph predicts (-12.0
+# against -7.0 on average), and in 4 of the 31 cities the graph even gets its sign wrong. The steps
+# say why. Letting features switch on and off changes little (0.37 of the gap of 4.93): the
+# linearisation of the features is not the problem here. Two fifths of the gap appear at step 2,
+# when the MLPs react in full: the part of each MLP that the transcoders miss moves with the new
+# state, and the graph holds it fixed. The rest, about half, appears at step 3: new state features
+# at the last position change where attention looks and how big the norms are, which the graph also
+# holds fixed. A graph
 # explains one prompt; an intervention that puts *new* features in (rather than removing some)
 # makes a different prompt, and the graph of the old one says less about it. Where do the error nodes carry the most? Average, over the held-out
 # cities, the influence on the logits that ends at each error node:
@@ -695,22 +709,24 @@ print(f"the biggest error node: MLP {layer_max} at position {pos_max} ({tokens[p
       f"(min {replacement.min():.2f}, max {replacement.max():.2f})")
 top4 = [divmod(int(i), error_map.shape[1]) for i in error_map.flatten().topk(4).indices]
 print("the four biggest error nodes (layer, position):", top4)
-assert (layer_max, pos_max) == (0, len(tokens) - 1)  # trained-model claim: the first MLP at the last position (0.042)
-assert top4[1] == (L - 1, len(tokens) - 1)  # trained-model claim: then, almost as much, the last MLP there (0.041) ...
-assert top4[2] == (1, len(tokens) - 1)  # trained-model claim: ... and MLP 1 there
-assert top4[3] == (0, batch.city_pos)  # trained-model claim: then the first MLP at the city's token
+last = len(tokens) - 1
+assert (layer_max, pos_max) == (0, last) and 0.045 < error_map.max() < 0.05  # trained-model claim: MLP 0 there (0.046)
+assert top4[1] == (L - 1, last) and 0.025 < error_map[L - 1, last] < 0.035  # trained-model claim: the last MLP (0.030)
+assert set(top4[2:]) == {(1, last), (2, last)}  # trained-model claim: ... then MLPs 1 and 2 there (0.012 each)
+assert int(error_map.flatten().argsort(descending=True)[4]) == batch.city_pos  # trained-model claim: then MLP 0 at the city
 fig
 
 # %% [markdown]
-# The errors that matter most sit where the answer is made, at the last position, in two MLPs almost
-# equally. One is the first MLP, where Houston's two supernodes have half or more of their members:
-# there it reads the state off the city that layer-0 attention brought along, and part of that
-# lookup is done out of the features' sight. The other is the last MLP, where the model turns "the
-# capital of this state" into one token. That is exactly the step that would tell us *how* Texas
-# becomes Austin, and the graph sees only part of it (already in section 2, this MLP's errors were
-# the biggest next to what it writes). MLP 1 at the last position comes next, then the first MLP at
-# the city's token, the other place where the state is looked up. Whatever those MLPs compute that
-# the features miss is invisible in the graph. An attribution graph is a hypothesis about the
+# The errors that matter most sit where the answer is made, at the last position. The first MLP
+# carries the most (0.046), where Houston's state supernode has a third of its members and the
+# "say a capital" supernode some of its own: there it reads the state off the city that layer-0
+# attention brought along, and part of that lookup is done out of the features' sight. The last
+# MLP comes next (0.030): there the model turns "the capital of this state" into one token. That
+# is exactly the step that would tell us *how* Texas becomes Austin, and the graph sees only part
+# of it (already in section 2, this MLP's errors were the biggest next to what it writes). MLPs 1
+# and 2 at the last position follow (0.012 each), then the first MLP at the city's token, the
+# other place where the state is looked up. Whatever those MLPs compute that the features miss is
+# invisible in the graph. An attribution graph is a hypothesis about the
 # model, as good as its features; the interventions are how we test it.
 #
 # ## Recap
