@@ -108,61 +108,92 @@ def test_teacher_forced_accuracy_is_the_cards_metric(model, batch, run):
         text = model.tokenizer.decode(out.tolist())
         assert (text.startswith(" ") and text[1:].startswith(str(a + b))
                 and not text[1 + len(str(a + b)):][:1].isdigit()) == bool(correct[i]), (a, b, text)
-    assert bool(correct.all())  # the chapter's claim: no errors at all
+    wrong = [(int(batch.a[i]), int(batch.b[i])) for i in (~correct).nonzero()[:, 0].tolist()]
+    assert wrong == [(19, 61), (65, 15), (81, 99)]  # the chapter's claim: three errors, none on a held-out pair
 
 
-# The chapter's thresholds (each `# trained-model claim` assert), with what was measured on the
-# shipped tinyworld and tinyworld-clt (chapter 11's CLT, trained on tinyworld's MLPs).
+# The chapter's figures (each `# trained-model claim` assert), as measured on the shipped tinyworld
+# and tinyworld-clt (chapter 11's CLT, trained on tinyworld's MLPs); a figure the chapter quotes to
+# two decimals is held to within half a unit of the last decimal.
 CLAIMS = {
-    "accuracy all": 1.0,  # measured 1.0000 (no errors in 8,100)
-    "accuracy held out": 1.0,  # measured 1.0000 (813 of 813, the card's figure)
-    "hardest at the tens digit": 7,  # of the 10 smallest margins, all at ones digits making 9 or 10 (65 + 15: 0.25)
-    "ones: lookup share": 0.9,  # measured 0.97 of the attribution of 189 neurons (ones digits 0.97, sum mod 10 0.00)
-    "ones: ones digits share": 0.9,  # measured 0.97
-    "first: magnitude share": 0.85,  # measured 0.91 of 226 neurons (sum 0.60, tens digits 0.31; unlabelled 0.09)
-    "first: unlabelled share": 0.15,  # measured 0.09
-    "keep share": 0.85,  # measured first 0.93 / ones 0.95 (held-out pairs)
-    "ablate share": 0.2,  # measured first 0.07 / ones 0.07 (held-out pairs)
-    "carry share": 0.75,  # measured 0.89 (L1 N503)
-    "replacement score": 0.75,  # measured 0.90 / 0.90 (the two 36 + 59 graphs)
-    "graph error share": 0.15,  # measured 0.01 / 0.00 of the influence
-    "magnitude swap": 0.9,  # measured 0.98 of 260 held-out pairs
-    "lookup swap keeps own digit": 0.1,  # measured 0.02 of 778
-    "lookup swap installs donor's": (0.3, 0.6),  # measured 0.44 (plus layers 2 and 3's attention: 0.96; it alone 0.86)
-    "attention swap": 0.75,  # measured 0.86 (layers 2 and 3; every layer's attention: 1.00)
+    "errors": [(19, 61), (65, 15), (81, 99)],  # 8,097 of 8,100 right; 813 of 813 held-out pairs
+    "hardest three": [(19, 61), (81, 99), (65, 15)],  # lost by 0.30, 0.03, 0.02; all ten hardest at the tens digit
+    "top neurons": {"first": 209, "ones": 160},  # carry 80% of each digit's |attribution|
+    "ones: ones digits share": 0.98,  # of the attribution (sum mod 10: 0)
+    "first: magnitude share": 0.93,  # sum 0.64, tens digits 0.29; unlabelled 0.07
+    "first: sum share": 0.64,
+    "first: tens digits share": 0.29,
+    "first: unlabelled share": 0.07,
+    "heuristic neurons": {"first": 181, "ones": 155},
+    "keep share": {"first": 0.91, "ones": 0.92},  # held-out pairs
+    "ablate share": {"first": 0.06, "ones": 0.09},
+    "random share": {"first": 0.85, "ones": 0.80},
+    "carry neuron": (1, 503),  # L1 N503
+    "carry share": 0.86,
+    "carry profile 9, 10, 11": [-0.09, 1.15, 2.16],
+    "carry-like neurons": 7,  # all in layer 1; six up for a carry, one down
+    "tens margin at 9, 10": (3.54, 3.53),  # 5.40 to 5.72 at every other sum of the ones digits
+    "close calls": (68, 24, 44),  # tens digit won by less than 1: all, at 9, at 10 (19 of the 44 at sums of 80)
+    "replacement score": {"first": 0.88, "ones": 0.89},  # the two 36 + 59 graphs
+    "influence": {"first": {"magnitude": 0.35, "ones digits (lookup)": 0.26},
+                  "ones": {"ones digits (lookup)": 0.42, "magnitude": 0.21}},
+    "graph error share": 0.05,  # measured 0.04 / 0.02 of the influence
+    "direct into '5'": {"ones digits (lookup)": 8.68, "second operand": 2.98, "first operand": 0.59,
+                        "magnitude": -1.46},
+    "unlabelled features": {"first": (406, 242), "ones": (240, 122)},  # features firing on 1%, and unlabelled
+    "magnitude swap": (252, 260),  # the donor's first digit, of the pairs where it differs
+    "lookup swap": {"own digit": 4, "donor's digit": 419},  # of 778
+    "attention swap": 664,  # layers 2 and 3's attention alone, of 778 (with the lookup swap: 774; every layer's: 778)
 }
+
+
+def near(x, quoted, places=2):
+    """``x`` as the chapter quotes it: within half a unit of the last decimal of ``quoted``."""
+    return abs(float(x) - quoted) < 0.5 * 10 ** -places
+
+
+def carry_error_digit(a, b):
+    """The tens-place digit of the sum with its carry lost (ones digits making 10 or more) or made up (9)."""
+    total = a + b
+    wrong = total - 10 if a % 10 + b % 10 >= 10 else total + 10
+    return int(str(wrong)[len(str(total)) - 2])
 
 
 def test_accuracy_and_where_the_hardest_pairs_are(batch, run):
     correct, _ = R.answers_correct(batch, run.top)
     table = R.accuracy_table(batch, correct)
-    assert table["all pairs"][1] >= CLAIMS["accuracy all"] and table["held-out pairs"][1] >= CLAIMS["accuracy held out"]
+    assert table["held-out pairs"][1] == 1.0 and round(table["all pairs"][1] * len(batch)) == 8097
     margins = torch.stack([R.digit_margin(run, batch, w) for w in ("tens", "ones")], 1)
     smallest = margins.min(1).values
     hardest = smallest.argsort()[:10].tolist()
-    assert (int(batch.a[hardest[0]]), int(batch.b[hardest[0]])) == (65, 15) and smallest.min() < 0.5
-    at_tens = [i for i in hardest if int(margins[i].argmin()) == 0]
-    assert len(at_tens) == CLAIMS["hardest at the tens digit"]
-    for i in hardest:  # the runner-up is the digit the wrong carry (tens) or a 4 for a 5 (ones) would give
-        w = "tens" if i in at_tens else "ones"
-        ones_sum = int(batch.a[i] % 10 + batch.b[i] % 10)
-        runner_up = int(run.digits[i, batch.position(w)[i]].topk(2).indices[1])
-        if w == "tens":
-            shift = 1 if ones_sum == 9 else -1
-            assert ones_sum in (9, 10) and runner_up == (int(batch.digit("tens")[i]) + shift) % 10
-        else:
-            assert {int(batch.a[i] % 10), int(batch.b[i] % 10)} == {2, 3} and runner_up == 4
+    assert [(int(batch.a[i]), int(batch.b[i])) for i in hardest[:3]] == CLAIMS["hardest three"]
+    assert [round(-smallest[i].item(), 2) for i in hardest[:3]] == [0.3, 0.03, 0.02]
+    assert smallest[hardest[3:]].min() > 0 and smallest[hardest[3:]].max() < 0.25
+    for i in hardest:  # all at the tens digit, at the carry's edge, the runner-up off by the carry
+        a, b = int(batch.a[i]), int(batch.b[i])
+        assert int(margins[i].argmin()) == 0 and a % 10 + b % 10 in (9, 10), (a, b)
+        logits = run.digits[i, batch.position("tens")[i]].clone()
+        logits[int(batch.digit("tens")[i])] = float("-inf")
+        assert int(logits.argmax()) == carry_error_digit(a, b), (a, b)
 
 
 def test_the_tens_digits_close_calls_pile_up_at_the_carry_boundary(batch, run):
     margin = R.digit_margin(run, batch, "tens")
     ones_sum = batch.a % 10 + batch.b % 10
     by = torch.stack([margin[ones_sum == v].mean() for v in range(19)])
-    close = torch.stack([(margin[ones_sum == v] < 1).float().mean() for v in range(19)])
     rest = torch.cat([by[:9], by[11:]])
-    assert int(by.argmin()) == 10 and by[9] < rest.min() and rest.max() - rest.min() < 1.5, by  # least sure at 10, 9
-    assert set((close > 0).nonzero()[:, 0].tolist()) == {9, 10}, close  # close calls only at the carry's edge
-    assert 2 <= int((margin < 1).sum()) <= 8  # measured 4
+    assert near(by[9], CLAIMS["tens margin at 9, 10"][0]) and near(by[10], CLAIMS["tens margin at 9, 10"][1]), by
+    assert near(rest.min(), 5.40) and near(rest.max(), 5.72), by
+    edge = (ones_sum == 9) | (ones_sum == 10)
+    assert 2.06 <= margin[~edge].min() < 2.07  # away from the edge the tens digit always wins by more than 2
+    close = margin < 1
+    assert (int(close.sum()), int((close & (ones_sum == 9)).sum()), int((close & (ones_sum == 10)).sum())) == \
+        CLAIMS["close calls"]
+    assert int((close & (ones_sum == 10) & (batch.total == 80)).sum()) == 19
+    for i in close.nonzero()[:, 0].tolist():  # the runner-up is always the wrong carry's digit
+        logits = run.digits[i, batch.position("tens")[i]].clone()
+        logits[int(batch.digit("tens")[i])] = float("-inf")
+        assert int(logits.argmax()) == carry_error_digit(int(batch.a[i]), int(batch.b[i]))
 
 
 @pytest.fixture(scope="module")
@@ -198,13 +229,51 @@ def test_neuron_attribution_predicts_single_neuron_ablation(model, batch, run, h
 
 def test_the_heuristic_neurons(heuristic):
     ones, first = heuristic["ones"]["shares"], heuristic["first"]["shares"]
-    assert ones.get("ones digits", 0) + ones.get("sum mod 10", 0) > CLAIMS["ones: lookup share"], ones
-    assert ones.get("ones digits", 0) > CLAIMS["ones: ones digits share"], ones
-    assert first.get("tens digits", 0) + first.get("sum", 0) + first.get("one operand", 0) > \
-        CLAIMS["first: magnitude share"], first
-    assert first.get("unclassified", 0) < CLAIMS["first: unlabelled share"], first
+    assert near(ones.get("ones digits", 0), CLAIMS["ones: ones digits share"]) and "sum mod 10" not in ones, ones
+    assert near(first.get("tens digits", 0) + first.get("sum", 0) + first.get("one operand", 0),
+                CLAIMS["first: magnitude share"]), first
+    assert near(first["sum"], CLAIMS["first: sum share"]), first
+    assert near(first["tens digits"], CLAIMS["first: tens digits share"]), first
+    assert near(first.get("unclassified", 0), CLAIMS["first: unlabelled share"]), first
     for w in ("first", "ones"):
-        assert 50 < len(heuristic[w]["top"]) < 300
+        assert len(heuristic[w]["top"]) == CLAIMS["top neurons"][w]
+        assert int(heuristic[w]["mask"].sum()) == CLAIMS["heuristic neurons"][w]
+    assert [int((heuristic["ones"]["top"] // 512 == l).sum()) for l in range(4)] == [2, 8, 9, 141]  # the table: layer 3
+
+
+def test_the_ones_digit_neurons_are_pieces_of_the_addition_table(batch, run, heuristic):
+    """Each layer-3 ones-digit neuron is above half its peak on a few pairs of ones digits that add up
+    to neighbouring values (the three drawn: 4 to 7 and 14 to 16; 5 to 8; 11 to 17), 15 pairs for the
+    median neuron, about two in five of the pairs with the same sums."""
+    pair = (batch.a % 10) * 10 + batch.b % 10
+    sums = torch.arange(100) // 10 + torch.arange(100) % 10
+
+    def peak(i):
+        means = torch.zeros(100).index_add_(0, pair, run.post["ones"][:, i // 512, i % 512]) / 81
+        return (means > 0.5 * means.max()).nonzero()[:, 0]
+
+    top = heuristic["ones"]["top"].tolist()
+    assert [divmod(i, 512) for i in top[:3]] == [(3, 342), (3, 432), (3, 281)]
+    assert [sorted(set(sums[peak(i)].tolist())) for i in top[:3]] == \
+        [[4, 5, 6, 7, 14, 15, 16], [5, 6, 7, 8], [11, 12, 13, 14, 15, 16, 17]]
+    layer3 = [i for i in top if i // 512 == 3]
+    n_on = torch.tensor([len(peak(i)) for i in layer3]).float()
+    covered = torch.tensor([len(peak(i)) / int(torch.isin(sums, sums[peak(i)]).sum()) for i in layer3])
+    assert n_on.median() == 15 and near(covered.median(), 0.42), (n_on.median(), covered.median())
+
+
+def test_the_tens_column_is_looked_up_more_than_added(batch, run, heuristic):
+    X = run.post["first"].flatten(1)[:, heuristic["first"]["mask"].flatten()]
+    added = R.explained_by_groups(X, batch.total // 10).median()
+    looked_up = R.explained_by_groups(X, (batch.a // 10) * 20 + (batch.b // 10) * 2 + batch.carry.long()).median()
+    assert near(added, 0.73) and near(looked_up, 0.98), (added, looked_up)
+
+
+def test_the_last_mlp_writes_the_ones_digit(model, batch):
+    dla = R.direct_logit_attribution(model, batch.select(batch.held_out.nonzero()[:, 0]), "ones")
+    total = sum(dla.values())
+    assert near(total, 17.3, 1) and abs(dla["3.mlp"] / total - 0.85) < 0.01 and near(dla["3.attn"] / total, 0.13), dla
+    assert abs(dla["2.mlp"]) < 0.005 * total and abs(dla["2.attn"]) < 0.005 * total, dla
 
 
 def test_keeping_and_ablating_the_heuristic_neurons(model, batch, run, heuristic):
@@ -212,9 +281,9 @@ def test_keeping_and_ablating_the_heuristic_neurons(model, batch, run, heuristic
     for w in ("first", "ones"):
         means = R.position_means(run.post[w], batch.position(w))
         s = R.ablation_scores(model, held, w, heuristic[w]["mask"], means)
-        assert s["keep these, ablate the rest"]["share"] > CLAIMS["keep share"], s
-        assert s["ablate these, keep the rest"]["share"] < CLAIMS["ablate share"], s
-        assert s["ablate as many random neurons"]["share"] > s["ablate these, keep the rest"]["share"] + 0.4, s
+        assert near(s["keep these, ablate the rest"]["share"], CLAIMS["keep share"][w]), s
+        assert near(s["ablate these, keep the rest"]["share"], CLAIMS["ablate share"][w]), s
+        assert near(s["ablate as many random neurons"]["share"], CLAIMS["random share"][w]), s
 
 
 def test_the_carry_neuron_is_sharp(batch, run):
@@ -222,11 +291,13 @@ def test_the_carry_neuron_is_sharp(batch, run):
     shares, best = R.carry_neurons(post, batch)
     ones_sum = batch.a % 10 + batch.b % 10
     profile = torch.stack([post[ones_sum == v, best].mean() for v in range(19)])
-    assert shares[best] > CLAIMS["carry share"]
+    assert divmod(best, 512) == CLAIMS["carry neuron"] and near(shares[best], CLAIMS["carry share"])
     assert profile[:10].abs().max() < 0.2 and profile[11:].min() > 2  # silent up to 9, high from 11
-    assert profile[9] < profile[10] < profile[11] and 0.3 < profile[10] / profile[11] < 0.8  # a soft edge at 10
+    assert [round(v, 2) for v in profile[9:12].tolist()] == CLAIMS["carry profile 9, 10, 11"]  # a soft edge at 10
     carry_like = (shares >= 0.5).nonzero()[:, 0]
-    assert 5 <= len(carry_like) <= 15 and (carry_like // 512 == 1).all()  # in layer 1 (9)
+    assert len(carry_like) == CLAIMS["carry-like neurons"] and (carry_like // 512 == 1).all()  # in layer 1
+    up = [bool(post[batch.carry, i].mean() > post[~batch.carry, i].mean()) for i in carry_like.tolist()]
+    assert sum(up) == 6  # six fire for a carry, one for none
 
 
 def test_the_heads_that_fetch_the_operands(model, batch):
@@ -250,7 +321,7 @@ def test_the_heads_that_fetch_the_operands(model, batch):
         patch = R.activations_at(model, donor, which, [f"blocks.{l}.hook_attn_out" for l in layers])
         none = torch.zeros(4, 1, dtype=torch.bool)
         rates = R.swap_rates(model, None, pairs, which, none, donor, torch.zeros(len(pairs), 4, 1), patches=patch)
-        assert rates["donor's digit"] > 0.95, (which, rates)  # measured 1.00 and 1.00
+        assert rates["donor's digit"] > 0.99, (which, rates)  # measured 1.00 and 1.00 (259 of 260)
 
 
 def test_out_of_range(model):
@@ -264,7 +335,7 @@ def test_worked_answers_run(model, batch, run, heuristic, capsys):
     assert formats["its own"] > 0.99 and all(0 <= v <= 1 for v in formats.values())
     means = R.position_means(run.post["ones"], batch.position("ones"))
     per_digit = R.worked_pathways_per_digit(model, batch, {"ones": heuristic["ones"]["mask"]}, {"ones": means})
-    assert all(v > 0.95 for v in per_digit.values()), per_digit  # measured 1.00 and 1.00: the same neurons for both
+    assert all(v > 0.99 for v in per_digit.values()), per_digit  # measured 0.99 and 1.00: the same neurons for both
     assert abs(per_digit["two-digit answers"] - per_digit["three-digit answers"]) < 0.05, per_digit
     for name in R.WORKED:
         exercises.reveal(name)
@@ -326,7 +397,7 @@ def test_the_36_plus_59_graphs(model, clt, feature_classes):
     for w, prompt, token in (("first", "calc: 36 + 59 = ", "9"), ("ones", "calc: 36 + 59 = 9", "5")):
         graph = build_graph(model, clt, prompt)
         assert graph.replacement.max_abs_error() < 1e-3
-        assert graph.scores()["replacement_score"] > CLAIMS["replacement score"]
+        assert near(graph.scores()["replacement_score"], CLAIMS["replacement score"][w])
         pruned = graph.prune()
         groups = R.group_supernodes(graph, feature_classes[w], pruned)
         assert {"first operand", "second operand", "ones digits (lookup)", "magnitude"} <= set(groups), groups
@@ -334,17 +405,34 @@ def test_the_36_plus_59_graphs(model, clt, feature_classes):
         assert sum(shares.values()) == pytest.approx(1.0), shares
         assert shares.get("error nodes", 0.0) < CLAIMS["graph error share"], shares
         assert max(shares, key=shares.get) == {"first": "magnitude", "ones": "ones digits (lookup)"}[w], shares
+        assert all(near(shares[k], v) for k, v in CLAIMS["influence"][w].items()), shares
         if w == "ones":
             parts = R.direct_into_logit(graph, token, pruned)
             assert max(parts, key=parts.get) == "ones digits (lookup)", parts
+            assert all(near(parts[k], v) for k, v in CLAIMS["direct into '5'"].items()), parts
+            logit = next(i for i, n in enumerate(graph.nodes) if n.kind == "logit" and n.token == token)
+            edges = [graph.adjacency[logit, graph.index(i)].item() for i in groups["magnitude"]]
+            assert sum(e > 0 for e in edges) == 3 and sum(e < 0 for e in edges) == 4, edges  # both ways
+
+
+def test_the_always_on_ones_digits_features(clt, run, feature_classes):
+    """Where the first digit is predicted, six "ones digits" features of layers 0 and 1; the four of
+    layer 0 fire on every pair and hold nine tenths of the class's activation."""
+    acts = R.feature_acts(clt, run.mlp_in["first"])
+    ones = [k for k, r in feature_classes["first"].items() if r["label"] == "ones digits"]
+    always = [(l, f) for l, f in ones if (acts[:, l, f] > 0).float().mean() > 0.99]
+    assert len(ones) == 6 and {l for l, f in ones} == {0, 1}, ones
+    assert len(always) == 4 and {l for l, f in always} == {0}, always
+    share = sum(acts[:, l, f].sum() for l, f in always) / sum(acts[:, l, f].sum() for l, f in ones)
+    assert near(share, 0.90), share
 
 
 def test_the_unlabelled_features_are_rare(clt, run, feature_classes):
-    for w in ("first", "ones"):
+    for w, rate, share in (("first", 0.037, 0.17), ("ones", 0.026, 0.06)):
         summary = R.class_summary(clt, run.mlp_in[w], feature_classes[w])
-        assert 0.35 < summary["unclassified"]["features"] / len(feature_classes[w]) < 0.65, summary
-        assert summary["unclassified"]["median fire rate"] < 0.1, summary
-        assert summary["unclassified"]["share of activation"] < 0.2, summary
+        assert (len(feature_classes[w]), int(summary["unclassified"]["features"])) == CLAIMS["unlabelled features"][w]
+        assert near(summary["unclassified"]["median fire rate"], rate, 3), summary
+        assert near(summary["unclassified"]["share of activation"], share), summary
         assert sum(s["share of activation"] for s in summary.values()) == pytest.approx(1.0)
 
 
@@ -366,10 +454,12 @@ def test_swaps_on_held_out_pairs(model, clt, batch, feature_classes):
             patch = R.activations_at(model, donor, w, reading)
             out[w]["attention alone"] = R.swap_rates(model, clt, pairs, w, torch.zeros_like(chosen), donor, donor_acts,
                                                      patches=patch)
-    assert out["first"]["swap"]["donor's digit"] > CLAIMS["magnitude swap"], out
-    assert out["first"]["control"]["own digit"] > 0.95 and out["ones"]["control"]["own digit"] > 0.95, out
-    assert out["ones"]["swap"]["own digit"] < CLAIMS["lookup swap keeps own digit"], out
-    low, high = CLAIMS["lookup swap installs donor's"]
-    assert low < out["ones"]["swap"]["donor's digit"] < high, out
-    assert out["ones"]["attention alone"]["donor's digit"] > CLAIMS["attention swap"], out
+            out[w]["swap + attention"] = R.swap_rates(model, clt, pairs, w, chosen, donor, donor_acts, patches=patch)
+    count = lambda r, k: round(r[k] * r["n"])  # noqa: E731
+    assert (count(out["first"]["swap"], "donor's digit"), out["first"]["swap"]["n"]) == CLAIMS["magnitude swap"], out
+    assert out["first"]["control"]["own digit"] == 1 and out["ones"]["control"]["own digit"] == 1, out
+    assert out["ones"]["swap"]["n"] == 778, out
+    assert all(count(out["ones"]["swap"], k) == v for k, v in CLAIMS["lookup swap"].items()), out
+    assert count(out["ones"]["attention alone"], "donor's digit") == CLAIMS["attention swap"], out
     assert out["ones"]["attention alone"]["own digit"] == 0, out
+    assert count(out["ones"]["swap + attention"], "donor's digit") == 774, out
