@@ -23,7 +23,7 @@ from course.registry import Entry, train_command
 from course.sae import eval_tokens, token_batches
 from course.transcoders import (TranscoderConfig, TranscoderTrainConfig, Transcoders, dead_fraction, evaluate, load,
                                 round_to, save, train_transcoders)
-from course.weights import weights_path
+from course.weights import sha256_of, weights_path
 
 
 @dataclass
@@ -94,7 +94,7 @@ def train(name: str, out_dir: Path, steps: Optional[int] = None, progress: bool 
         "name": name,
         "description": recipe.description(),
         "model": recipe.model,
-        "model_sha256": getattr(model, "card", {}).get("sha256"),
+        "model_sha256": sha256_of(weights_path(recipe.model)),  # the file, not its card: a card may lack it
         "data": {"corpus": corpus_of(model).__name__, "seed": recipe.data_seed, "seq_len": recipe.seq_len,
                  "tokens": recipe.train.steps * recipe.train.batch_size, "excluded": "position 0 and BOS/EOT tokens",
                  "eval_seed": recipe.eval_seed, "eval_tokens": metrics["n_tokens"]},

@@ -526,10 +526,10 @@ def worked_repetition_vs_temperature(model, prompts=("Mary went to the", "Once u
     does it cost? Worked answer: for each temperature, the share of repeated 4-grams in the
     generated text, and the loss the model itself gives its text (how unlikely the text is to the
     model, a rough measure of sense). On the shipped model greedy text repeats almost a third of its
-    4-grams in these 60 tokens, T = 0.5 about 5% and T = 1 none at all. The text's own loss stays
-    near 1 nat up to T = 1 (1.1 greedy, 0.9 at T = 0.5, 1.2 at T = 1; greedy text is not the least
+    4-grams in these 60 tokens, T = 0.5 about 6% and T = 1 none at all. The text's own loss stays
+    near 1 nat up to T = 1 (1.1 greedy, 1.0 at T = 0.5, 1.2 at T = 1; greedy text is not the least
     surprising, because its loops run into lines such as two-hop questions where even the favourite
-    token is unsure) and jumps to 2.1 nats at T = 1.5: past T = 1 the model writes text it would not
+    token is unsure) and jumps to 1.8 nats at T = 1.5: past T = 1 the model writes text it would not
     predict itself."""
     out = {}
     for T in temperatures:

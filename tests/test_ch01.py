@@ -21,7 +21,7 @@ def test_ch01_worked_answers(model):
     from solutions import ch01_tokens as sol
 
     line = sol.worked_digit_line(model)
-    assert round(line["adjacent"], 2) == 0.76 and round(line["three or more apart"], 2) == 0.20
+    assert round(line["adjacent"], 2) == 0.77 and round(line["three or more apart"], 2) == 0.20
     top, second = line["along the top direction"], line["along the second direction"]
     top = top if top[1] > 0 else [-v for v in top]  # a principal direction's sign is arbitrary
     assert top.index(max(top)) == 1 and top.index(min(top)) == 5  # from 1 down to 5 ...
@@ -33,5 +33,5 @@ def test_ch01_worked_answers(model):
     assert (steps.sign() == steps[0].sign()).all() and (steps.abs() > 0.35).all()  # always the same way round
     assert abs(float(steps.sum().abs()) - 2 * math.pi) < 1e-3  # once round, 9 back next to 0
     neighbours = sol.worked_state_neighbours(model)
-    assert neighbours["states"] == 31 and neighbours["nearest city is its own"] == 28
+    assert neighbours["states"] == 31 and neighbours["nearest city is its own"] == 29
     assert neighbours["expected by chance"] == 1.0

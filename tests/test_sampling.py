@@ -139,8 +139,8 @@ def test_ch00_worked_answers(model):
     assert kept[","] == 1  # 'Vera grew up in Mesa,' -> ' Arizona': a fact, one token kept
     rep = sol.worked_repetition_vs_temperature(model)
     assert round(rep[0.0]["repeated 4-grams"], 1) == 0.3 and rep[1.0]["repeated 4-grams"] < 0.01  # greedy loops, sampling does not
-    assert 0.03 < rep[0.5]["repeated 4-grams"] < 0.08  # about 5%
+    assert 0.06 < rep[0.5]["repeated 4-grams"] < 0.07  # about 6%
     losses_own = [rep[T]["loss of its own text"] for T in sorted(rep)]
     assert losses_own[1:] == sorted(losses_own[1:])  # from T = 0.5 on, hotter text is stranger to the model
-    assert [round(x, 1) for x in losses_own] == [1.1, 0.9, 1.2, 2.1]
+    assert [round(x, 1) for x in losses_own] == [1.1, 1.0, 1.2, 1.8]
 
