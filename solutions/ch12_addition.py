@@ -201,13 +201,38 @@ def accuracy_table(batch: AdditionBatch, correct: torch.Tensor) -> dict[str, tup
     return {name: (int(m.sum()), correct[m].float().mean().item()) for name, m in groups.items()}
 
 
-def digit_margin(run: Run, batch: AdditionBatch, which: str) -> torch.Tensor:
-    """[n] how far the correct digit's logit is above the best other digit, where it is predicted."""
+def _right_and_others(run: Run, batch: AdditionBatch, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """[n] the correct digit's logit and [n 10] the digits' logits with the correct one set to -inf."""
     logits = _rows_at(run.digits, batch.position(which))  # [n 10]
     right = batch.digit(which)
-    correct = logits.gather(-1, right[:, None])[:, 0]
-    others = logits.scatter(-1, right[:, None], float("-inf"))
+    return logits.gather(-1, right[:, None])[:, 0], logits.scatter(-1, right[:, None], float("-inf"))
+
+
+def digit_margin(run: Run, batch: AdditionBatch, which: str) -> torch.Tensor:
+    """[n] how far the correct digit's logit is above the best other digit, where it is predicted."""
+    correct, others = _right_and_others(run, batch, which)
     return correct - others.max(-1).values
+
+
+def runner_up_digit(run: Run, batch: AdditionBatch, which: str) -> torch.Tensor:
+    """[n] the best digit other than the correct one, where it is predicted (the winner where the model is wrong)."""
+    return _right_and_others(run, batch, which)[1].argmax(-1)
+
+
+def carry_error_digit(a: int, b: int) -> int:
+    """The digit in the tens digit's place of a + b with the carry lost (the ones digits make 10 or more) or
+    made up (they make 9): 7 for 19 + 61 (70), 1 for 34 + 65 (109)."""
+    total, carried = a + b, a % 10 + b % 10 >= 10
+    wrong_total = total - 10 if carried else total + 10
+    return int(str(wrong_total)[len(str(total)) - 2])
+
+
+def ones_pairs_above_half_peak(acts: torch.Tensor, batch: AdditionBatch) -> torch.Tensor:
+    """The pairs of ones digits (10 * a % 10 + b % 10, 0..99) on which the mean of ``acts`` ([n], one value per
+    pair of the batch) is above half its peak."""
+    pair = (batch.a % 10) * 10 + batch.b % 10
+    means = torch.zeros(100).index_add_(0, pair, acts) / torch.bincount(pair, minlength=100).clamp(min=1)
+    return (means > 0.5 * means.max()).nonzero()[:, 0]
 
 
 def digit_logit_diff(digit_logits: torch.Tensor, right: torch.Tensor) -> torch.Tensor:

@@ -152,11 +152,9 @@ def near(x, quoted, places=2):
     return abs(float(x) - quoted) < 0.5 * 10 ** -places
 
 
-def carry_error_digit(a, b):
-    """The tens-place digit of the sum with its carry lost (ones digits making 10 or more) or made up (9)."""
-    total = a + b
-    wrong = total - 10 if a % 10 + b % 10 >= 10 else total + 10
-    return int(str(wrong)[len(str(total)) - 2])
+def test_carry_error_digit_is_the_tens_place_of_the_sum_with_the_carry_lost_or_made_up():
+    # 19 + 61 = 80 -> 70; 81 + 99 = 180 -> 170; 84 + 75 = 159 -> 169; 34 + 65 = 99 -> 109 (its first digit)
+    assert [R.carry_error_digit(a, b) for a, b in ((19, 61), (81, 99), (84, 75), (34, 65))] == [7, 7, 6, 1]
 
 
 def test_accuracy_and_where_the_hardest_pairs_are(batch, run):
@@ -169,12 +167,11 @@ def test_accuracy_and_where_the_hardest_pairs_are(batch, run):
     assert [(int(batch.a[i]), int(batch.b[i])) for i in hardest[:3]] == CLAIMS["hardest three"]
     assert [round(-smallest[i].item(), 2) for i in hardest[:3]] == [0.3, 0.03, 0.02]
     assert smallest[hardest[3:]].min() > 0 and smallest[hardest[3:]].max() < 0.25
+    runner_up = R.runner_up_digit(run, batch, "tens")
     for i in hardest:  # all at the tens digit, at the carry's edge, the runner-up off by the carry
         a, b = int(batch.a[i]), int(batch.b[i])
         assert int(margins[i].argmin()) == 0 and a % 10 + b % 10 in (9, 10), (a, b)
-        logits = run.digits[i, batch.position("tens")[i]].clone()
-        logits[int(batch.digit("tens")[i])] = float("-inf")
-        assert int(logits.argmax()) == carry_error_digit(a, b), (a, b)
+        assert int(runner_up[i]) == R.carry_error_digit(a, b), (a, b)
 
 
 def test_the_tens_digits_close_calls_pile_up_at_the_carry_boundary(batch, run):
@@ -190,10 +187,9 @@ def test_the_tens_digits_close_calls_pile_up_at_the_carry_boundary(batch, run):
     assert (int(close.sum()), int((close & (ones_sum == 9)).sum()), int((close & (ones_sum == 10)).sum())) == \
         CLAIMS["close calls"]
     assert int((close & (ones_sum == 10) & (batch.total == 80)).sum()) == 19
+    runner_up = R.runner_up_digit(run, batch, "tens")
     for i in close.nonzero()[:, 0].tolist():  # the runner-up is always the wrong carry's digit
-        logits = run.digits[i, batch.position("tens")[i]].clone()
-        logits[int(batch.digit("tens")[i])] = float("-inf")
-        assert int(logits.argmax()) == carry_error_digit(int(batch.a[i]), int(batch.b[i]))
+        assert int(runner_up[i]) == R.carry_error_digit(int(batch.a[i]), int(batch.b[i]))
 
 
 @pytest.fixture(scope="module")
@@ -245,12 +241,10 @@ def test_the_ones_digit_neurons_are_pieces_of_the_addition_table(batch, run, heu
     """Each layer-3 ones-digit neuron is above half its peak on a few pairs of ones digits that add up
     to neighbouring values (the three drawn: 4 to 7 and 14 to 16; 5 to 8; 11 to 17), 15 pairs for the
     median neuron, about two in five of the pairs with the same sums."""
-    pair = (batch.a % 10) * 10 + batch.b % 10
     sums = torch.arange(100) // 10 + torch.arange(100) % 10
 
     def peak(i):
-        means = torch.zeros(100).index_add_(0, pair, run.post["ones"][:, i // 512, i % 512]) / 81
-        return (means > 0.5 * means.max()).nonzero()[:, 0]
+        return R.ones_pairs_above_half_peak(run.post["ones"][:, i // 512, i % 512], batch)
 
     top = heuristic["ones"]["top"].tolist()
     assert [divmod(i, 512) for i in top[:3]] == [(3, 342), (3, 432), (3, 281)]

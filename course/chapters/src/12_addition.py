@@ -37,11 +37,12 @@ from course import zoo
 from course.attribution_graph import build_graph
 from course.exercises import check, hint, progress, reveal
 from solutions.ch12_addition import (SUPERNODE_OF, ablation_scores, accuracy_table, activations_at, addition_batch,
-                                     answers_correct, carry_neurons, class_mask, class_summary, classify_features,
-                                     digit_margin, direct_into_logit, direct_logit_attribution, donor_pairs,
-                                     feature_acts, group_supernodes, influence_by_group, neuron_attribution,
-                                     out_of_range_accuracy, position_means, run_batch, swap_rates,
-                                     synthetic_neurons, top_by_share)
+                                     answers_correct, carry_error_digit, carry_neurons, class_mask, class_summary,
+                                     classify_features, digit_margin, direct_into_logit, direct_logit_attribution,
+                                     donor_pairs, feature_acts, group_supernodes, influence_by_group,
+                                     neuron_attribution, ones_pairs_above_half_peak, out_of_range_accuracy,
+                                     position_means, run_batch, runner_up_digit, swap_rates, synthetic_neurons,
+                                     top_by_share)
 from widgets import AttributionGraph
 
 torch.manual_seed(0)
@@ -112,24 +113,14 @@ fig.update_layout(title="Smallest digit margin of each answer (a down, b across)
 smallest = margins.min(1).values
 by_decade = {t: smallest[batch.total // 10 == t // 10].mean().item() for t in range(20, 200, 10)}
 print("mean smallest margin by the sum's tens:", {f"{t}s": round(v, 1) for t, v in by_decade.items()})
+runner_up = {w: runner_up_digit(run, batch, w) for w in ("tens", "ones")}  # the best wrong digit (the winner if wrong)
 hardest = []
 for i in smallest.argsort()[:10].tolist():
     a, b, w = int(batch.a[i]), int(batch.b[i]), ("tens", "ones")[int(margins[i].argmin())]
-    logits = run.digits[i, batch.position(w)[i]].clone()  # [10]: the ten digits' logits where this digit is predicted
-    right = int(batch.digit(w)[i])
-    logits[right] = float("-inf")
-    other = int(logits.argmax())  # the best wrong digit (the winner, where the model is wrong)
+    right, other = int(batch.digit(w)[i]), int(runner_up[w][i])
     hardest.append((a, b, w, right, other, smallest[i].item()))
     print(f"  {a} + {b} = {a + b}: the {w} digit {'wins' if smallest[i] > 0 else 'loses'} by {abs(smallest[i]):.2f}, "
           f"{right} against {other}; ones digits make {a % 10 + b % 10}")
-
-
-def carry_error_digit(a, b):
-    """The digit in the tens digit's place of the answer with the carry lost (ones digits make 10 or more) or
-    invented (they make 9): 70 for 19 + 61, 109 for 34 + 65."""
-    total, carried = a + b, a % 10 + b % 10 >= 10
-    wrong_total = total - 10 if carried else total + 10
-    return int(str(wrong_total)[len(str(total)) - 2])
 
 
 assert min(by_decade, key=by_decade.get) == 180  # trained-model claim: least sure in the 180s (3.4) ...
@@ -201,18 +192,9 @@ for r, w in enumerate(best):
 fig.update_yaxes(autorange="reversed")
 fig.update_layout(title="The three most important neurons for each digit: activation over a (down) and b (across)",
                   height=650, width=900)
-ones_pair = (batch.a % 10) * 10 + batch.b % 10  # [n]: the pair of ones digits as one label, 0..99
-
-
-def peak_pairs(layer, index):
-    """The pairs of ones digits (0..99) on which a ones-digit neuron's mean activation is above half its peak."""
-    means = torch.zeros(100).index_add_(0, ones_pair, run.post["ones"][:, layer, index]) / 81  # 81 pairs each
-    return (means > 0.5 * means.max()).nonzero()[:, 0]
-
-
 peak_sums = []
 for l, n in best["ones"]:
-    on = peak_pairs(l, n)
+    on = ones_pairs_above_half_peak(run.post["ones"][:, l, n], batch)  # pairs of ones digits, 10 * (a % 10) + b % 10
     peak_sums.append(sorted(set((on // 10 + on % 10).tolist())))  # what those pairs' ones digits add up to
     print(f"ones digit, L{l} N{n}: above half its peak on {len(on)} pairs of ones digits, which make {peak_sums[-1]}")
 assert best["ones"] == [(3, 342), (3, 432), (3, 281)]  # trained-model claim: the three drawn ...
@@ -320,7 +302,7 @@ pair_sums = torch.arange(100) // 10 + torch.arange(100) % 10  # [100]: what each
 n_peak, covered = [], []
 for l, n in classes["ones"]:
     if l == 3:
-        on = peak_pairs(l, n)
+        on = ones_pairs_above_half_peak(run.post["ones"][:, l, n], batch)
         n_peak.append(len(on))
         covered.append(len(on) / int(torch.isin(pair_sums, pair_sums[on]).sum()))  # of the pairs with those sums
 n_peak, covered = torch.tensor(n_peak).float(), torch.tensor(covered)
