@@ -633,6 +633,7 @@ class CityInterventions:
     scores: dict[str, float] = field(default_factory=dict)  # the graph's replacement and completeness scores
     paths: dict[str, float] = field(default_factory=dict)  # path_weights of its pruned graph
     error_influence: Optional[torch.Tensor] = None  # [layer pos] influence on the logits of each error node
+    state_members: list[tuple[int, int]] = field(default_factory=list)  # (layer, pos) of each state supernode member
 
 
 def _demeaned(change: torch.Tensor, token: int) -> float:
@@ -670,6 +671,7 @@ def two_hop_interventions(model, transcoders, batch: CityBatch, cities: Optional
                                    len(graph.supernodes.get(state, [])), len(graph.supernodes.get(say, [])),
                                    tok.decode([int(rep.logits[-1].argmax())]), scores=graph.scores())
         record.paths = path_weights(graph, batch, city, pruned[city])
+        record.state_members = [(graph.node(n).layer, graph.node(n).pos) for n in graph.supernodes.get(state, [])]
         influence = graph.node_influence()
         record.error_influence = influence[graph.mask("error")].reshape(graph.n_layers, len(graph.tokens))
         changes = {}

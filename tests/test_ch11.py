@@ -226,23 +226,21 @@ def test_interventions_on_the_held_out_cities(measured, records):
     assert without_say[0] == " Austin"  # Houston's
 
 
-def test_the_state_supernode_sits_at_the_city_and_the_last_token(shipped, batch):
+def test_the_state_supernode_sits_at_the_city_and_the_last_token(records, batch):
     """State-selective features fire from the city's token on, but those the pruned graph keeps
     (the supernode) are at two places only: the city's token (the first MLP's lookup) and the last
     token, with most at the last."""
-    model, _, clt, _ = shipped
     last = batch.tokens.shape[1] - 1
-    capitals = R.capital_scores(model, clt)
     at_city, at_last, only_last = 0, 0, []
-    for city in batch.held_out_cities:
+    for record in records:
+        city = record.city
         assert any(p == batch.city_pos for _, p, _ in R.state_features(batch, city)), city
-        graph = build_graph(model, clt, batch.prompt(city))
-        members = R.group_supernodes(graph, batch, city, capitals, graph.prune())[batch.states[batch.cities.index(city)]]
-        positions = [graph.node(i).pos for i in members]
+        positions = [pos for _, pos in record.state_members]
+        assert len(positions) == record.n_state > 0, city
         assert set(positions) <= {batch.city_pos, last}, (city, positions)  # Houston: 2 and 10 of 12
         assert positions.count(last) > len(positions) / 2, (city, positions)
         # at the city's token only the first layer
-        assert all(graph.node(i).layer == 0 for i in members if graph.node(i).pos == batch.city_pos), city
+        assert all(layer == 0 for layer, pos in record.state_members if pos == batch.city_pos), city
         at_city, at_last = at_city + positions.count(batch.city_pos), at_last + positions.count(last)
         if batch.city_pos not in positions:
             only_last.append(city)

@@ -25,8 +25,12 @@ kept = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("drafts/mlp_width/out/ti
 model = tm.load(recipe.tokenizer, path)
 if kept.exists():
     tm.tail_average(model, [kept / f"step{s}.safetensors" for s in recipe.tail_average_of[:-1]])
-else:  # the same average, committed in drafts
-    model.load_state_dict(weights.load_state(Path(__file__).with_name("tinyworld-seed1-tail-6k-8k-10k.safetensors")))
+else:  # the same average was committed in drafts until it shipped (its weights equal the checkpoint's)
+    committed = Path(__file__).with_name("tinyworld-seed1-tail-6k-8k-10k.safetensors")
+    if not committed.exists():
+        sys.exit(f"no kept folder at {kept} and no {committed.name}: restore it with "
+                 f"git show 9d1b323:drafts/tail_average/{committed.name} > {committed}")
+    model.load_state_dict(weights.load_state(committed))
 model.eval()
 card["weights"] = card["weights"].replace("; evals_during_training", tm._tail_words(recipe.tail_average_of) + "; evals_during_training")
 with torch.no_grad():
