@@ -5,15 +5,13 @@ The shipped run's optimizer state is gone (only its averaged weights ship), so t
 the shipped weights with a fresh AdamW: warmup to 6e-4 (0.3x the recipe's peak; the recipe ended
 at 2e-4), cosine to 6e-5 over STEPS more steps of the same corpus (v4) and mix on a fresh stream
 (data seed 2; the shipped run used seed 1), a tenth of rows repeated random tokens as in the recipe,
-and the same moving average (decay 0.999). Keeps the moving average every 1,000 steps; the
-evaluation (eval.py) measures the last one and the tail average of the last three.
+and the same moving average (decay 0.999). Keeps the moving average every 1,000 steps, for
+eval.py to measure each and the uniform average of a tail of them.
 
-    OMP_NUM_THREADS=2 python drafts/continue/continue.py OUT_DIR [STEPS] [SEGMENT=SHARE ...]
+    OMP_NUM_THREADS=2 python drafts/continue/continue.py OUT_DIR [STEPS]
 
 LR=2e-4 (and MIN_LR_FRAC=1) in the environment change the peak rate (and make it constant after the
 warmup: a longer low-rate tail, as stochastic weight averaging runs it).
-SEGMENT=SHARE changes the corpus's mix for the continuation (geo=0.3: geography, two-hop questions
-among it, from 0.17 to 0.3 of segments; the other shares are scaled down to keep the sum).
 """
 
 import os
@@ -31,18 +29,13 @@ from course.train import TrainConfig, packed_batches, train
 
 out = Path(sys.argv[1])
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 4000
-changed = {k: float(v) for k, v in (a.split("=") for a in sys.argv[3:])}
 out.mkdir(parents=True, exist_ok=True)
 recipe = RECIPES["tinyworld"]
 model = zoo.load("tinyworld")
 cfg = TrainConfig(**{**recipe.train.to_dict(), "steps": steps, "lr": float(os.environ.get("LR", 6e-4)),
                      "min_lr_frac": float(os.environ.get("MIN_LR_FRAC", 0.1)), "warmup_steps": 200, "seed": 2,
                      "data_seed": 2, "eval_every": 10 ** 9})
-mix = dict(recipe.data_mix or recipe.corpus_module().MIX)
-rest = sum(v for k, v in mix.items() if k not in changed)
-mix = {k: changed.get(k, v * (1 - sum(changed.values())) / rest) for k, v in mix.items()}
-print("mix", {k: round(v, 3) for k, v in mix.items()}, flush=True)
-stream = recipe.corpus_module().token_stream(model.tokenizer, seed=cfg.data_seed, mix=mix)
+stream = recipe.corpus_module().token_stream(model.tokenizer, seed=cfg.data_seed, mix=recipe.data_mix)
 batches = with_random_repeats(packed_batches(stream, cfg.batch_size, cfg.seq_len), model.tokenizer,
                               recipe.random_repeat_rows, cfg.data_seed, recipe.corpus)
 average = WeightAverage(0.999, start=0)
