@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 import fresh2
 from course import evaluate, zoo
+from course.tinyworld_models import tail_average
 
 torch.set_num_threads(1)
 out = Path(sys.argv[1])
@@ -38,6 +39,7 @@ def measure(name: str, state: dict) -> None:
 measure("shipped", shipped)
 for s in steps:
     measure(f"step{s}", load_file(str(out / f"step{s}.safetensors")))
-for tail in tails:
-    states = [load_file(str(out / f"step{s}.safetensors")) for s in tail]
-    measure("tail" + "-".join(tail), {k: sum(st[k] for st in states) / len(states) for k in states[0]})
+for tail in tails:  # the recipe's own tail average: the last kept step's weights averaged with the earlier ones
+    model.load_state_dict(load_file(str(out / f"step{tail[-1]}.safetensors")))
+    tail_average(model, [out / f"step{s}.safetensors" for s in tail[:-1]])
+    measure("tail" + "-".join(tail), {k: v.clone() for k, v in model.state_dict().items()})
